@@ -7,6 +7,7 @@ pub mod devdb;
 pub mod domain;
 pub mod hashing;
 pub mod http;
+pub mod messages;
 pub mod otp;
 pub mod providers;
 pub mod startup;

@@ -1,0 +1,384 @@
+//! The `otpd` command line: serve, migrate, dev, and project administration.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use clap::{Args, Parser, Subcommand};
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use sqlx::PgPool;
+
+use crate::config::{Config, ConfigError};
+use crate::domain::ids::{ProjectId, SecretId};
+use crate::domain::project::ProjectSettings;
+use crate::domain::secret::SecretHasher;
+use crate::otp::projects;
+use crate::startup::Application;
+use crate::{devdb, store, telemetry};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "otpd",
+    version,
+    about = "Self-hosted one-time-passcode delivery with a Stytch-compatible API"
+)]
+pub struct Cli {
+    /// TOML configuration file (keys are overridable by OTPD_* environment variables).
+    #[arg(long, env = "OTPD_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Apply pending migrations (unless --no-migrate), then serve.
+    Serve {
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Apply migrations and exit.
+    Migrate,
+    /// Run on an embedded private PostgreSQL with the fake provider and a test project.
+    Dev {
+        /// Where the dev cluster, pepper and project live.
+        #[arg(long, default_value = "./.otpd")]
+        data_dir: PathBuf,
+    },
+    /// Manage projects and their secrets.
+    Project {
+        #[command(subcommand)]
+        command: ProjectCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProjectCommand {
+    /// Create a project and its first secret.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// A live project (ids say `live`, sandbox values are refused).
+        #[arg(long)]
+        live: bool,
+        /// Print exactly one JSON object {"project_id", "secret"}.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Change a project's settings.
+    Update {
+        id: String,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Rotate API secrets (several may be live at once).
+    Secret {
+        #[command(subcommand)]
+        command: SecretCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretCommand {
+    /// Add a secret to a project.
+    Create {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke one secret by its secret id.
+    Revoke { id: String, secret_id: String },
+}
+
+#[derive(Args, Debug, Default)]
+pub struct SettingsArgs {
+    /// Brand shown in messages (default: the project name).
+    #[arg(long)]
+    pub brand: Option<String>,
+    /// ISO 3166 allowlist for SMS/WhatsApp, comma-separated (default US,CA).
+    #[arg(long)]
+    pub sms_countries: Option<String>,
+    /// Domain for the WebOTP `@domain #code` autofill line.
+    #[arg(long)]
+    pub autofill_domain: Option<String>,
+    /// 11-character Android SMS Retriever app hash.
+    #[arg(long)]
+    pub android_app_hash: Option<String>,
+}
+
+impl SettingsArgs {
+    fn apply(&self, s: &mut ProjectSettings) -> anyhow::Result<()> {
+        if let Some(b) = &self.brand {
+            s.set_brand(b).context("--brand")?;
+        }
+        if let Some(c) = &self.sms_countries {
+            s.set_sms_countries(c).context("--sms-countries")?;
+        }
+        if let Some(d) = &self.autofill_domain {
+            s.set_autofill_domain(d).context("--autofill-domain")?;
+        }
+        if let Some(h) = &self.android_app_hash {
+            s.set_android_app_hash(h).context("--android-app-hash")?;
+        }
+        Ok(())
+    }
+}
+
+/// Exit codes: 2 for configuration problems, 1 for everything else.
+pub enum Failure {
+    Config(ConfigError),
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        match e.downcast::<ConfigError>() {
+            Ok(c) => Failure::Config(c),
+            Err(e) => Failure::Other(e),
+        }
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        Failure::Config(e)
+    }
+}
+
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    telemetry::init(&config.log);
+    match cli.command {
+        Command::Serve { no_migrate } => {
+            config.validate_for_serve()?;
+            serve(&config, !no_migrate).await?;
+        }
+        Command::Migrate => {
+            let pool = admin_pool(&config)?;
+            store::migrate(&pool).await.context("applying migrations")?;
+            tracing::info!("migrations applied");
+        }
+        Command::Dev { data_dir } => {
+            dev(&mut config, &data_dir).await?;
+        }
+        Command::Project { command } => project(&config, command).await?,
+    }
+    Ok(())
+}
+
+fn admin_pool(config: &Config) -> Result<PgPool, Failure> {
+    let url = config.database_url()?;
+    Ok(store::connect_pool(url, &config.database).map_err(|e| {
+        Failure::Config(crate::config::config_invalid("database_url", e.to_string()))
+    })?)
+}
+
+async fn serve(config: &Config, migrate: bool) -> anyhow::Result<()> {
+    let app = Application::build(config).await?;
+    if migrate {
+        store::migrate(app.pool())
+            .await
+            .context("applying migrations")?;
+    }
+    let host = config.listen_addr()?.ip();
+    tracing::info!(address = %format!("{}://{}:{}", app.scheme(), host, app.port()), "listening");
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn project(config: &Config, command: ProjectCommand) -> Result<(), Failure> {
+    let pool = admin_pool(config)?;
+    let hasher = SecretHasher::new(config.pepper()?);
+    match command {
+        ProjectCommand::Create {
+            name,
+            live,
+            json,
+            settings,
+        } => {
+            let name = name.trim();
+            if name.is_empty() || name.chars().count() > 128 {
+                return Err(Failure::Other(anyhow::anyhow!(
+                    "--name must be 1 to 128 characters"
+                )));
+            }
+            let mut s = ProjectSettings::default();
+            if settings.brand.is_none() {
+                // The brand defaults to the name, so the name must be a valid brand too.
+                if let Err(e) = ProjectSettings::default().set_brand(name) {
+                    return Err(Failure::Other(anyhow::anyhow!(
+                        "--name is not usable as a brand ({e}); pass --brand"
+                    )));
+                }
+            }
+            settings.apply(&mut s)?;
+            let (id, secret) = projects::create_project(&pool, &hasher, name, live, &s)
+                .await
+                .context("creating the project")?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"project_id": id.as_str(), "secret": secret.secret.expose_secret()})
+                );
+            } else {
+                println!(
+                    "project_id: {id}\nsecret_id:  {}\nsecret:     {}",
+                    secret.id,
+                    secret.secret.expose_secret()
+                );
+            }
+        }
+        ProjectCommand::Update { id, settings } => {
+            let id = ProjectId::parse(&id).context("project id")?;
+            let mut project = store::projects::get_project(&pool, &id)
+                .await
+                .context("loading the project")?
+                .with_context(|| format!("no project {id}"))?;
+            settings.apply(&mut project.settings)?;
+            store::projects::update_settings(&pool, &id, &project.settings)
+                .await
+                .context("saving settings")?;
+            println!(
+                "{}",
+                serde_json::to_string(&project.settings).unwrap_or_default()
+            );
+        }
+        ProjectCommand::Secret { command } => match command {
+            SecretCommand::Create { id, json } => {
+                let id = ProjectId::parse(&id).context("project id")?;
+                if store::projects::get_project(&pool, &id)
+                    .await
+                    .context("loading")?
+                    .is_none()
+                {
+                    return Err(Failure::Other(anyhow::anyhow!("no project {id}")));
+                }
+                let s = projects::create_secret(&pool, &hasher, &id)
+                    .await
+                    .context("creating the secret")?;
+                if json {
+                    println!(
+                        "{}",
+                        json!({"project_id": id.as_str(), "secret_id": s.id.as_str(), "secret": s.secret.expose_secret()})
+                    );
+                } else {
+                    println!(
+                        "secret_id: {}\nsecret:    {}",
+                        s.id,
+                        s.secret.expose_secret()
+                    );
+                }
+            }
+            SecretCommand::Revoke { id, secret_id } => {
+                let id = ProjectId::parse(&id).context("project id")?;
+                let sid = SecretId::parse(&secret_id).context("secret id")?;
+                if !store::projects::revoke_secret(&pool, &id, &sid)
+                    .await
+                    .context("revoking")?
+                {
+                    return Err(Failure::Other(anyhow::anyhow!(
+                        "no live secret {sid} in project {id}"
+                    )));
+                }
+                println!("revoked {sid}");
+            }
+        },
+    }
+    Ok(())
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 36];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Reads a file holding a secret value, creating it (mode 0600) on first use.
+fn load_or_create(path: &Path, make: impl FnOnce() -> String) -> anyhow::Result<String> {
+    if let Ok(s) = std::fs::read_to_string(path) {
+        return Ok(s.trim().to_owned());
+    }
+    let value = make();
+    std::fs::write(path, &value).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(value)
+}
+
+async fn dev(config: &mut Config, data_dir: &Path) -> anyhow::Result<()> {
+    let server = devdb::ensure_cluster(data_dir)?;
+    let url = devdb::ensure_database(&server, "otpd").await?;
+    let data_dir = data_dir.canonicalize()?;
+    config.database_url = Some(SecretString::from(url));
+    let pepper = load_or_create(&data_dir.join("pepper"), random_token)?;
+    config.hashing.pepper = Some(SecretString::from(pepper));
+    config.provider.kind = crate::config::ProviderKind::Fake;
+    config.validate_for_serve()?;
+
+    let pool = store::connect_pool(config.database_url()?, &config.database)?;
+    store::migrate(&pool).await.context("applying migrations")?;
+    let hasher = SecretHasher::new(config.pepper()?);
+    let creds_path = data_dir.join("dev-project.json");
+    let existing = std::fs::read_to_string(&creds_path)
+        .ok()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok());
+    let mut creds = None;
+    if let Some(v) = existing {
+        if let (Some(id), Some(secret)) = (v["project_id"].as_str(), v["secret"].as_str()) {
+            if projects::authenticate(&pool, &hasher, id, secret)
+                .await?
+                .is_some()
+            {
+                creds = Some((id.to_owned(), secret.to_owned()));
+            }
+        }
+    }
+    let (project_id, secret) = match creds {
+        Some(c) => c,
+        None => {
+            let (id, s) = projects::create_project(
+                &pool,
+                &hasher,
+                "otpd dev",
+                false,
+                &ProjectSettings::default(),
+            )
+            .await?;
+            let c = (id.to_string(), s.secret.expose_secret().to_owned());
+            std::fs::write(
+                &creds_path,
+                json!({"project_id": c.0, "secret": c.1}).to_string(),
+            )?;
+            c
+        }
+    };
+    pool.close().await;
+
+    let app = Application::build(config).await?;
+    let base = format!("{}://127.0.0.1:{}", app.scheme(), app.port());
+    if app.port() == 0 {
+        bail!("could not bind {}", config.listen);
+    }
+    println!(
+        "otpd dev is running on {base} (fake provider; data in {dir})\n\n\
+         project_id: {project_id}\nsecret:     {secret}\n\n\
+         Send a code (this number becomes a user; the code lands in the sandbox outbox):\n  \
+         curl -s -u '{project_id}:{secret}' -H 'Content-Type: application/json' \\\n    \
+         -d '{{\"phone_number\":\"+12015550123\"}}' {base}/v1/otps/sms/login_or_create\n\n\
+         Read it:\n  curl -s -u '{project_id}:{secret}' '{base}/v1/sandbox/messages?to=%2B12015550123&limit=1'\n\n\
+         Authenticate it (phone_id from the first answer, code from the second):\n  \
+         curl -s -u '{project_id}:{secret}' -H 'Content-Type: application/json' \\\n    \
+         -d '{{\"method_id\":\"PHONE_ID\",\"code\":\"CODE\"}}' {base}/v1/otps/authenticate\n",
+        dir = data_dir.display()
+    );
+    app.run_until_stopped().await?;
+    Ok(())
+}

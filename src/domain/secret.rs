@@ -1,0 +1,83 @@
+//! API secrets: generation, and the keyed hash that is all the database ever holds.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use rand::rngs::OsRng;
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretBox, SecretString};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use super::ids::Environment;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// `secret-test-<43 chars of base64url>`: 256 bits from the OS CSPRNG.
+pub fn generate_secret(env: Environment) -> SecretString {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    SecretString::from(format!(
+        "secret-{}-{}",
+        env.as_str(),
+        URL_SAFE_NO_PAD.encode(bytes)
+    ))
+}
+
+/// HMAC-SHA256 keyed by a key derived from the pepper: a leaked table of hashes can't be
+/// checked against guesses without the pepper, and secrets are high-entropy anyway, so a
+/// fast keyed hash is enough (no argon2 on every request).
+pub struct SecretHasher {
+    key: SecretBox<[u8; 32]>,
+}
+
+impl SecretHasher {
+    pub fn new(pepper: &SecretString) -> Self {
+        let mut key = [0u8; 32];
+        if let Ok(mut mac) = HmacSha256::new_from_slice(pepper.expose_secret().as_bytes()) {
+            mac.update(b"otpd api-secret key v1");
+            key.copy_from_slice(&mac.finalize().into_bytes());
+        }
+        SecretHasher {
+            key: SecretBox::new(Box::new(key)),
+        }
+    }
+
+    pub fn hash(&self, secret: &str) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        if let Ok(mut mac) = HmacSha256::new_from_slice(self.key.expose_secret()) {
+            mac.update(secret.as_bytes());
+            out.copy_from_slice(&mac.finalize().into_bytes());
+        }
+        out
+    }
+
+    /// Constant time in the secret's hash, and checks every stored hash so timing doesn't
+    /// reveal which one (or whether any) matched.
+    pub fn matches_any(&self, secret: &str, stored: &[Vec<u8>]) -> bool {
+        let candidate = self.hash(secret);
+        let mut found = subtle::Choice::from(0u8);
+        for h in stored {
+            found |= candidate.as_slice().ct_eq(h.as_slice());
+        }
+        found.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_matches_only_its_own_hash_under_the_same_pepper() {
+        let h = SecretHasher::new(&SecretString::from("p".repeat(40)));
+        let s = generate_secret(Environment::Test);
+        assert!(s.expose_secret().starts_with("secret-test-"));
+        let stored = vec![h.hash("other").to_vec(), h.hash(s.expose_secret()).to_vec()];
+        assert!(h.matches_any(s.expose_secret(), &stored));
+        assert!(!h.matches_any("secret-test-wrong", &stored));
+        let other = SecretHasher::new(&SecretString::from("q".repeat(40)));
+        assert!(!other.matches_any(s.expose_secret(), &stored));
+        assert!(!h.matches_any(s.expose_secret(), &[]));
+    }
+}

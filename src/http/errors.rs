@@ -1,0 +1,278 @@
+//! The one place errors become Stytch-shaped responses: a table from each error kind to its
+//! HTTP status, `error_type` and default message, and the renderer every error goes through.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::domain::ids::IdError;
+use crate::otp::OtpError;
+use crate::providers::{ProviderError, Rejection};
+use crate::store::StoreError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    BadRequest,
+    InvalidPhoneNumber,
+    InvalidPhoneNumberCountryCode,
+    UnsubscribedPhoneNumber,
+    InvalidEmail,
+    InvalidExpiration,
+    InvalidCode,
+    InvalidMethodId,
+    InvalidUserId,
+    InvalidPhoneId,
+    DuplicatePhoneNumber,
+    DuplicateEmail,
+    DuplicateExternalId,
+    UnauthorizedCredentials,
+    UnableToAuthOtpCode,
+    OtpCodeNotFound,
+    UserNotFound,
+    PhoneNumberNotFound,
+    RouteNotFound,
+    TooManyRequests,
+    InternalServerError,
+    ServiceUnavailable,
+}
+
+impl ErrorKind {
+    /// `(status, error_type, default message)`.
+    pub fn table(self) -> (StatusCode, &'static str, &'static str) {
+        use ErrorKind::*;
+        match self {
+            BadRequest => (StatusCode::BAD_REQUEST, "bad_request", "The submitted request is invalid."),
+            InvalidPhoneNumber => (
+                StatusCode::BAD_REQUEST,
+                "invalid_phone_number",
+                "phone_number format is invalid. Ensure the phone number is in the E.164 format.",
+            ),
+            InvalidPhoneNumberCountryCode => (
+                StatusCode::BAD_REQUEST,
+                "invalid_phone_number_country_code",
+                "The phone number's country code is invalid, unsupported, or disabled for this project.",
+            ),
+            UnsubscribedPhoneNumber => (
+                StatusCode::BAD_REQUEST,
+                "unsubscribed_phone_number",
+                "Phone number is unsubscribed. The user must text START to resubscribe before messages can be sent.",
+            ),
+            InvalidEmail => (StatusCode::BAD_REQUEST, "invalid_email", "email format is invalid."),
+            InvalidExpiration => (
+                StatusCode::BAD_REQUEST,
+                "invalid_expiration",
+                "expiration_minutes must be between 1 and 10.",
+            ),
+            InvalidCode => (StatusCode::BAD_REQUEST, "invalid_code", "code format is invalid: it must be 6 digits."),
+            InvalidMethodId => (StatusCode::BAD_REQUEST, "invalid_method_id", "method_id format is invalid."),
+            InvalidUserId => (StatusCode::BAD_REQUEST, "invalid_user_id", "user_id format is invalid."),
+            InvalidPhoneId => (StatusCode::BAD_REQUEST, "invalid_phone_id", "phone_id format is invalid."),
+            DuplicatePhoneNumber => (
+                StatusCode::BAD_REQUEST,
+                "duplicate_phone_number",
+                "A user with this phone number already exists in this project.",
+            ),
+            DuplicateEmail => (
+                StatusCode::BAD_REQUEST,
+                "duplicate_email",
+                "A user with this email already exists in this project.",
+            ),
+            DuplicateExternalId => (
+                StatusCode::BAD_REQUEST,
+                "duplicate_external_id",
+                "A user with this external_id already exists in this project.",
+            ),
+            UnauthorizedCredentials => (StatusCode::UNAUTHORIZED, "unauthorized_credentials", "Unauthorized credentials."),
+            UnableToAuthOtpCode => (
+                StatusCode::UNAUTHORIZED,
+                "unable_to_auth_otp_code",
+                "The passcode could not be authenticated because it was either already used, superseded, expired or out of attempts. Send another passcode to this user.",
+            ),
+            OtpCodeNotFound => (
+                StatusCode::NOT_FOUND,
+                "otp_code_not_found",
+                "The passcode provided was incorrect and could not be authenticated.",
+            ),
+            UserNotFound => (StatusCode::NOT_FOUND, "user_not_found", "User could not be found."),
+            PhoneNumberNotFound => (StatusCode::NOT_FOUND, "phone_number_not_found", "Phone number could not be found."),
+            RouteNotFound => (StatusCode::NOT_FOUND, "route_not_found", "There is no such endpoint."),
+            TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", "Too many requests have been made."),
+            InternalServerError => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_server_error",
+                "Oops, something seems to have gone wrong. Quote the request_id to your operator.",
+            ),
+            ServiceUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                "The service is temporarily overloaded or its database is unreachable. Retry shortly.",
+            ),
+        }
+    }
+}
+
+/// An error on its way to the client. The body's `request_id` is filled in by the request
+/// middleware, which is the only code that knows it.
+#[derive(Debug)]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    pub message: Option<String>,
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind) -> Self {
+        ApiError {
+            kind,
+            message: None,
+            retry_after: None,
+        }
+    }
+
+    pub fn with_message(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ApiError {
+            kind,
+            message: Some(message.into()),
+            retry_after: None,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::with_message(ErrorKind::BadRequest, message)
+    }
+
+    pub fn message(&self) -> &str {
+        self.message.as_deref().unwrap_or(self.kind.table().2)
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind.table().1, self.message())
+    }
+}
+
+#[derive(Serialize)]
+pub struct ErrorBody<'a> {
+    pub status_code: u16,
+    pub request_id: &'a str,
+    pub error_type: &'a str,
+    pub error_message: &'a str,
+    pub error_url: String,
+}
+
+/// Renders any error body; the middleware calls it with the request id.
+pub fn render(
+    status: StatusCode,
+    error_type: &str,
+    message: &str,
+    request_id: &str,
+    retry_after: Option<u64>,
+) -> HttpResponse {
+    let body = ErrorBody {
+        status_code: status.as_u16(),
+        request_id,
+        error_type,
+        error_message: message,
+        error_url: format!("https://stytch.com/docs/api/errors/{}", status.as_u16()),
+    };
+    let mut res = HttpResponse::build(status);
+    if let Some(secs) = retry_after {
+        res.insert_header(("Retry-After", secs.to_string()));
+    }
+    res.json(body)
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.kind.table().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (status, error_type, _) = self.kind.table();
+        render(status, error_type, self.message(), "", self.retry_after)
+    }
+}
+
+impl From<IdError> for ApiError {
+    fn from(e: IdError) -> Self {
+        let kind = match e.kind {
+            "user" => ErrorKind::InvalidUserId,
+            "phone-number" => ErrorKind::InvalidPhoneId,
+            _ => ErrorKind::BadRequest,
+        };
+        ApiError::with_message(kind, e.to_string())
+    }
+}
+
+fn store_error(e: &StoreError) -> ApiError {
+    match e {
+        StoreError::Unavailable(_) => ApiError::new(ErrorKind::ServiceUnavailable),
+        _ => ApiError::new(ErrorKind::InternalServerError),
+    }
+}
+
+impl From<OtpError> for ApiError {
+    fn from(e: OtpError) -> Self {
+        use ErrorKind::*;
+        match &e {
+            OtpError::InvalidPhoneNumber(_) => ApiError::new(InvalidPhoneNumber),
+            OtpError::CountryNotAllowed(region) => ApiError::with_message(
+                InvalidPhoneNumberCountryCode,
+                format!(
+                    "Sending to region {region} is unsupported or not enabled for this project."
+                ),
+            ),
+            OtpError::InvalidEmail => ApiError::new(InvalidEmail),
+            OtpError::UserNotFound => ApiError::new(UserNotFound),
+            OtpError::PhoneNotFound => ApiError::new(PhoneNumberNotFound),
+            OtpError::DuplicatePhone => ApiError::new(DuplicatePhoneNumber),
+            OtpError::DuplicateEmail => ApiError::new(DuplicateEmail),
+            OtpError::DuplicateExternalId => ApiError::new(DuplicateExternalId),
+            OtpError::WrongCode => ApiError::new(OtpCodeNotFound),
+            OtpError::UnableToAuth => ApiError::new(UnableToAuthOtpCode),
+            OtpError::Overloaded => {
+                tracing::warn!("hashing queue full: shedding a request");
+                ApiError {
+                    retry_after: Some(1),
+                    ..ApiError::new(ServiceUnavailable)
+                }
+            }
+            OtpError::Provider(p) => provider_error(p),
+            OtpError::Store(s) => {
+                tracing::error!(error = %s, cause = ?std::error::Error::source(s), "store failure");
+                store_error(s)
+            }
+            OtpError::Hashing(h) => {
+                tracing::error!(error = %h, "hashing failure");
+                ApiError::new(InternalServerError)
+            }
+        }
+    }
+}
+
+fn provider_error(p: &ProviderError) -> ApiError {
+    use ErrorKind::*;
+    match p {
+        ProviderError::Rejected { reason, .. } => match reason {
+            Rejection::InvalidNumber | Rejection::NotCapable => ApiError::new(InvalidPhoneNumber),
+            Rejection::CountryNotAllowed => ApiError::new(InvalidPhoneNumberCountryCode),
+            Rejection::PremiumNumber => ApiError::with_message(
+                InvalidPhoneNumber,
+                "Premium-rate numbers cannot receive passcodes.",
+            ),
+            Rejection::Unsubscribed => ApiError::new(UnsubscribedPhoneNumber),
+        },
+        ProviderError::Misconfigured { .. } => {
+            tracing::error!(error = %p, "provider misconfigured: operator action needed");
+            ApiError::new(InternalServerError)
+        }
+        ProviderError::Retryable { retry_after, .. } => {
+            tracing::warn!(error = %p, "provider unavailable");
+            ApiError {
+                retry_after: Some(retry_after.map_or(5, |d| d.as_secs().max(1))),
+                ..ApiError::new(ServiceUnavailable)
+            }
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! The HTTP surface: routes, extractors, and the Stytch-shaped error renderer.
+
+pub mod auth;
+pub mod context;
+pub mod dto;
+pub mod errors;
+pub mod health;
+pub mod json;
+pub mod otps;
+pub mod sandbox;
+pub mod users;
+
+use std::sync::Arc;
+
+use actix_web::web;
+
+use crate::domain::secret::SecretHasher;
+use crate::otp::Services;
+
+pub struct AppState {
+    pub services: Services,
+    pub secret_hasher: Arc<SecretHasher>,
+    /// True when the fake provider is configured.
+    pub sandbox_outbox: bool,
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, errors::ApiError> {
+    Err(errors::ApiError::new(errors::ErrorKind::RouteNotFound))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PayloadConfig::new(json::MAX_BODY_BYTES))
+        .app_data(web::QueryConfig::default().error_handler(|e, _| {
+            errors::ApiError::bad_request(format!("invalid query string: {e}")).into()
+        }))
+        .app_data(web::PathConfig::default().error_handler(|e, _| {
+            errors::ApiError::bad_request(format!("invalid path: {e}")).into()
+        }))
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/v1/users", web::post().to(users::create))
+        .route(
+            "/v1/users/phone_numbers/{phone_id}",
+            web::delete().to(users::delete_phone),
+        )
+        .route("/v1/users/{user_id}", web::get().to(users::get))
+        .route("/v1/users/{user_id}", web::delete().to(users::delete))
+        .route("/v1/otps/sms/send", web::post().to(otps::sms_send))
+        .route(
+            "/v1/otps/sms/login_or_create",
+            web::post().to(otps::sms_login_or_create),
+        )
+        .route(
+            "/v1/otps/whatsapp/send",
+            web::post().to(otps::whatsapp_send),
+        )
+        .route(
+            "/v1/otps/whatsapp/login_or_create",
+            web::post().to(otps::whatsapp_login_or_create),
+        )
+        .route("/v1/otps/authenticate", web::post().to(otps::authenticate))
+        .route("/v1/sandbox/messages", web::get().to(sandbox::messages))
+        .default_service(web::to(not_found));
+}

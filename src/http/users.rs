@@ -1,0 +1,166 @@
+//! `/v1/users`: create, get, delete, delete a phone number.
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::auth::Authenticated;
+use super::context::RequestId;
+use super::dto::UserBody;
+use super::errors::{ApiError, ErrorKind};
+use super::json::Json;
+use super::AppState;
+use crate::domain::ids::{ExternalId, PhoneId, UserRef};
+use crate::domain::user::Name;
+use crate::domain::PhoneNumber;
+use crate::otp::users::{self, parse_email, CreateUser};
+
+#[derive(Deserialize)]
+pub struct NameInput {
+    first_name: Option<String>,
+    middle_name: Option<String>,
+    last_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct CreateUserInput {
+    email: Option<String>,
+    phone_number: Option<String>,
+    name: Option<NameInput>,
+    external_id: Option<String>,
+    create_user_as_pending: Option<bool>,
+    trusted_metadata: Option<serde_json::Map<String, Value>>,
+    untrusted_metadata: Option<serde_json::Map<String, Value>>,
+}
+
+impl TryFrom<CreateUserInput> for CreateUser {
+    type Error = ApiError;
+
+    fn try_from(i: CreateUserInput) -> Result<Self, ApiError> {
+        let email = i.email.as_deref().map(parse_email).transpose()?;
+        let phone = i
+            .phone_number
+            .as_deref()
+            .map(PhoneNumber::parse)
+            .transpose()
+            .map_err(|_| ApiError::new(ErrorKind::InvalidPhoneNumber))?;
+        let external_id = i
+            .external_id
+            .as_deref()
+            .map(ExternalId::parse)
+            .transpose()
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let name = i.name.map_or_else(Name::default, |n| Name {
+            first_name: n.first_name.unwrap_or_default(),
+            middle_name: n.middle_name.unwrap_or_default(),
+            last_name: n.last_name.unwrap_or_default(),
+        });
+        Ok(CreateUser {
+            email,
+            phone,
+            name,
+            external_id,
+            pending: i.create_user_as_pending.unwrap_or(false),
+            trusted_metadata: Value::Object(i.trusted_metadata.unwrap_or_default()),
+            untrusted_metadata: Value::Object(i.untrusted_metadata.unwrap_or_default()),
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct CreateUserOutput<'a> {
+    status_code: u16,
+    request_id: &'a str,
+    user_id: &'a str,
+    email_id: &'a str,
+    phone_id: &'a str,
+    status: &'a str,
+    user: UserBody<'a>,
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    Authenticated(project): Authenticated,
+    RequestId(request_id): RequestId,
+    Json(input): Json<CreateUserInput>,
+) -> Result<HttpResponse, ApiError> {
+    let created = users::create(&state.services, &project, input.try_into()?).await?;
+    Ok(HttpResponse::Created().json(CreateUserOutput {
+        status_code: 201,
+        request_id: &request_id,
+        user_id: created.user.id.as_str(),
+        email_id: created.email_id.as_ref().map_or("", |e| e.as_str()),
+        phone_id: created.phone_id.as_ref().map_or("", |p| p.as_str()),
+        status: created.user.status.as_str(),
+        user: UserBody::from(&created.user),
+    }))
+}
+
+#[derive(Serialize)]
+struct GetUserOutput<'a> {
+    status_code: u16,
+    request_id: &'a str,
+    #[serde(flatten)]
+    user: UserBody<'a>,
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    Authenticated(project): Authenticated,
+    RequestId(request_id): RequestId,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user_ref = UserRef::parse(&path.into_inner())?;
+    let user = users::get(&state.services, &project, &user_ref).await?;
+    Ok(HttpResponse::Ok().json(GetUserOutput {
+        status_code: 200,
+        request_id: &request_id,
+        user: UserBody::from(&user),
+    }))
+}
+
+#[derive(Serialize)]
+struct DeleteUserOutput<'a> {
+    status_code: u16,
+    request_id: &'a str,
+    user_id: &'a str,
+}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    Authenticated(project): Authenticated,
+    RequestId(request_id): RequestId,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user_ref = UserRef::parse(&path.into_inner())?;
+    let id = users::delete(&state.services, &project, &user_ref).await?;
+    Ok(HttpResponse::Ok().json(DeleteUserOutput {
+        status_code: 200,
+        request_id: &request_id,
+        user_id: id.as_str(),
+    }))
+}
+
+#[derive(Serialize)]
+struct DeletePhoneOutput<'a> {
+    status_code: u16,
+    request_id: &'a str,
+    user_id: &'a str,
+    user: UserBody<'a>,
+}
+
+pub async fn delete_phone(
+    state: web::Data<AppState>,
+    Authenticated(project): Authenticated,
+    RequestId(request_id): RequestId,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let phone_id = PhoneId::parse(&path.into_inner())?;
+    let user = users::delete_phone(&state.services, &project, &phone_id).await?;
+    Ok(HttpResponse::Ok().json(DeletePhoneOutput {
+        status_code: 200,
+        request_id: &request_id,
+        user_id: user.id.as_str(),
+        user: UserBody::from(&user),
+    }))
+}

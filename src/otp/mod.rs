@@ -1,0 +1,65 @@
+//! Use cases: users, sending and authenticating passcodes, project administration.
+//! They orchestrate domain types, the store, the hasher and providers; no HTTP here.
+
+pub mod authenticate;
+pub mod projects;
+pub mod send;
+pub mod users;
+
+use sqlx::PgPool;
+
+use crate::domain::PhoneNumberError;
+use crate::hashing::{Hasher, HashingError};
+use crate::providers::{ProviderError, Router};
+use crate::store::StoreError;
+
+/// Everything the use cases need, built once in `startup`.
+#[derive(Clone)]
+pub struct Services {
+    pub pool: PgPool,
+    pub hasher: Hasher,
+    pub providers: Router,
+    pub max_attempts: u32,
+}
+
+/// Domain failures of the use cases; `http::errors` is the one place they become responses.
+#[derive(Debug, thiserror::Error)]
+pub enum OtpError {
+    #[error("invalid phone number: {0}")]
+    InvalidPhoneNumber(#[from] PhoneNumberError),
+    #[error("sending to region {0} is not enabled for this project")]
+    CountryNotAllowed(String),
+    #[error("invalid email address")]
+    InvalidEmail,
+    #[error("user not found")]
+    UserNotFound,
+    #[error("phone number not found")]
+    PhoneNotFound,
+    #[error("phone number already belongs to a user")]
+    DuplicatePhone,
+    #[error("email already belongs to a user")]
+    DuplicateEmail,
+    #[error("external id already in use")]
+    DuplicateExternalId,
+    #[error("the passcode is wrong")]
+    WrongCode,
+    #[error("the passcode is expired, used, superseded or out of attempts")]
+    UnableToAuth,
+    #[error("hashing queue is full")]
+    Overloaded,
+    #[error("provider: {0}")]
+    Provider(#[from] ProviderError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("hashing: {0}")]
+    Hashing(HashingError),
+}
+
+impl From<HashingError> for OtpError {
+    fn from(e: HashingError) -> Self {
+        match e {
+            HashingError::Overloaded => OtpError::Overloaded,
+            other => OtpError::Hashing(other),
+        }
+    }
+}

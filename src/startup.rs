@@ -1,0 +1,134 @@
+//! Composition root: builds every dependency from configuration and binds the server.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use sqlx::PgPool;
+
+use crate::config::{config_invalid, Config, ConfigError, ProviderKind};
+use crate::domain::secret::SecretHasher;
+use crate::hashing::Hasher;
+use crate::http::{self, AppState};
+use crate::otp::Services;
+use crate::providers::fake::FakeProvider;
+use crate::providers::{Router, SmsProvider};
+use crate::store;
+
+/// Reads and checks the certificate chain and key; errors name the config key.
+pub fn load_tls(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, ConfigError> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| config_invalid("tls.cert", format!("cannot read {}: {e}", cert.display())))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| config_invalid("tls.cert", format!("{} is not PEM: {e}", cert.display())))?;
+    if certs.is_empty() {
+        return Err(config_invalid(
+            "tls.cert",
+            format!("{} holds no certificate", cert.display()),
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        config_invalid(
+            "tls.key",
+            format!("cannot read a private key from {}: {e}", key.display()),
+        )
+    })?;
+    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| config_invalid("tls.cert", e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| {
+            config_invalid(
+                "tls.key",
+                format!("does not match tls.cert or is unusable: {e}"),
+            )
+        })
+}
+
+pub struct Application {
+    port: u16,
+    tls: bool,
+    server: Server,
+    pool: PgPool,
+}
+
+impl Application {
+    /// Builds the app on the configured listener (port 0 picks a free port, for tests).
+    pub async fn build(config: &Config) -> anyhow::Result<Application> {
+        let pool = store::connect_pool(config.database_url()?, &config.database)?;
+        Self::build_with_pool(config, pool).await
+    }
+
+    pub async fn build_with_pool(config: &Config, pool: PgPool) -> anyhow::Result<Application> {
+        let pepper = config.pepper()?.clone();
+        let hasher = Hasher::start(&config.hashing_params_checked()?, pepper.clone())
+            .context("starting the hashing pool")?;
+        let provider: Arc<dyn SmsProvider> = match config.provider.kind {
+            ProviderKind::Fake => Arc::new(FakeProvider::new(pool.clone())),
+        };
+        let state = web::Data::new(AppState {
+            services: Services {
+                pool: pool.clone(),
+                hasher,
+                providers: Router::new(provider),
+                max_attempts: config.otp.max_attempts,
+            },
+            secret_hasher: Arc::new(SecretHasher::new(&pepper)),
+            sandbox_outbox: config.provider.kind == ProviderKind::Fake,
+        });
+
+        let listener = TcpListener::bind(config.listen_addr()?)
+            .with_context(|| format!("binding {}", config.listen))?;
+        let port = listener.local_addr()?.port();
+        let factory = move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(from_fn(http::context::request_context))
+                .configure(http::routes)
+        };
+        let server = HttpServer::new(factory).shutdown_timeout(10);
+        let (server, tls) = match (&config.tls.cert, &config.tls.key) {
+            (Some(cert), Some(key)) => (
+                server.listen_rustls_0_23(listener, load_tls(cert, key)?)?,
+                true,
+            ),
+            _ => (server.listen(listener)?, false),
+        };
+        Ok(Application {
+            port,
+            tls,
+            server: server.run(),
+            pool,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn scheme(&self) -> &'static str {
+        if self.tls {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Serves until SIGTERM/SIGINT, then drains in-flight requests and closes the pool.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.pool.close().await;
+        result
+    }
+}

@@ -1,0 +1,75 @@
+//! PostgreSQL persistence: the pool, migrations, and one file of queries per table family.
+//! Every rule that must be exact is a single statement or a single transaction here.
+
+pub mod messages;
+pub mod passcodes;
+pub mod projects;
+pub mod users;
+
+use secrecy::ExposeSecret;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use crate::config::DatabaseConfig;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Failures of the store, with unique-constraint violations named so callers can map them
+/// to the right API error instead of a 500.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unique constraint `{0}` violated")]
+    Conflict(String),
+    #[error("database unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    #[error(transparent)]
+    Db(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(db.constraint().unwrap_or_default().to_owned())
+            }
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                StoreError::Unavailable(e)
+            }
+            _ => StoreError::Db(e),
+        }
+    }
+}
+
+impl StoreError {
+    pub fn is_conflict_on(&self, constraint: &str) -> bool {
+        matches!(self, StoreError::Conflict(c) if c == constraint)
+    }
+}
+
+/// A lazily connecting pool: start-up doesn't fail while PostgreSQL is briefly away, and
+/// requests during an outage fail after `acquire_timeout` instead of hanging.
+pub fn connect_pool(
+    url: &secrecy::SecretString,
+    cfg: &DatabaseConfig,
+) -> Result<PgPool, sqlx::Error> {
+    let options: PgConnectOptions = url.expose_secret().parse()?;
+    Ok(PgPoolOptions::new()
+        .max_connections(cfg.max_connections)
+        .acquire_timeout(cfg.acquire_timeout())
+        .connect_lazy_with(options))
+}
+
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    MIGRATOR.run(pool).await
+}
+
+/// Whether every migration this binary knows has been applied (readiness).
+pub async fn migrations_current(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    let applied: Vec<i64> =
+        sqlx::query_scalar("select version from _sqlx_migrations where success order by version")
+            .fetch_all(pool)
+            .await?;
+    Ok(MIGRATOR
+        .iter()
+        .all(|m| applied.binary_search(&m.version).is_ok()))
+}

@@ -1,0 +1,121 @@
+//! Projects and their API secrets.
+
+use sqlx::PgPool;
+
+use crate::domain::ids::{ProjectId, SecretId};
+use crate::domain::project::{Project, ProjectSettings};
+
+use super::StoreError;
+
+pub async fn insert_project(
+    pool: &PgPool,
+    id: &ProjectId,
+    name: &str,
+    live: bool,
+    settings: &ProjectSettings,
+) -> Result<(), StoreError> {
+    let settings = serde_json::to_value(settings)
+        .map_err(|e| StoreError::Db(sqlx::Error::Encode(Box::new(e))))?;
+    sqlx::query!(
+        "insert into projects (id, name, live, settings) values ($1, $2, $3, $4)",
+        id.as_str(),
+        name,
+        live,
+        settings
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn update_settings(
+    pool: &PgPool,
+    id: &ProjectId,
+    settings: &ProjectSettings,
+) -> Result<bool, StoreError> {
+    let settings = serde_json::to_value(settings)
+        .map_err(|e| StoreError::Db(sqlx::Error::Encode(Box::new(e))))?;
+    let done = sqlx::query!(
+        "update projects set settings = $2 where id = $1",
+        id.as_str(),
+        settings
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn get_project(pool: &PgPool, id: &ProjectId) -> Result<Option<Project>, StoreError> {
+    let row = sqlx::query!(
+        "select id, name, settings from projects where id = $1",
+        id.as_str()
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| Project {
+        id: ProjectId::from_trusted(r.id),
+        name: r.name,
+        settings: serde_json::from_value(r.settings).unwrap_or_default(),
+    }))
+}
+
+pub async fn insert_secret(
+    pool: &PgPool,
+    id: &SecretId,
+    project: &ProjectId,
+    secret_hash: &[u8],
+) -> Result<(), StoreError> {
+    sqlx::query!(
+        "insert into project_secrets (id, project_id, secret_hash) values ($1, $2, $3)",
+        id.as_str(),
+        project.as_str(),
+        secret_hash
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn revoke_secret(
+    pool: &PgPool,
+    project: &ProjectId,
+    id: &SecretId,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query!(
+        "update project_secrets set revoked_at = now()
+         where id = $1 and project_id = $2 and revoked_at is null",
+        id.as_str(),
+        project.as_str()
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The project with the keyed hashes of all its live secrets, for request authentication.
+pub async fn project_with_secrets(
+    pool: &PgPool,
+    id: &ProjectId,
+) -> Result<Option<(Project, Vec<Vec<u8>>)>, StoreError> {
+    let rows = sqlx::query!(
+        "select p.id, p.name, p.settings, s.secret_hash
+         from projects p join project_secrets s on s.project_id = p.id
+         where p.id = $1 and s.revoked_at is null",
+        id.as_str()
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut hashes = Vec::with_capacity(rows.len());
+    let mut project = None;
+    for r in rows {
+        if project.is_none() {
+            project = Some(Project {
+                id: ProjectId::from_trusted(r.id),
+                name: r.name,
+                settings: serde_json::from_value(r.settings).unwrap_or_default(),
+            });
+        }
+        hashes.push(r.secret_hash);
+    }
+    Ok(project.map(|p| (p, hashes)))
+}

@@ -1,0 +1,310 @@
+//! The binary's contract: configuration validation, `project create --json`, HTTPS serving.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::helpers::{TestDb, PEPPER};
+use reqwest::StatusCode;
+
+pub fn otpd() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_otpd"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OTPD_") || k == "DATABASE_URL" {
+            c.env_remove(k);
+        }
+    }
+    c.env("OTPD_LOG__LEVEL", "info");
+    c
+}
+
+pub fn temp_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("otpd-test-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A throw-away CA and a server certificate for 127.0.0.1 signed by it.
+pub struct TestCa {
+    pub ca_pem: PathBuf,
+    pub cert_pem: PathBuf,
+    pub key_pem: PathBuf,
+}
+
+pub fn make_ca(dir: &Path) -> TestCa {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, KeyUsagePurpose};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "otpd test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf_params =
+        CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+    let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key).unwrap();
+    let t = TestCa {
+        ca_pem: dir.join("ca.pem"),
+        cert_pem: dir.join("cert.pem"),
+        key_pem: dir.join("key.pem"),
+    };
+    std::fs::write(&t.ca_pem, ca.pem()).unwrap();
+    std::fs::write(&t.cert_pem, leaf.pem()).unwrap();
+    std::fs::write(&t.key_pem, leaf_key.serialize_pem()).unwrap();
+    t
+}
+
+/// A running `otpd serve`; killed on drop.
+pub struct Served {
+    pub child: Child,
+    pub address: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `otpd serve` and waits for its `listening` log line.
+pub fn serve(mut cmd: Command) -> Served {
+    cmd.arg("serve")
+        .env("OTPD_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("\"listening\"") {
+                let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+                let _ = tx.send(v["address"].as_str().unwrap().to_owned());
+            }
+        }
+    });
+    let address = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("otpd serve did not start");
+    Served { child, address }
+}
+
+fn run_serve_expecting_failure(cmd: &mut Command) -> (i32, String) {
+    let out = cmd
+        .arg("serve")
+        .env("OTPD_LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+    )
+}
+
+#[test]
+fn serve_refuses_to_start_on_bad_configuration_naming_the_key() {
+    let dir = temp_dir();
+    let db = "postgres://nobody@127.0.0.1:1/none";
+    let cases: Vec<(Vec<(&str, String)>, &str)> = vec![
+        (vec![("DATABASE_URL", db.into())], "hashing.pepper"),
+        (
+            vec![
+                ("DATABASE_URL", db.into()),
+                ("OTPD_HASHING__PEPPER", "short".into()),
+            ],
+            "hashing.pepper",
+        ),
+        (
+            vec![
+                ("DATABASE_URL", db.into()),
+                ("OTPD_HASHING__PEPPER", "a".repeat(40)),
+            ],
+            "hashing.pepper",
+        ),
+        (
+            vec![("OTPD_HASHING__PEPPER", PEPPER.into())],
+            "database_url",
+        ),
+        (
+            vec![
+                ("DATABASE_URL", db.into()),
+                ("OTPD_HASHING__PEPPER", PEPPER.into()),
+                ("OTPD_LISTEN", "nowhere".into()),
+            ],
+            "listen",
+        ),
+        (
+            vec![
+                ("DATABASE_URL", db.into()),
+                ("OTPD_HASHING__PEPPER", PEPPER.into()),
+                (
+                    "OTPD_TLS__CERT",
+                    dir.join("missing.pem").display().to_string(),
+                ),
+                (
+                    "OTPD_TLS__KEY",
+                    dir.join("missing.key").display().to_string(),
+                ),
+            ],
+            "tls.cert",
+        ),
+        (
+            vec![
+                ("DATABASE_URL", db.into()),
+                ("OTPD_HASHING__PEPPER", PEPPER.into()),
+                ("OTPD_TLS__CERT", "/etc/hostname".into()),
+            ],
+            "tls.key",
+        ),
+    ];
+    for (env, key) in cases {
+        let mut cmd = otpd();
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        // OTPD_LISTEN from the case must win over the default test listen address.
+        let (code, stderr) = if let Some((_, l)) = env.iter().find(|(k, _)| *k == "OTPD_LISTEN") {
+            let out = cmd.arg("serve").env("OTPD_LISTEN", l).output().unwrap();
+            (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            )
+        } else {
+            run_serve_expecting_failure(&mut cmd)
+        };
+        assert_eq!(code, 2, "{env:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains(key), "{stderr:?} should name {key}");
+    }
+    let bad_file = dir.join("otpd.toml");
+    std::fs::write(&bad_file, "listen = [1,2]").unwrap();
+    let out = otpd()
+        .arg("--config")
+        .arg(&bad_file)
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("listen"));
+}
+
+#[tokio::test]
+async fn project_create_json_prints_one_object_whose_credentials_work_over_https() {
+    let db = TestDb::create().await;
+    let dir = temp_dir();
+    let ca = make_ca(&dir);
+    let config = dir.join("otpd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "database_url = \"{}\"\n[hashing]\npepper = \"{PEPPER}\"\nm_cost_kib = 8192\nt_cost = 1\n[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+            db.url,
+            ca.cert_pem.display(),
+            ca.key_pem.display()
+        ),
+    )
+    .unwrap();
+    let out = otpd()
+        .args(["--config"])
+        .arg(&config)
+        .args([
+            "project", "create", "--name", "Shop", "--json", "--brand", "ShopCo",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.trim().lines().count(), 1, "{stdout}");
+    let creds: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let (pid, secret) = (
+        creds["project_id"].as_str().unwrap(),
+        creds["secret"].as_str().unwrap(),
+    );
+    assert!(pid.starts_with("project-test-"));
+    assert!(secret.starts_with("secret-test-"));
+
+    let mut cmd = otpd();
+    cmd.arg("--config").arg(&config);
+    let served = serve(cmd);
+    assert!(
+        served.address.starts_with("https://127.0.0.1:"),
+        "{}",
+        served.address
+    );
+    let ca_cert = reqwest::Certificate::from_pem(&std::fs::read(&ca.ca_pem).unwrap()).unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(ca_cert)
+        .build()
+        .unwrap();
+    let phone = crate::helpers::unique_us_number();
+    let r = client
+        .post(format!("{}/v1/otps/sms/login_or_create", served.address))
+        .basic_auth(pid, Some(secret))
+        .json(&serde_json::json!({"phone_number": phone}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let outbox: serde_json::Value = client
+        .get(format!(
+            "{}/v1/sandbox/messages?to={}",
+            served.address,
+            phone.replace('+', "%2B")
+        ))
+        .basic_auth(pid, Some(secret))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(outbox["messages"][0]["body"]
+        .as_str()
+        .unwrap()
+        .contains("ShopCo"));
+    // Plain HTTP to the TLS port is not served.
+    let plain = reqwest::Client::new()
+        .get(served.address.replace("https", "http") + "/healthz")
+        .send()
+        .await;
+    assert!(plain.map(|r| !r.status().is_success()).unwrap_or(true));
+
+    let rotated = otpd()
+        .arg("--config")
+        .arg(&config)
+        .args(["project", "secret", "create", pid, "--json"])
+        .output()
+        .unwrap();
+    let rotated: serde_json::Value = serde_json::from_slice(&rotated.stdout).unwrap();
+    let revoke = otpd()
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "project",
+            "secret",
+            "revoke",
+            pid,
+            rotated["secret_id"].as_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(revoke.status.success());
+    let update = otpd()
+        .arg("--config")
+        .arg(&config)
+        .args(["project", "update", pid, "--brand", "bad\u{7}brand"])
+        .output()
+        .unwrap();
+    assert!(
+        !update.status.success(),
+        "a control character in a brand is refused"
+    );
+}

@@ -1,0 +1,291 @@
+//! `spawn_app`: a fresh database per test (dropped afterwards), the real app on port 0, a
+//! project with a secret, and a client that speaks to it over loopback.
+
+use std::sync::OnceLock;
+
+use otpd::config::Config;
+use otpd::domain::project::ProjectSettings;
+use otpd::domain::secret::SecretHasher;
+use otpd::otp::projects;
+use otpd::startup::Application;
+use otpd::store;
+use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+use uuid::Uuid;
+
+pub const PEPPER: &str = "test-pepper-0123456789-abcdefghijklmnopqrstuvwxyz";
+
+/// The server every test database is created on (scripts/test starts a private one).
+pub fn server_url() -> String {
+    std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL must point at a PostgreSQL server (scripts/test sets it)")
+}
+
+pub fn db_url(name: &str) -> String {
+    let base = server_url();
+    let (prefix, _) = base
+        .rsplit_once('/')
+        .expect("DATABASE_URL has a database path");
+    format!("{prefix}/{name}")
+}
+
+fn init_logs() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            otpd::telemetry::init(&otpd::config::LogConfig::default());
+        }
+    });
+}
+
+/// A database of its own for one test; dropped (forcibly) when this guard goes.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub async fn create() -> TestDb {
+        let name = format!("otpd_test_{}", Uuid::new_v4().simple());
+        let mut conn = PgConnection::connect(&server_url())
+            .await
+            .expect("connect to the test server");
+        conn.execute(format!(r#"create database "{name}""#).as_str())
+            .await
+            .expect("create test database");
+        let url = db_url(&name);
+        let pool = PgPool::connect(&url)
+            .await
+            .expect("connect to the test database");
+        store::migrate(&pool).await.expect("migrate");
+        pool.close().await;
+        TestDb { name, url }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime; a separate thread with its own runtime can block.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                if let Ok(mut conn) = PgConnection::connect(&server_url()).await {
+                    let _ = conn
+                        .execute(
+                            format!(r#"drop database if exists "{name}" with (force)"#).as_str(),
+                        )
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub fn test_config(db: &TestDb) -> Config {
+    let mut c = Config::default();
+    c.listen = "127.0.0.1:0".into();
+    c.database_url = Some(SecretString::from(db.url.clone()));
+    c.hashing.pepper = Some(SecretString::from(PEPPER));
+    // Real argon2id, at a cost that keeps the suite quick on two cores.
+    c.hashing.m_cost_kib = 8192;
+    c.hashing.t_cost = 1;
+    c
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub pool: PgPool,
+    pub project_id: String,
+    pub secret: String,
+    pub client: reqwest::Client,
+    /// Held so the database is dropped with the app.
+    pub _db: TestDb,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn error_type(&self) -> &str {
+        self.body["error_type"].as_str().unwrap_or("")
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}, ProjectSettings::default(), false).await
+}
+
+pub async fn spawn_app_with(
+    tweak: impl FnOnce(&mut Config),
+    settings: ProjectSettings,
+    live: bool,
+) -> TestApp {
+    init_logs();
+    let db = TestDb::create().await;
+    let mut config = test_config(&db);
+    tweak(&mut config);
+    let app = Application::build(&config).await.expect("build app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let pool = app.pool().clone();
+    tokio::spawn(app.run_until_stopped());
+    let hasher = SecretHasher::new(&SecretString::from(PEPPER));
+    let (id, secret) = projects::create_project(&pool, &hasher, "Acme", live, &settings)
+        .await
+        .expect("create project");
+    TestApp {
+        address,
+        pool,
+        project_id: id.to_string(),
+        secret: secret.secret.expose_secret().to_owned(),
+        client: reqwest::Client::new(),
+        _db: db,
+    }
+}
+
+impl TestApp {
+    async fn reply(res: reqwest::Response) -> Reply {
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.expect("body");
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("non-JSON body ({status}): {text}"));
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        let res = self
+            .client
+            .post(format!("{}{path}", self.address))
+            .basic_auth(&self.project_id, Some(&self.secret))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        Self::reply(res).await
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Reply {
+        let res = self
+            .client
+            .post(format!("{}{path}", self.address))
+            .basic_auth(&self.project_id, Some(&self.secret))
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        Self::reply(res).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        let res = self
+            .client
+            .get(format!("{}{path}", self.address))
+            .basic_auth(&self.project_id, Some(&self.secret))
+            .send()
+            .await
+            .expect("request");
+        Self::reply(res).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        let res = self
+            .client
+            .delete(format!("{}{path}", self.address))
+            .basic_auth(&self.project_id, Some(&self.secret))
+            .send()
+            .await
+            .expect("request");
+        Self::reply(res).await
+    }
+
+    /// The newest message the fake provider delivered to `to`.
+    pub async fn last_message(&self, to: &str) -> Value {
+        let r = self
+            .get(&format!(
+                "/v1/sandbox/messages?to={}&limit=1",
+                to.replace('+', "%2B")
+            ))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        r.body["messages"][0].clone()
+    }
+
+    /// The code in the newest message to `to`: its first run of six digits.
+    pub async fn last_code(&self, to: &str) -> String {
+        let msg = self.last_message(to).await;
+        let body = msg["body"].as_str().expect("a message was delivered");
+        first_six_digits(body).expect("a 6-digit code in the message")
+    }
+
+    pub async fn login_or_create(&self, phone: &str) -> Reply {
+        self.post(
+            "/v1/otps/sms/login_or_create",
+            serde_json::json!({ "phone_number": phone }),
+        )
+        .await
+    }
+
+    pub async fn authenticate(&self, method_id: &str, code: &str) -> Reply {
+        self.post(
+            "/v1/otps/authenticate",
+            serde_json::json!({ "method_id": method_id, "code": code }),
+        )
+        .await
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.pool)
+            .await
+            .expect("count query")
+    }
+}
+
+pub fn first_six_digits(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut run = 0;
+    for (i, b) in bytes.iter().enumerate() {
+        if b.is_ascii_digit() {
+            run += 1;
+            if run == 6 && !bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
+                return Some(s[i + 1 - 6..=i].to_owned());
+            }
+        } else {
+            run = 0;
+        }
+    }
+    None
+}
+
+/// A valid US number no other test uses.
+pub fn unique_us_number() -> String {
+    let n = Uuid::new_v4().as_u128() % 100_000;
+    format!("+120122{n:05}")
+}
+
+/// A code that is certainly wrong: the right one with its last digit changed.
+pub fn wrong_code(code: &str) -> String {
+    let mut c: Vec<u8> = code.bytes().collect();
+    c[5] = if c[5] == b'9' { b'0' } else { c[5] + 1 };
+    String::from_utf8(c).expect("digits")
+}

@@ -1,0 +1,12 @@
+//! One integration-test binary: the real app over loopback HTTP on a real PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod authenticate;
+mod cli;
+mod concurrency;
+mod errors;
+mod health;
+mod helpers;
+mod sdk;
+mod send;
+mod users;
