@@ -173,9 +173,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
 
 fn admin_pool(config: &Config) -> Result<PgPool, Failure> {
     let url = config.database_url()?;
-    Ok(store::connect_pool(url, &config.database).map_err(|e| {
-        Failure::Config(crate::config::config_invalid("database_url", e.to_string()))
-    })?)
+    store::connect_pool(url, &config.database)
+        .map_err(|e| Failure::Config(crate::config::config_invalid("database_url", e.to_string())))
 }
 
 async fn serve(config: &Config, migrate: bool) -> anyhow::Result<()> {

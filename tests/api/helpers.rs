@@ -89,9 +89,11 @@ impl Drop for TestDb {
 }
 
 pub fn test_config(db: &TestDb) -> Config {
-    let mut c = Config::default();
-    c.listen = "127.0.0.1:0".into();
-    c.database_url = Some(SecretString::from(db.url.clone()));
+    let mut c = Config {
+        listen: "127.0.0.1:0".into(),
+        database_url: Some(SecretString::from(db.url.clone())),
+        ..Config::default()
+    };
     c.hashing.pepper = Some(SecretString::from(PEPPER));
     // Real argon2id, at a cost that keeps the suite quick on two cores.
     c.hashing.m_cost_kib = 8192;
