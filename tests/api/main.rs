@@ -7,6 +7,7 @@ mod concurrency;
 mod errors;
 mod health;
 mod helpers;
+mod load;
 mod sdk;
 mod send;
 mod users;

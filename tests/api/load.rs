@@ -1,0 +1,104 @@
+//! Hashing runs on its own bounded pool: the API stays responsive under a burst of sends,
+//! and a full queue sheds load with a Stytch-shaped 503 instead of queueing without bound.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crate::helpers::{spawn_app_with, unique_us_number};
+use futures_util::future::join_all;
+use otpd::domain::project::ProjectSettings;
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn health_checks_answer_while_a_burst_of_sends_is_hashing() {
+    // Production-strength argon2 on a single hashing thread makes the burst take a while.
+    let app = spawn_app_with(
+        |c| {
+            c.hashing.m_cost_kib = 19456;
+            c.hashing.t_cost = 2;
+            c.hashing.threads = 1;
+        },
+        ProjectSettings::default(),
+        false,
+    )
+    .await;
+    let finished = Arc::new(AtomicUsize::new(0));
+    let sends = (0..24).map(|_| {
+        let finished = finished.clone();
+        let app = &app;
+        async move {
+            let r = app.login_or_create(&unique_us_number()).await;
+            finished.fetch_add(1, Ordering::SeqCst);
+            r.status
+        }
+    });
+    let probe = async {
+        // Give the burst a head start so the hashing queue is full of work.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let res = app
+            .client
+            .get(format!("{}/healthz", app.address))
+            .send()
+            .await
+            .unwrap();
+        (res.status(), finished.load(Ordering::SeqCst))
+    };
+    let (statuses, (health, done_when_answered)) = tokio::join!(join_all(sends), probe);
+    println!("healthz answered after {done_when_answered} of 24 sends had finished");
+    assert_eq!(health, StatusCode::OK);
+    assert!(
+        done_when_answered < 24,
+        "healthz waited for the whole burst"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_full_hashing_queue_sheds_sends_with_503_and_retry_after() {
+    let app = spawn_app_with(
+        |c| {
+            c.hashing.m_cost_kib = 19456;
+            c.hashing.t_cost = 2;
+            c.hashing.threads = 1;
+            c.hashing.queue = 1;
+        },
+        ProjectSettings::default(),
+        false,
+    )
+    .await;
+    let phones: Vec<String> = (0..30).map(|_| unique_us_number()).collect();
+    let replies = join_all(phones.iter().map(|p| app.login_or_create(p))).await;
+    let ok: Vec<&String> = phones
+        .iter()
+        .zip(&replies)
+        .filter(|(_, r)| r.status == StatusCode::OK)
+        .map(|(p, _)| p)
+        .collect();
+    let shed: Vec<_> = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
+    println!(
+        "queue of 1: {} sent, {} shed with 503",
+        ok.len(),
+        shed.len()
+    );
+    assert_eq!(ok.len() + shed.len(), 30, "only 200 or 503");
+    assert!(!shed.is_empty(), "a burst of 30 must overflow a queue of 1");
+    assert!(!ok.is_empty());
+    for r in &shed {
+        assert_eq!(r.error_type(), "service_unavailable");
+        assert_eq!(r.headers["retry-after"], "1");
+    }
+    // Every accepted send delivered a code; no shed send left a code behind.
+    assert_eq!(
+        app.count("select count(*) from passcodes").await,
+        ok.len() as i64
+    );
+    for p in ok {
+        app.last_code(p).await;
+    }
+}
