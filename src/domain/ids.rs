@@ -124,6 +124,8 @@ typed_id!(UserId, "user");
 typed_id!(PhoneId, "phone-number");
 typed_id!(EmailId, "email");
 typed_id!(RequestId, "request-id");
+typed_id!(OrganizationId, "organization");
+typed_id!(MemberId, "member");
 
 impl ProjectId {
     pub fn env(&self) -> Environment {

@@ -3,6 +3,7 @@
 pub mod channel;
 pub mod ids;
 pub mod locale;
+pub mod organization;
 pub mod passcode;
 pub mod phone_number;
 pub mod project;

@@ -30,6 +30,12 @@ pub enum ErrorKind {
     OtpCodeNotFound,
     UserNotFound,
     PhoneNumberNotFound,
+    OrganizationNotFound,
+    MemberNotFound,
+    MemberPhoneNumberNotFound,
+    MemberPhoneNumberAlreadyVerified,
+    DuplicateOrganizationSlug,
+    InvalidOrganizationSlug,
     RouteNotFound,
     TooManyRequests,
     InternalServerError,
@@ -75,12 +81,12 @@ impl ErrorKind {
             DuplicateEmail => (
                 StatusCode::BAD_REQUEST,
                 "duplicate_email",
-                "A user with this email already exists in this project.",
+                "This email address is already in use here.",
             ),
             DuplicateExternalId => (
                 StatusCode::BAD_REQUEST,
                 "duplicate_external_id",
-                "A user with this external_id already exists in this project.",
+                "This external_id is already in use here.",
             ),
             UnauthorizedCredentials => (StatusCode::UNAUTHORIZED, "unauthorized_credentials", "Unauthorized credentials."),
             UnableToAuthOtpCode => (
@@ -95,6 +101,32 @@ impl ErrorKind {
             ),
             UserNotFound => (StatusCode::NOT_FOUND, "user_not_found", "User could not be found."),
             PhoneNumberNotFound => (StatusCode::NOT_FOUND, "phone_number_not_found", "Phone number could not be found."),
+            OrganizationNotFound => (
+                StatusCode::NOT_FOUND,
+                "organization_not_found",
+                "Organization could not be found.",
+            ),
+            MemberNotFound => (StatusCode::NOT_FOUND, "member_not_found", "Member could not be found in this organization."),
+            MemberPhoneNumberNotFound => (
+                StatusCode::BAD_REQUEST,
+                "member_phone_number_not_found",
+                "The member has no MFA phone number: pass mfa_phone_number.",
+            ),
+            MemberPhoneNumberAlreadyVerified => (
+                StatusCode::BAD_REQUEST,
+                "member_phone_number_already_verified",
+                "The member already has a different, verified MFA phone number; delete it first to change it.",
+            ),
+            DuplicateOrganizationSlug => (
+                StatusCode::BAD_REQUEST,
+                "duplicate_organization_slug",
+                "An organization with this slug already exists in this project.",
+            ),
+            InvalidOrganizationSlug => (
+                StatusCode::BAD_REQUEST,
+                "invalid_organization_slug",
+                "organization_slug must be 2 to 128 characters of A-Z a-z 0-9 - . _ ~",
+            ),
             RouteNotFound => (StatusCode::NOT_FOUND, "route_not_found", "There is no such endpoint."),
             TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", "Too many requests have been made."),
             InternalServerError => (
@@ -229,6 +261,11 @@ impl From<OtpError> for ApiError {
             OtpError::DuplicatePhone => ApiError::new(DuplicatePhoneNumber),
             OtpError::DuplicateEmail => ApiError::new(DuplicateEmail),
             OtpError::DuplicateExternalId => ApiError::new(DuplicateExternalId),
+            OtpError::OrganizationNotFound => ApiError::new(OrganizationNotFound),
+            OtpError::MemberNotFound => ApiError::new(MemberNotFound),
+            OtpError::MemberPhoneNotFound => ApiError::new(MemberPhoneNumberNotFound),
+            OtpError::MemberPhoneAlreadyVerified => ApiError::new(MemberPhoneNumberAlreadyVerified),
+            OtpError::DuplicateSlug => ApiError::new(DuplicateOrganizationSlug),
             OtpError::WrongCode => ApiError::new(OtpCodeNotFound),
             OtpError::UnableToAuth => ApiError::new(UnableToAuthOtpCode),
             OtpError::Overloaded => {

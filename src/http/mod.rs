@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, extractors, and the Stytch-shaped error renderer.
 
 pub mod auth;
+pub mod b2b;
 pub mod context;
 pub mod dto;
 pub mod errors;
@@ -59,6 +60,35 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(otps::whatsapp_login_or_create),
         )
         .route("/v1/otps/authenticate", web::post().to(otps::authenticate))
+        .route(
+            "/v1/b2b/organizations",
+            web::post().to(b2b::create_organization),
+        )
+        .route(
+            "/v1/b2b/organizations/{organization_id}",
+            web::get().to(b2b::get_organization),
+        )
+        .route(
+            "/v1/b2b/organizations/{organization_id}/members",
+            web::post().to(b2b::create_member),
+        )
+        .route(
+            "/v1/b2b/organizations/{organization_id}/member",
+            web::get().to(b2b::get_member),
+        )
+        .route(
+            "/v1/b2b/organizations/{organization_id}/members/mfa_phone_numbers/{member_id}",
+            web::delete().to(b2b::delete_mfa_phone),
+        )
+        .route(
+            "/v1/b2b/organizations/{organization_id}/members/{member_id}",
+            web::put().to(b2b::update_member),
+        )
+        .route("/v1/b2b/otps/sms/send", web::post().to(b2b::sms_send))
+        .route(
+            "/v1/b2b/otps/sms/authenticate",
+            web::post().to(b2b::sms_authenticate),
+        )
         .route("/v1/sandbox/messages", web::get().to(sandbox::messages))
         .default_service(web::to(not_found));
 }

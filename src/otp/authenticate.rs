@@ -1,15 +1,12 @@
-//! Authenticating a passcode: counted attempt, hash check, atomic single use.
+//! Authenticating a consumer passcode: counted attempt, hash check, atomic single use.
 
-use secrecy::SecretString;
-
-use crate::domain::ids::Environment;
-use crate::domain::ids::PhoneId;
+use crate::domain::ids::{Environment, PhoneId};
 use crate::domain::project::Project;
 use crate::domain::user::User;
 use crate::domain::{Passcode, SANDBOX_NUMBER};
 use crate::store::{passcodes, users as db, StoreError};
 
-use super::{users, OtpError, Services};
+use super::{codes, users, OtpError, Services};
 
 /// Stytch's sandbox code for the sandbox number.
 const SANDBOX_CODE: &str = "000000";
@@ -35,26 +32,7 @@ pub async fn authenticate(
         return users::load(svc, project, &phone.user_id).await;
     }
 
-    let (id, seq, hash) =
-        match passcodes::begin_attempt(&svc.pool, &project.id, method_id.as_str()).await? {
-            passcodes::Attempt::NoCode => return Err(OtpError::WrongCode),
-            passcodes::Attempt::Unusable => return Err(OtpError::UnableToAuth),
-            passcodes::Attempt::Counted { id, seq, code_hash } => (id, seq, code_hash),
-        };
-    let submitted = SecretString::from(code.expose().to_owned());
-    if !svc.hasher.verify(&submitted, &hash).await? {
-        // A superseded code is not "wrong": tell the caller to use the newest one.
-        if let Some(old) =
-            passcodes::superseded_hash(&svc.pool, &project.id, method_id.as_str(), seq).await?
-        {
-            if svc.hasher.verify(&submitted, &old).await? {
-                return Err(OtpError::UnableToAuth);
-            }
-        }
-        tracing::info!(outcome = "wrong_code", "passcode rejected");
-        return Err(OtpError::WrongCode);
-    }
-
+    let id = codes::check(svc, project, method_id.as_str(), code).await?;
     let mut tx = svc.pool.begin().await.map_err(StoreError::from)?;
     if !passcodes::consume(&mut tx, id).await? {
         return Err(OtpError::UnableToAuth);

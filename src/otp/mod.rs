@@ -2,6 +2,8 @@
 //! They orchestrate domain types, the store, the hasher and providers; no HTTP here.
 
 pub mod authenticate;
+pub mod b2b;
+pub mod codes;
 pub mod projects;
 pub mod send;
 pub mod users;
@@ -41,6 +43,16 @@ pub enum OtpError {
     DuplicateEmail,
     #[error("external id already in use")]
     DuplicateExternalId,
+    #[error("organization not found")]
+    OrganizationNotFound,
+    #[error("member not found")]
+    MemberNotFound,
+    #[error("member has no MFA phone number")]
+    MemberPhoneNotFound,
+    #[error("member's MFA phone number is verified and can't be replaced by a send")]
+    MemberPhoneAlreadyVerified,
+    #[error("organization slug already in use")]
+    DuplicateSlug,
     #[error("the passcode is wrong")]
     WrongCode,
     #[error("the passcode is expired, used, superseded or out of attempts")]

@@ -2,6 +2,7 @@
 //! Every rule that must be exact is a single statement or a single transaction here.
 
 pub mod messages;
+pub mod organizations;
 pub mod passcodes;
 pub mod projects;
 pub mod users;

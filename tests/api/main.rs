@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod authenticate;
+mod b2b;
 mod cli;
 mod concurrency;
 mod errors;

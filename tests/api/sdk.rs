@@ -36,7 +36,7 @@ fn run_script(mut cmd: Command, base: &str, pid: &str, secret: &str, ca: &std::p
 }
 
 #[tokio::test]
-async fn the_official_python_and_node_sdks_work_unmodified_over_https() {
+async fn the_official_python_and_node_sdks_work_unmodified_over_https_consumer_and_b2b() {
     let python = sdk_env("OTPD_SDK_PYTHON");
     let node_path = sdk_env("OTPD_SDK_NODE_PATH");
     let db = TestDb::create().await;
@@ -71,6 +71,10 @@ async fn the_official_python_and_node_sdks_work_unmodified_over_https() {
     let mut py = Command::new(&python);
     py.arg("tests/sdk/compat.py");
     run_script(py, &served.address, pid, secret, &ca.ca_pem);
+
+    let mut py_b2b = Command::new(&python);
+    py_b2b.arg("tests/sdk/b2b_compat.py");
+    run_script(py_b2b, &served.address, pid, secret, &ca.ca_pem);
 
     let mut node = Command::new("node");
     node.arg("tests/sdk/compat.mjs")

@@ -1,0 +1,240 @@
+//! B2B use cases: organizations, members, and SMS MFA send/authenticate.
+
+use crate::domain::ids::{MemberId, OrganizationId};
+use crate::domain::organization::{EnrollmentChange, Member, MfaPolicy, Organization};
+use crate::domain::project::Project;
+use crate::domain::{Channel, ExpiryMinutes, Locale, Passcode, PhoneNumber};
+use crate::store::organizations::{self as db, MemberKey, MemberUpdate};
+use crate::store::{passcodes, StoreError};
+
+use super::codes::{self, Delivery};
+use super::{OtpError, Services};
+
+fn conflict(e: StoreError) -> OtpError {
+    if e.is_conflict_on(db::SLUG_TAKEN) {
+        OtpError::DuplicateSlug
+    } else if e.is_conflict_on(db::ORG_EXTERNAL_ID_TAKEN)
+        || e.is_conflict_on(db::MEMBER_EXTERNAL_ID_TAKEN)
+    {
+        OtpError::DuplicateExternalId
+    } else if e.is_conflict_on(db::MEMBER_EMAIL_TAKEN) {
+        OtpError::DuplicateEmail
+    } else {
+        OtpError::Store(e)
+    }
+}
+
+pub struct CreateOrganization {
+    pub name: String,
+    pub slug: String,
+    pub external_id: Option<String>,
+    pub logo_url: String,
+    pub mfa_policy: MfaPolicy,
+    pub trusted_metadata: serde_json::Value,
+}
+
+pub async fn create_organization(
+    svc: &Services,
+    project: &Project,
+    req: CreateOrganization,
+) -> Result<Organization, OtpError> {
+    let id = OrganizationId::generate(project.env());
+    db::insert_organization(
+        &svc.pool,
+        db::NewOrganization {
+            id: &id,
+            project: &project.id,
+            name: &req.name,
+            slug: &req.slug,
+            external_id: req.external_id.as_deref(),
+            logo_url: &req.logo_url,
+            mfa_policy: req.mfa_policy,
+            trusted_metadata: &req.trusted_metadata,
+        },
+    )
+    .await
+    .map_err(conflict)?;
+    organization(svc, project, id.as_str()).await
+}
+
+/// Resolves an organization id, slug or external id.
+pub async fn organization(
+    svc: &Services,
+    project: &Project,
+    key: &str,
+) -> Result<Organization, OtpError> {
+    db::find_organization(&svc.pool, &project.id, key)
+        .await?
+        .ok_or(OtpError::OrganizationNotFound)
+}
+
+/// Resolves a member id, external id or (for `get`) email inside one organization only.
+pub async fn member(
+    svc: &Services,
+    org: &Organization,
+    key: MemberKey<'_>,
+) -> Result<Member, OtpError> {
+    let mut conn = svc.pool.acquire().await.map_err(StoreError::from)?;
+    db::find_member(&mut conn, &org.id, key)
+        .await?
+        .ok_or(OtpError::MemberNotFound)
+}
+
+pub struct CreateMember {
+    pub email_address: String,
+    pub name: String,
+    pub external_id: Option<String>,
+    pub mfa_phone_number: Option<PhoneNumber>,
+    pub mfa_enrolled: bool,
+    pub pending: bool,
+    pub trusted_metadata: serde_json::Value,
+    pub untrusted_metadata: serde_json::Value,
+}
+
+pub async fn create_member(
+    svc: &Services,
+    project: &Project,
+    org: &Organization,
+    req: CreateMember,
+) -> Result<Member, OtpError> {
+    let id = MemberId::generate(project.env());
+    db::insert_member(
+        &svc.pool,
+        db::NewMember {
+            id: &id,
+            project: &project.id,
+            organization: &org.id,
+            email_address: &req.email_address,
+            name: &req.name,
+            external_id: req.external_id.as_deref(),
+            status: if req.pending { "pending" } else { "active" },
+            mfa_phone_number: req
+                .mfa_phone_number
+                .as_ref()
+                .map_or("", PhoneNumber::as_e164),
+            mfa_enrolled: req.mfa_enrolled,
+            trusted_metadata: &req.trusted_metadata,
+            untrusted_metadata: &req.untrusted_metadata,
+        },
+    )
+    .await
+    .map_err(conflict)?;
+    member(svc, org, MemberKey::IdOrExternal(id.as_str())).await
+}
+
+pub struct UpdateMember {
+    pub name: Option<String>,
+    pub external_id: Option<String>,
+    pub mfa_phone_number: Option<PhoneNumber>,
+    pub mfa_enrolled: Option<bool>,
+    pub default_mfa_method: Option<String>,
+}
+
+pub async fn update_member(
+    svc: &Services,
+    project: &Project,
+    org: &Organization,
+    key: &str,
+    req: UpdateMember,
+) -> Result<Member, OtpError> {
+    let m = member(svc, org, MemberKey::IdOrExternal(key)).await?;
+    db::update_member(
+        &svc.pool,
+        &project.id,
+        &m.id,
+        MemberUpdate {
+            name: req.name.as_deref(),
+            external_id: req.external_id.as_deref(),
+            mfa_phone_number: req.mfa_phone_number.as_ref().map(PhoneNumber::as_e164),
+            mfa_enrolled: req.mfa_enrolled,
+            default_mfa_method: req.default_mfa_method.as_deref(),
+        },
+    )
+    .await
+    .map_err(conflict)?;
+    member(svc, org, MemberKey::IdOrExternal(m.id.as_str())).await
+}
+
+pub async fn delete_mfa_phone(
+    svc: &Services,
+    project: &Project,
+    org: &Organization,
+    key: &str,
+) -> Result<Member, OtpError> {
+    let m = member(svc, org, MemberKey::IdOrExternal(key)).await?;
+    db::delete_mfa_phone(&svc.pool, &project.id, &m.id).await?;
+    member(svc, org, MemberKey::IdOrExternal(m.id.as_str())).await
+}
+
+/// Stytch's fixed B2B code lifetime.
+pub const B2B_EXPIRY: ExpiryMinutes = ExpiryMinutes::DEFAULT;
+
+#[tracing::instrument(skip_all, fields(project = %project.id, organization = %org.id))]
+pub async fn send_sms(
+    svc: &Services,
+    project: &Project,
+    org: &Organization,
+    member_key: &str,
+    mfa_phone_number: Option<PhoneNumber>,
+    locale: Locale,
+) -> Result<Member, OtpError> {
+    let m = member(svc, org, MemberKey::IdOrExternal(member_key)).await?;
+    let phone = match (m.mfa_phone_number.as_str(), mfa_phone_number) {
+        ("", None) => return Err(OtpError::MemberPhoneNotFound),
+        (current, None) => PhoneNumber::parse(current)?,
+        (current, Some(given)) => {
+            if current != given.as_e164() && m.mfa_phone_number_verified {
+                return Err(OtpError::MemberPhoneAlreadyVerified);
+            }
+            given
+        }
+    };
+    codes::check_country(project, &phone)?;
+    if m.mfa_phone_number != phone.as_e164()
+        && !db::set_unverified_phone(&svc.pool, &m.id, phone.as_e164()).await?
+    {
+        // A concurrent authenticate verified the old number in between.
+        return Err(OtpError::MemberPhoneAlreadyVerified);
+    }
+    codes::issue(
+        svc,
+        project,
+        Delivery {
+            method_id: m.id.as_str(),
+            to: &phone,
+            channel: Channel::Sms,
+            expiry: B2B_EXPIRY,
+            locale,
+        },
+    )
+    .await?;
+    member(svc, org, MemberKey::IdOrExternal(m.id.as_str())).await
+}
+
+#[tracing::instrument(skip_all, fields(project = %project.id, organization = %org.id))]
+pub async fn authenticate_sms(
+    svc: &Services,
+    project: &Project,
+    org: &Organization,
+    member_key: &str,
+    code: &Passcode,
+    enrollment: Option<EnrollmentChange>,
+    set_default: bool,
+) -> Result<Member, OtpError> {
+    let m = member(svc, org, MemberKey::IdOrExternal(member_key)).await?;
+    let id = codes::check(svc, project, m.id.as_str(), code).await?;
+    let enrolled = match (org.mfa_policy, enrollment) {
+        (MfaPolicy::RequiredForAll, _) => Some(true),
+        (_, Some(EnrollmentChange::Enroll)) => Some(true),
+        (_, Some(EnrollmentChange::Unenroll)) => Some(false),
+        (_, None) => None,
+    };
+    let mut tx = svc.pool.begin().await.map_err(StoreError::from)?;
+    if !passcodes::consume(&mut tx, id).await? {
+        return Err(OtpError::UnableToAuth);
+    }
+    db::record_mfa_success(&mut tx, &m.id, enrolled, set_default).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    tracing::info!(outcome = "success", "member passcode authenticated");
+    member(svc, org, MemberKey::IdOrExternal(m.id.as_str())).await
+}

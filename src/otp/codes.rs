@@ -1,0 +1,119 @@
+//! The passcode life cycle shared by every flow: issue and deliver a code to a method, and
+//! check a submitted code with a counted attempt.
+
+use secrecy::SecretString;
+use uuid::Uuid;
+
+use crate::domain::project::Project;
+use crate::domain::{Channel, ExpiryMinutes, Locale, Passcode, PhoneNumber};
+use crate::messages;
+use crate::providers::OutboundMessage;
+use crate::store::{self, passcodes};
+
+use super::{OtpError, Services};
+
+/// Where and how one code goes.
+pub struct Delivery<'a> {
+    /// What the code authenticates: a phone id (consumer) or member id (B2B).
+    pub method_id: &'a str,
+    pub to: &'a PhoneNumber,
+    pub channel: Channel,
+    pub expiry: ExpiryMinutes,
+    pub locale: Locale,
+}
+
+/// Refuses numbers outside the project's allowlist before anything is stored or sent.
+pub fn check_country(project: &Project, phone: &PhoneNumber) -> Result<(), OtpError> {
+    let region = phone.region().unwrap_or("ZZ");
+    if project.settings.allows_region(region) {
+        Ok(())
+    } else {
+        Err(OtpError::CountryNotAllowed(region.to_owned()))
+    }
+}
+
+/// Generates a code, stores its hash (superseding older codes for the method), and sends it.
+/// If the provider fails, the new code is withdrawn so it can't be guessed at.
+pub async fn issue(svc: &Services, project: &Project, d: Delivery<'_>) -> Result<(), OtpError> {
+    let code = Passcode::generate();
+    let hash = svc
+        .hasher
+        .hash(&SecretString::from(code.expose().to_owned()))
+        .await?;
+    let passcode_id = Uuid::new_v4();
+    passcodes::insert(
+        &svc.pool,
+        passcodes::NewPasscode {
+            id: passcode_id,
+            project: &project.id,
+            method_id: d.method_id,
+            channel: d.channel.as_str(),
+            code_hash: &hash,
+            max_attempts: i32::try_from(svc.max_attempts).unwrap_or(5),
+            ttl_seconds: d.expiry.seconds(),
+        },
+    )
+    .await?;
+
+    let rendered = messages::render(d.locale, project.brand(), code.expose(), d.expiry.minutes());
+    let message = OutboundMessage {
+        project: &project.id,
+        to: d.to,
+        channel: d.channel,
+        body: &rendered.body,
+        validity: std::time::Duration::from_secs(d.expiry.seconds().unsigned_abs()),
+    };
+    let receipt = match svc.providers.send(&message).await {
+        Ok(r) => r,
+        Err(e) => {
+            if let Err(del) = passcodes::delete(&svc.pool, passcode_id).await {
+                tracing::error!(error = %del, "could not withdraw an undelivered passcode");
+            }
+            return Err(e.into());
+        }
+    };
+    store::messages::record_sent(
+        &svc.pool,
+        store::messages::SentMessage {
+            id: Uuid::new_v4(),
+            project: &project.id,
+            channel: d.channel.as_str(),
+            to: d.to.as_e164(),
+            provider: receipt.provider,
+            provider_message_id: receipt.provider_message_id.as_deref(),
+            status: &receipt.status,
+            segments: i32::try_from(rendered.info.segments).unwrap_or(i32::MAX),
+            encoding: rendered.info.encoding.as_str(),
+        },
+    )
+    .await?;
+    tracing::info!(to = %d.to, provider = receipt.provider, segments = rendered.info.segments, "passcode sent");
+    Ok(())
+}
+
+/// Counts one attempt against the method's newest code, then compares the hash. Returns the
+/// code's id, which the caller consumes (with `passcodes::consume`) in its own transaction.
+pub async fn check(
+    svc: &Services,
+    project: &Project,
+    method_id: &str,
+    code: &Passcode,
+) -> Result<Uuid, OtpError> {
+    let (id, seq, hash) = match passcodes::begin_attempt(&svc.pool, &project.id, method_id).await? {
+        passcodes::Attempt::NoCode => return Err(OtpError::WrongCode),
+        passcodes::Attempt::Unusable => return Err(OtpError::UnableToAuth),
+        passcodes::Attempt::Counted { id, seq, code_hash } => (id, seq, code_hash),
+    };
+    let submitted = SecretString::from(code.expose().to_owned());
+    if svc.hasher.verify(&submitted, &hash).await? {
+        return Ok(id);
+    }
+    // A superseded code is not "wrong": tell the caller to use the newest one.
+    if let Some(old) = passcodes::superseded_hash(&svc.pool, &project.id, method_id, seq).await? {
+        if svc.hasher.verify(&submitted, &old).await? {
+            return Err(OtpError::UnableToAuth);
+        }
+    }
+    tracing::info!(outcome = "wrong_code", "passcode rejected");
+    Err(OtpError::WrongCode)
+}

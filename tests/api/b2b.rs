@@ -1,0 +1,402 @@
+use crate::helpers::{spawn_app, unique_us_number, wrong_code, TestApp};
+use futures_util::future::join_all;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+async fn org(app: &TestApp, slug: &str, extra: Value) -> Value {
+    let mut body = json!({"organization_name": "Acme Corp", "organization_slug": slug});
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().cloned().unwrap_or_default());
+    let r = app.post("/v1/b2b/organizations", body).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.body["organization"].clone()
+}
+
+async fn member(app: &TestApp, org_id: &str, body: Value) -> Value {
+    let r = app
+        .post(&format!("/v1/b2b/organizations/{org_id}/members"), body)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.body["member"].clone()
+}
+
+#[tokio::test]
+async fn organizations_carry_the_fields_the_sdk_requires_and_resolve_by_id_slug_or_external_id() {
+    let app = spawn_app().await;
+    let o = org(&app, "acme", json!({"organization_external_id": "crm-7"})).await;
+    let id = o["organization_id"].as_str().unwrap();
+    assert!(id.starts_with("organization-test-"));
+    for key in [
+        "sso_active_connections",
+        "email_allowed_domains",
+        "allowed_auth_methods",
+        "custom_roles",
+        "claimed_email_domains",
+    ] {
+        assert!(o[key].is_array(), "{key}");
+    }
+    assert_eq!(o["mfa_policy"], "OPTIONAL");
+    assert_eq!(o["organization_logo_url"], "");
+    for key in [id, "acme", "crm-7"] {
+        let g = app.get(&format!("/v1/b2b/organizations/{key}")).await;
+        assert_eq!(g.status, StatusCode::OK, "{key}");
+        assert_eq!(g.body["organization"]["organization_id"], id);
+    }
+    let missing = app.get("/v1/b2b/organizations/nope").await;
+    assert_eq!(
+        (missing.status, missing.error_type()),
+        (StatusCode::NOT_FOUND, "organization_not_found")
+    );
+    let dup = app
+        .post(
+            "/v1/b2b/organizations",
+            json!({"organization_name": "B", "organization_slug": "acme"}),
+        )
+        .await;
+    assert_eq!(
+        (dup.status, dup.error_type()),
+        (StatusCode::BAD_REQUEST, "duplicate_organization_slug")
+    );
+    let dup = app
+        .post("/v1/b2b/organizations", json!({"organization_name": "B", "organization_slug": "b2", "organization_external_id": "crm-7"}))
+        .await;
+    assert_eq!(
+        (dup.status, dup.error_type()),
+        (StatusCode::BAD_REQUEST, "duplicate_external_id")
+    );
+    let bad = app
+        .post(
+            "/v1/b2b/organizations",
+            json!({"organization_name": "B", "organization_slug": "no spaces"}),
+        )
+        .await;
+    assert_eq!(bad.error_type(), "invalid_organization_slug");
+}
+
+#[tokio::test]
+async fn members_are_created_fetched_updated_and_scoped_to_their_organization() {
+    let app = spawn_app().await;
+    let a = org(&app, "alpha", json!({})).await;
+    let b = org(&app, "beta", json!({})).await;
+    let (a_id, b_id) = (
+        a["organization_id"].as_str().unwrap(),
+        b["organization_id"].as_str().unwrap(),
+    );
+    let m = member(&app, a_id, json!({"email_address": "Ann@Alpha.io", "name": "Ann", "external_id": "emp-1", "organization_id": a_id})).await;
+    let mid = m["member_id"].as_str().unwrap();
+    assert!(mid.starts_with("member-test-"));
+    assert_eq!(m["mfa_phone_number"], "");
+    assert_eq!(m["mfa_phone_number_verified"], false);
+    assert_eq!(m["email_address"], "ann@alpha.io");
+    for key in [
+        "sso_registrations",
+        "oauth_registrations",
+        "retired_email_addresses",
+        "roles",
+    ] {
+        assert!(m[key].is_array(), "{key}");
+    }
+
+    for q in [
+        format!("member_id={mid}"),
+        "member_id=emp-1".to_owned(),
+        "email_address=ann%40alpha.io".to_owned(),
+    ] {
+        let g = app
+            .get(&format!(
+                "/v1/b2b/organizations/alpha/member?organization_id={a_id}&{q}"
+            ))
+            .await;
+        assert_eq!(g.status, StatusCode::OK, "{q}: {:?}", g.body);
+        assert_eq!(g.body["member_id"], mid);
+        assert_eq!(g.body["organization"]["organization_id"], a_id);
+    }
+    let other = app
+        .get(&format!(
+            "/v1/b2b/organizations/{b_id}/member?member_id={mid}"
+        ))
+        .await;
+    assert_eq!(
+        (other.status, other.error_type()),
+        (StatusCode::NOT_FOUND, "member_not_found")
+    );
+    let other = app.post("/v1/b2b/otps/sms/send", json!({"organization_id": b_id, "member_id": mid, "mfa_phone_number": unique_us_number()})).await;
+    assert_eq!(other.error_type(), "member_not_found");
+
+    let phone = unique_us_number();
+    let u = app
+        .client
+        .put(format!("{}/v1/b2b/organizations/{a_id}/members/emp-1", app.address))
+        .basic_auth(&app.project_id, Some(&app.secret))
+        .json(&json!({"mfa_phone_number": phone, "mfa_enrolled": true, "default_mfa_method": "sms_otp", "name": "Ann B"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(u.status(), StatusCode::OK);
+    let u: Value = u.json().await.unwrap();
+    assert_eq!(u["member"]["mfa_phone_number"], phone.as_str());
+    assert_eq!(u["member"]["mfa_enrolled"], true);
+    assert_eq!(u["member"]["name"], "Ann B");
+
+    let d = app
+        .delete(&format!(
+            "/v1/b2b/organizations/{a_id}/members/mfa_phone_numbers/{mid}"
+        ))
+        .await;
+    assert_eq!(d.status, StatusCode::OK);
+    assert_eq!(d.body["member"]["mfa_phone_number"], "");
+    let dup = app
+        .post(
+            &format!("/v1/b2b/organizations/{a_id}/members"),
+            json!({"email_address": "ann@alpha.io"}),
+        )
+        .await;
+    assert_eq!(dup.error_type(), "duplicate_email");
+    // The same email is fine in another organization.
+    member(&app, b_id, json!({"email_address": "ann@alpha.io"})).await;
+}
+
+#[tokio::test]
+async fn sms_mfa_sends_to_the_given_number_then_verifies_and_enrolls_the_member() {
+    let app = spawn_app().await;
+    let o = org(&app, "gamma", json!({"organization_external_id": "g-ext"})).await;
+    let m = member(
+        &app,
+        "gamma",
+        json!({"email_address": "bo@gamma.io", "external_id": "bo"}),
+    )
+    .await;
+    let mid = m["member_id"].as_str().unwrap();
+
+    let none = app
+        .post(
+            "/v1/b2b/otps/sms/send",
+            json!({"organization_id": "gamma", "member_id": mid}),
+        )
+        .await;
+    assert_eq!(
+        (none.status, none.error_type()),
+        (StatusCode::BAD_REQUEST, "member_phone_number_not_found")
+    );
+
+    let phone = unique_us_number();
+    let s = app
+        .post("/v1/b2b/otps/sms/send", json!({"organization_id": "g-ext", "member_id": "bo", "mfa_phone_number": phone, "locale": "en"}))
+        .await;
+    assert_eq!(s.status, StatusCode::OK, "{:?}", s.body);
+    assert_eq!(s.body["member_id"], mid);
+    assert_eq!(s.body["member"]["mfa_phone_number"], phone.as_str());
+    assert_eq!(s.body["member"]["mfa_phone_number_verified"], false);
+    assert_eq!(
+        s.body["organization"]["organization_id"],
+        o["organization_id"]
+    );
+    let code = app.last_code(&phone).await;
+    let secs: f64 = sqlx::query_scalar(
+        "select extract(epoch from expires_at - created_at)::float8 from passcodes",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(
+        (119.0..=121.0).contains(&secs),
+        "B2B codes live 2 minutes: {secs}"
+    );
+
+    let wrong = app
+        .post(
+            "/v1/b2b/otps/sms/authenticate",
+            json!({"organization_id": "gamma", "member_id": mid, "code": wrong_code(&code)}),
+        )
+        .await;
+    assert_eq!(
+        (wrong.status, wrong.error_type()),
+        (StatusCode::NOT_FOUND, "otp_code_not_found")
+    );
+    let ok = app
+        .post(
+            "/v1/b2b/otps/sms/authenticate",
+            json!({"organization_id": o["organization_id"], "member_id": "bo", "code": code,
+                   "set_mfa_enrollment": "enroll", "set_default_mfa": true, "intermediate_session_token": "ist-ignored"}),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.body);
+    assert_eq!(ok.body["session_token"], "");
+    assert_eq!(ok.body["session_jwt"], "");
+    assert_eq!(ok.body["member"]["mfa_phone_number_verified"], true);
+    assert_eq!(ok.body["member"]["mfa_enrolled"], true);
+    assert_eq!(ok.body["member"]["default_mfa_method"], "sms_otp");
+    let again = app
+        .post(
+            "/v1/b2b/otps/sms/authenticate",
+            json!({"organization_id": "gamma", "member_id": mid, "code": code}),
+        )
+        .await;
+    assert_eq!(
+        (again.status, again.error_type()),
+        (StatusCode::UNAUTHORIZED, "unable_to_auth_otp_code")
+    );
+
+    // A verified number can't be redirected by a send; without a number it goes to the verified one.
+    let redirect = app
+        .post("/v1/b2b/otps/sms/send", json!({"organization_id": "gamma", "member_id": mid, "mfa_phone_number": unique_us_number()}))
+        .await;
+    assert_eq!(
+        (redirect.status, redirect.error_type()),
+        (
+            StatusCode::BAD_REQUEST,
+            "member_phone_number_already_verified"
+        )
+    );
+    let resend = app
+        .post(
+            "/v1/b2b/otps/sms/send",
+            json!({"organization_id": "gamma", "member_id": mid}),
+        )
+        .await;
+    assert_eq!(resend.status, StatusCode::OK);
+    let code2 = app.last_code(&phone).await;
+    let un = app
+        .post("/v1/b2b/otps/sms/authenticate", json!({"organization_id": "gamma", "member_id": mid, "code": code2, "set_mfa_enrollment": "unenroll"}))
+        .await;
+    assert_eq!(un.body["member"]["mfa_enrolled"], false);
+}
+
+#[tokio::test]
+async fn changing_an_unverified_mfa_number_withdraws_codes_sent_to_the_old_one() {
+    let app = spawn_app().await;
+    org(&app, "delta", json!({"mfa_policy": "REQUIRED_FOR_ALL"})).await;
+    let first = unique_us_number();
+    let m = member(
+        &app,
+        "delta",
+        json!({"email_address": "cy@delta.io", "mfa_phone_number": first}),
+    )
+    .await;
+    let mid = m["member_id"].as_str().unwrap();
+    assert_eq!(
+        app.post(
+            "/v1/b2b/otps/sms/send",
+            json!({"organization_id": "delta", "member_id": mid})
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    let old_code = app.last_code(&first).await;
+    let second = unique_us_number();
+    let u = app
+        .client
+        .put(format!(
+            "{}/v1/b2b/organizations/delta/members/{mid}",
+            app.address
+        ))
+        .basic_auth(&app.project_id, Some(&app.secret))
+        .json(&json!({"mfa_phone_number": second}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(u.status(), StatusCode::OK);
+    let r = app
+        .post(
+            "/v1/b2b/otps/sms/authenticate",
+            json!({"organization_id": "delta", "member_id": mid, "code": old_code}),
+        )
+        .await;
+    assert_eq!(
+        r.error_type(),
+        "otp_code_not_found",
+        "the old number's code proves nothing about the new one"
+    );
+    app.post(
+        "/v1/b2b/otps/sms/send",
+        json!({"organization_id": "delta", "member_id": mid}),
+    )
+    .await;
+    let code = app.last_code(&second).await;
+    let ok = app
+        .post(
+            "/v1/b2b/otps/sms/authenticate",
+            json!({"organization_id": "delta", "member_id": mid, "code": code}),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(
+        ok.body["member"]["mfa_enrolled"], true,
+        "REQUIRED_FOR_ALL enrolls on success"
+    );
+}
+
+#[tokio::test]
+async fn of_sixteen_concurrent_correct_member_attempts_exactly_one_succeeds() {
+    let app = spawn_app().await;
+    org(&app, "eps", json!({})).await;
+    let phone = unique_us_number();
+    let m = member(
+        &app,
+        "eps",
+        json!({"email_address": "d@eps.io", "mfa_phone_number": phone}),
+    )
+    .await;
+    let mid = m["member_id"].as_str().unwrap().to_owned();
+    app.post(
+        "/v1/b2b/otps/sms/send",
+        json!({"organization_id": "eps", "member_id": mid}),
+    )
+    .await;
+    let code = app.last_code(&phone).await;
+    let body = json!({"organization_id": "eps", "member_id": mid, "code": code});
+    let replies =
+        join_all((0..16).map(|_| app.post("/v1/b2b/otps/sms/authenticate", body.clone()))).await;
+    let ok = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .count();
+    println!("concurrent B2B correct attempts: {ok} succeeded of 16");
+    assert_eq!(ok, 1);
+    assert!(replies
+        .iter()
+        .all(|r| r.status == StatusCode::OK || r.error_type() == "unable_to_auth_otp_code"));
+}
+
+#[tokio::test]
+async fn bad_b2b_references_get_the_right_4xx() {
+    let app = spawn_app().await;
+    org(&app, "zeta", json!({})).await;
+    let cases = [
+        (
+            json!({"organization_id": "nope", "member_id": "x"}),
+            StatusCode::NOT_FOUND,
+            "organization_not_found",
+        ),
+        (
+            json!({"organization_id": "zeta", "member_id": "member-test-00000000-0000-4000-8000-000000000000"}),
+            StatusCode::NOT_FOUND,
+            "member_not_found",
+        ),
+        (
+            json!({"organization_id": "zeta"}),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            json!({"organization_id": "zeta", "member_id": "x", "mfa_phone_number": "+1234"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_phone_number",
+        ),
+    ];
+    for (body, status, kind) in cases {
+        let r = app.post("/v1/b2b/otps/sms/send", body.clone()).await;
+        assert_eq!((r.status, r.error_type()), (status, kind), "{body}");
+    }
+    let r = app.get("/v1/b2b/organizations/zeta/member").await;
+    assert_eq!(r.error_type(), "bad_request");
+    let r = app
+        .post(
+            "/v1/b2b/otps/sms/authenticate",
+            json!({"organization_id": "zeta", "member_id": "x", "code": "12"}),
+        )
+        .await;
+    assert_eq!(r.error_type(), "invalid_code");
+}
