@@ -61,6 +61,8 @@ pub fn make_ca(dir: &Path) -> TestCa {
 pub struct Served {
     pub child: Child,
     pub address: String,
+    /// Every log line the server has written so far.
+    pub logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Drop for Served {
@@ -79,8 +81,11 @@ pub fn serve(mut cmd: Command) -> Served {
     let mut child = cmd.spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = logs.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line.clone());
             if line.contains("\"listening\"") {
                 let v: serde_json::Value = serde_json::from_str(&line).unwrap();
                 let _ = tx.send(v["address"].as_str().unwrap().to_owned());
@@ -90,7 +95,11 @@ pub fn serve(mut cmd: Command) -> Served {
     let address = rx
         .recv_timeout(Duration::from_secs(60))
         .expect("otpd serve did not start");
-    Served { child, address }
+    Served {
+        child,
+        address,
+        logs,
+    }
 }
 
 fn run_serve_expecting_failure(cmd: &mut Command) -> (i32, String) {
