@@ -275,10 +275,43 @@ async fn project_create_json_prints_one_object_whose_credentials_work_over_https
         .json()
         .await
         .unwrap();
-    assert!(outbox["messages"][0]["body"]
+    let body = outbox["messages"][0]["body"].as_str().unwrap();
+    assert!(body.contains("ShopCo"));
+    let code = crate::helpers::first_six_digits(body).unwrap();
+    let phone_id = r.json::<serde_json::Value>().await.unwrap()["phone_id"]
         .as_str()
         .unwrap()
-        .contains("ShopCo"));
+        .to_owned();
+    let auth = client
+        .post(format!("{}/v1/otps/authenticate", served.address))
+        .basic_auth(pid, Some(secret))
+        .json(&serde_json::json!({"method_id": phone_id, "code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(auth.status(), StatusCode::OK);
+
+    // The whole flow's log: one summary line per request, and no number, code or secret.
+    std::thread::sleep(Duration::from_millis(300));
+    let logs = served.logs.lock().unwrap().join("\n");
+    let summaries = logs.matches("\"request finished\"").count();
+    assert!(summaries >= 3, "{logs}");
+    assert!(
+        logs.contains("+1201*****"),
+        "masked numbers are logged: {logs}"
+    );
+    for secret_thing in [phone.as_str(), &phone[1..], secret, body] {
+        assert!(!logs.contains(secret_thing), "log leaks {secret_thing:?}");
+    }
+    // The code as a standalone 6-digit run (timestamps and latencies carry other digit runs).
+    let standalone_runs: Vec<&str> = logs
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|run| run.len() == 6)
+        .collect();
+    assert!(
+        !standalone_runs.contains(&code.as_str()),
+        "log leaks the passcode"
+    );
     // Plain HTTP to the TLS port is not served.
     let plain = reqwest::Client::new()
         .get(served.address.replace("https", "http") + "/healthz")
