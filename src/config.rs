@@ -31,6 +31,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub otp: OtpConfig,
     pub provider: ProviderConfig,
+    pub messages: MessagesConfig,
     pub log: LogConfig,
 }
 
@@ -94,6 +95,13 @@ pub struct ProviderConfig {
     pub failover: String,
 }
 
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct MessagesConfig {
+    /// `<dir>/<locale>/otp.ftl` replaces the built-in template for that locale.
+    pub templates_dir: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct LogConfig {
@@ -115,6 +123,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             otp: OtpConfig::default(),
             provider: ProviderConfig::default(),
+            messages: MessagesConfig::default(),
             log: LogConfig::default(),
         }
     }

@@ -16,6 +16,7 @@ use crate::config::{config_invalid, Config, ConfigError, ProviderKind};
 use crate::domain::secret::SecretHasher;
 use crate::hashing::Hasher;
 use crate::http::{self, AppState};
+use crate::messages::Renderer;
 use crate::otp::Services;
 use crate::providers::fake::FakeProvider;
 use crate::providers::{Router, SmsProvider};
@@ -52,6 +53,18 @@ pub fn load_tls(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, ConfigE
         })
 }
 
+/// Built-in templates plus the operator's overrides; a bad override stops start-up.
+pub fn load_templates(config: &Config) -> Result<Renderer, ConfigError> {
+    let dir = config.messages.templates_dir.as_deref();
+    if let Some(dir) = dir.filter(|d| !d.is_dir()) {
+        return Err(config_invalid(
+            "messages.templates_dir",
+            format!("{} is not a directory", dir.display()),
+        ));
+    }
+    Renderer::load(dir).map_err(|e| config_invalid("messages.templates_dir", e.to_string()))
+}
+
 pub struct Application {
     port: u16,
     tls: bool,
@@ -67,6 +80,7 @@ impl Application {
     }
 
     pub async fn build_with_pool(config: &Config, pool: PgPool) -> anyhow::Result<Application> {
+        let renderer = load_templates(config)?;
         let pepper = config.pepper()?.clone();
         let hasher = Hasher::start(&config.hashing_params_checked()?, pepper.clone())
             .context("starting the hashing pool")?;
@@ -78,6 +92,7 @@ impl Application {
                 pool: pool.clone(),
                 hasher,
                 providers: Router::new(provider),
+                renderer: Arc::new(renderer),
                 max_attempts: config.otp.max_attempts,
             },
             secret_hasher: Arc::new(SecretHasher::new(&pepper)),

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ids::{Environment, ProjectId};
+use crate::messages::encoding::is_gsm7_basic;
 
 /// Stored as JSON with the project; absent keys take the defaults so old rows keep working.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,19 +32,27 @@ impl Default for ProjectSettings {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingsError {
-    #[error("brand must be 1 to {max} characters, on one line, without runs of 4 or more digits")]
+    #[error(
+        "brand must be 1 to {max} characters of the GSM 03.38 alphabet (no [ ] {{ }} ~ ^ | \\ €), \
+         on one line, without runs of 4 or more digits"
+    )]
     Brand { max: usize },
     #[error("`{0}` is not an ISO 3166-1 alpha-2 country code")]
     Country(String),
     #[error("sms countries must not be empty")]
     NoCountries,
-    #[error("autofill domain `{0}` is not a host name")]
+    #[error("autofill domain `{0}` is not a host name of at most {max} characters", max = MAX_AUTOFILL_DOMAIN_LEN)]
     Domain(String),
     #[error("android app hash must be exactly 11 characters of base64")]
     AppHash,
 }
 
 pub const MAX_BRAND_LEN: usize = 32;
+
+/// Longest autofill domain: enough for real login hosts (`accounts.example-company.com.br`
+/// is 30), short enough that the worst-case message still fits one SMS segment and
+/// the SMS Retriever's 140 bytes (proved in `messages`).
+pub const MAX_AUTOFILL_DOMAIN_LEN: usize = 40;
 
 impl ProjectSettings {
     pub fn set_brand(&mut self, brand: &str) -> Result<(), SettingsError> {
@@ -54,10 +63,13 @@ impl ProjectSettings {
             digit_run = if c.is_ascii_digit() { digit_run + 1 } else { 0 };
             longest_run = longest_run.max(digit_run);
         }
-        // A digit run could be taken for the code by autofill or a hurried reader.
+        // A digit run could be taken for the code by autofill or a hurried reader. One
+        // character outside GSM-7's basic table would make the whole SMS UCS-2 (70 units a
+        // segment) or cost two septets; either breaks the one-segment budget.
         if brand.is_empty()
             || brand.chars().count() > MAX_BRAND_LEN
             || brand.chars().any(char::is_control)
+            || !brand.chars().all(is_gsm7_basic)
             || longest_run >= 4
         {
             return Err(SettingsError::Brand { max: MAX_BRAND_LEN });
@@ -93,7 +105,7 @@ impl ProjectSettings {
                 && !l.ends_with('-')
                 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         };
-        if d.len() > 253 || !d.contains('.') || !d.split('.').all(label_ok) {
+        if d.len() > MAX_AUTOFILL_DOMAIN_LEN || !d.contains('.') || !d.split('.').all(label_ok) {
             return Err(SettingsError::Domain(domain.to_owned()));
         }
         self.autofill_domain = Some(d);
@@ -137,6 +149,7 @@ impl Project {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
 
     #[test]
@@ -148,6 +161,27 @@ mod tests {
         assert!(s.set_brand(&"a".repeat(MAX_BRAND_LEN + 1)).is_err());
         assert!(s.set_brand("Acme 24/7").is_ok());
         assert_eq!(s.brand.as_deref(), Some("Acme 24/7"));
+    }
+
+    #[test]
+    fn brands_outside_the_gsm7_basic_alphabet_are_refused() {
+        let mut s = ProjectSettings::default();
+        for bad in [
+            "Crème Brûlée",
+            "Łódź Bank",
+            "Acme [beta]",
+            "€uro Shop",
+            "Acme 🚀",
+        ] {
+            assert_eq!(
+                s.set_brand(bad),
+                Err(SettingsError::Brand { max: MAX_BRAND_LEN }),
+                "{bad}"
+            );
+        }
+        for good in ["Café Müller & Søn", "Señor Pérez", "Ærø Øl"] {
+            assert!(s.set_brand(good).is_ok(), "{good}");
+        }
     }
 
     #[test]
@@ -168,6 +202,9 @@ mod tests {
         assert_eq!(s.autofill_domain.as_deref(), Some("login.example.com"));
         assert!(s.set_autofill_domain("not a domain").is_err());
         assert!(s.set_autofill_domain("https://x.com").is_err());
+        let longest = format!("{}.example.com", "a".repeat(MAX_AUTOFILL_DOMAIN_LEN - 12));
+        assert!(s.set_autofill_domain(&longest).is_ok());
+        assert!(s.set_autofill_domain(&format!("a{longest}")).is_err());
         assert!(s.set_android_app_hash("FA+9qCX9VSu").is_ok());
         assert!(s.set_android_app_hash("short").is_err());
     }

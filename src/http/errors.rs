@@ -284,6 +284,10 @@ impl From<OtpError> for ApiError {
                 tracing::error!(error = %h, "hashing failure");
                 ApiError::new(InternalServerError)
             }
+            OtpError::Message(m) => {
+                tracing::error!(error = %m, "message template failure");
+                ApiError::new(InternalServerError)
+            }
         }
     }
 }

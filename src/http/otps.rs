@@ -22,6 +22,8 @@ pub struct SendInput {
     phone_number: String,
     expiration_minutes: Option<i64>,
     locale: Option<String>,
+    /// The Stytch frontend SDKs' field, accepted on the backend endpoints too.
+    enable_autofill: Option<bool>,
     /// `send` only.
     user_id: Option<String>,
     /// `login_or_create` only.
@@ -60,6 +62,7 @@ fn send_request(
         channel,
         expiry,
         locale: Locale::parse_lenient(input.locale.as_deref()),
+        autofill: input.enable_autofill.unwrap_or(false),
         target,
     })
 }

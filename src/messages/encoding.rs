@@ -23,14 +23,31 @@ pub struct SegmentInfo {
     pub segments: usize,
 }
 
+impl SegmentInfo {
+    /// Octets of user data the body takes in one SMS: septets are packed 8 to 7 octets, UCS-2
+    /// takes two per unit. This is the "140 bytes" of one SMS that Android's SMS Retriever
+    /// speaks of (160 septets or 70 UCS-2 units).
+    pub fn payload_octets(&self) -> usize {
+        match self.encoding {
+            Encoding::Gsm7 => (self.units * 7).div_ceil(8),
+            Encoding::Ucs2 => self.units * 2,
+        }
+    }
+}
+
 const GSM7_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
 const GSM7_EXTENSION: &str = "^{}\\[~]|€\u{000C}";
+
+/// Whether `c` costs one septet: extension characters cost two, anything else forces UCS-2.
+pub fn is_gsm7_basic(c: char) -> bool {
+    GSM7_BASIC.contains(c)
+}
 
 pub fn analyse(body: &str) -> SegmentInfo {
     let mut septets = 0usize;
     let mut gsm = true;
     for c in body.chars() {
-        if GSM7_BASIC.contains(c) {
+        if is_gsm7_basic(c) {
             septets += 1;
         } else if GSM7_EXTENSION.contains(c) {
             septets += 2;
@@ -90,5 +107,12 @@ mod tests {
         assert_eq!(info.encoding, Encoding::Ucs2);
         assert_eq!(analyse(&"ã".repeat(70)).segments, 1);
         assert_eq!(analyse(&"ã".repeat(71)).segments, 2);
+    }
+
+    #[test]
+    fn one_full_segment_is_140_octets_in_either_encoding() {
+        assert_eq!(analyse(&"a".repeat(160)).payload_octets(), 140);
+        assert_eq!(analyse(&"ã".repeat(70)).payload_octets(), 140);
+        assert_eq!(analyse("é").payload_octets(), 1);
     }
 }

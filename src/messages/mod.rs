@@ -1,23 +1,283 @@
-//! Passcode message text and its SMS encoding/segment count.
+//! Passcode message text: localized Fluent templates, autofill metadata, and what the body
+//! costs to send (encoding and SMS segments).
 
+pub mod autofill;
 pub mod encoding;
+pub mod templates;
+
+use std::fmt;
+use std::path::Path;
 
 use crate::domain::Locale;
 
+pub use autofill::{Autofill, SMS_RETRIEVER_MAX_BYTES};
 pub use encoding::{Encoding, SegmentInfo};
+pub use templates::TemplateError;
+
+/// What one message says. Holds the code, so it has no `Debug`.
+pub struct MessageRequest<'a> {
+    pub locale: Locale,
+    pub brand: &'a str,
+    pub code: &'a str,
+    pub minutes: u8,
+    /// Only for SMS with `enable_autofill`: WhatsApp has neither WebOTP nor the retriever.
+    pub autofill: Option<Autofill<'a>>,
+}
 
 /// A rendered message body with what it will cost to send.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Rendered {
     pub body: String,
     pub info: SegmentInfo,
 }
 
-/// Renders the passcode message. The code comes first so it is the first 6-digit run
-/// (Android's retriever and most autofill heuristics take the first match).
-pub fn render(_locale: Locale, brand: &str, code: &str, minutes: u8) -> Rendered {
-    let unit = if minutes == 1 { "minute" } else { "minutes" };
-    let body = format!("{code} is your {brand} verification code. It expires in {minutes} {unit}.");
-    let info = encoding::analyse(&body);
-    Rendered { body, info }
+impl fmt::Debug for Rendered {
+    /// The body carries the code: only its cost is shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rendered")
+            .field("body", &"[redacted]")
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+/// A template failed at send time; start-up checks make this a bug, not a user error.
+#[derive(Debug, thiserror::Error)]
+#[error("the {locale} template: {reason}")]
+pub struct RenderError {
+    locale: Locale,
+    reason: String,
+}
+
+/// Every locale's template, parsed and checked once in `startup`, shared by all workers.
+pub struct Renderer {
+    en: templates::Bundle,
+    es: templates::Bundle,
+    fr: templates::Bundle,
+    pt_br: templates::Bundle,
+}
+
+impl Renderer {
+    /// The built-in templates, each replaced by `<dir>/<locale>/otp.ftl` where that exists.
+    pub fn load(overrides: Option<&Path>) -> Result<Renderer, TemplateError> {
+        Ok(Renderer {
+            en: templates::load(Locale::En, overrides)?,
+            es: templates::load(Locale::Es, overrides)?,
+            fr: templates::load(Locale::Fr, overrides)?,
+            pt_br: templates::load(Locale::PtBr, overrides)?,
+        })
+    }
+
+    fn bundle(&self, locale: Locale) -> &templates::Bundle {
+        match locale {
+            Locale::En => &self.en,
+            Locale::Es => &self.es,
+            Locale::Fr => &self.fr,
+            Locale::PtBr => &self.pt_br,
+        }
+    }
+
+    /// The body: the localized text, then the autofill line (if any) as the very last line.
+    pub fn render(&self, req: &MessageRequest<'_>) -> Result<Rendered, RenderError> {
+        let text = templates::format(self.bundle(req.locale), req.brand, req.code, req.minutes)
+            .map_err(|reason| RenderError {
+                locale: req.locale,
+                reason,
+            })?;
+        let mut body = text.trim_end().to_owned();
+        if let Some(autofill) = &req.autofill {
+            body.push('\n');
+            body.push_str(&autofill.line(req.code));
+        }
+        let info = encoding::analyse(&body);
+        if req.autofill.is_some_and(|a| a.app_hash.is_some())
+            && info.payload_octets() > SMS_RETRIEVER_MAX_BYTES
+        {
+            tracing::warn!(
+                locale = %req.locale,
+                octets = info.payload_octets(),
+                "message exceeds the SMS Retriever's 140 bytes; Android will not autofill it"
+            );
+        }
+        Ok(Rendered { body, info })
+    }
+}
+
+/// The first run of six or more ASCII digits: what Stytch's Android client (`\d{6}`), the
+/// retriever's apps and a person skimming the SMS take for the code.
+pub fn first_code(body: &str) -> Option<&str> {
+    let mut start = None;
+    for (i, b) in body.bytes().enumerate().chain([(body.len(), b' ')]) {
+        match (b.is_ascii_digit(), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) if i - s >= 6 => return body.get(s..i),
+            (false, Some(_)) => start = None,
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use crate::domain::project::{MAX_AUTOFILL_DOMAIN_LEN, MAX_BRAND_LEN};
+    use crate::domain::ExpiryMinutes;
+
+    const LOCALES: [Locale; 4] = [Locale::En, Locale::Es, Locale::Fr, Locale::PtBr];
+    const HASH: &str = "FA+9qCX9VSu";
+
+    fn built_in() -> Renderer {
+        Renderer::load(None).unwrap()
+    }
+
+    fn render(locale: Locale, minutes: u8) -> String {
+        built_in()
+            .render(&MessageRequest {
+                locale,
+                brand: "Acme",
+                code: "012345",
+                minutes,
+                autofill: None,
+            })
+            .unwrap()
+            .body
+    }
+
+    #[test]
+    fn each_locale_reads_natively_with_cldr_plurals() {
+        let cases = [
+            (
+                Locale::En,
+                "012345 is your Acme code. Valid for 1 minute.",
+                "012345 is your Acme code. Valid for 10 minutes.",
+            ),
+            (
+                Locale::Es,
+                "012345 es tu clave de Acme. Vence en 1 minuto.",
+                "012345 es tu clave de Acme. Vence en 10 minutos.",
+            ),
+            (
+                Locale::Fr,
+                "012345 est votre code Acme. Valable 1 minute.",
+                "012345 est votre code Acme. Valable 10 minutes.",
+            ),
+            (
+                Locale::PtBr,
+                "012345 é sua senha Acme. Expira em 1 minuto.",
+                "012345 é sua senha Acme. Expira em 10 minutos.",
+            ),
+        ];
+        for (locale, one, ten) in cases {
+            assert_eq!(render(locale, 1), one);
+            assert_eq!(render(locale, 10), ten);
+            assert_eq!(render(locale, 2), ten.replace(" 10 ", " 2 "));
+        }
+    }
+
+    #[test]
+    fn bodies_carry_no_unicode_isolation_marks() {
+        for locale in LOCALES {
+            let body = render(locale, 2);
+            assert!(!body.contains(['\u{2068}', '\u{2069}']), "{body:?}");
+        }
+    }
+
+    #[test]
+    fn autofill_adds_exactly_one_last_line() {
+        let r = built_in()
+            .render(&MessageRequest {
+                locale: Locale::Fr,
+                brand: "Acme",
+                code: "123456",
+                minutes: 2,
+                autofill: Some(Autofill {
+                    domain: Some("example.com"),
+                    app_hash: None,
+                }),
+            })
+            .unwrap();
+        assert_eq!(
+            r.body,
+            "123456 est votre code Acme. Valable 2 minutes.\n@example.com #123456"
+        );
+    }
+
+    #[test]
+    fn the_first_code_is_the_first_run_of_six_or_more_digits() {
+        assert_eq!(first_code("123456 is it"), Some("123456"));
+        assert_eq!(first_code("Acme 24/7: 000123."), Some("000123"));
+        assert_eq!(first_code("12345 then 1234567"), Some("1234567"));
+        assert_eq!(first_code("ends with 654321"), Some("654321"));
+        assert_eq!(first_code("no 12345 code"), None);
+    }
+
+    /// The worst brands the settings accept: all `MAX_BRAND_LEN` long, all GSM-7 basic
+    /// (extension characters and anything that would force UCS-2 are refused by `set_brand`).
+    fn worst_brands() -> Vec<String> {
+        vec![
+            "W".repeat(MAX_BRAND_LEN),
+            // Every character here is two UTF-8 bytes but one septet.
+            "ÆØÅæøåÉÇÑÜ".chars().cycle().take(MAX_BRAND_LEN).collect(),
+            format!("{:<1$}", "Café Müller & Søn", MAX_BRAND_LEN).replace(' ', "é"),
+        ]
+    }
+
+    fn worst_autofills(domain: &str) -> [Option<Autofill<'_>>; 4] {
+        [
+            None,
+            Some(Autofill {
+                domain: Some(domain),
+                app_hash: None,
+            }),
+            Some(Autofill {
+                domain: None,
+                app_hash: Some(HASH),
+            }),
+            Some(Autofill {
+                domain: Some(domain),
+                app_hash: Some(HASH),
+            }),
+        ]
+    }
+
+    #[test]
+    fn every_built_in_template_fits_one_sms_segment_in_the_worst_case() {
+        let renderer = built_in();
+        let domain = format!("{}.example.com", "a".repeat(MAX_AUTOFILL_DOMAIN_LEN - 12));
+        assert_eq!(domain.len(), MAX_AUTOFILL_DOMAIN_LEN);
+        let mut settings = crate::domain::project::ProjectSettings::default();
+        settings.set_autofill_domain(&domain).unwrap();
+        for brand in worst_brands() {
+            settings.set_brand(&brand).unwrap();
+            assert_eq!(brand.chars().count(), MAX_BRAND_LEN);
+            for locale in LOCALES {
+                for autofill in worst_autofills(&domain) {
+                    let minutes = ExpiryMinutes::MAX;
+                    let r = renderer
+                        .render(&MessageRequest {
+                            locale,
+                            brand: &brand,
+                            code: "999999",
+                            minutes,
+                            autofill,
+                        })
+                        .unwrap();
+                    let case = format!("{locale} {autofill:?}: {:?}", r.body);
+                    assert_eq!(r.info.encoding, Encoding::Gsm7, "{case}");
+                    assert_eq!(r.info.segments, 1, "{case} ({} septets)", r.info.units);
+                    assert!(r.body.contains(&brand), "{case}");
+                    assert!(r.body.contains(&format!("{minutes} ")), "{case}");
+                    assert_eq!(first_code(&r.body), Some("999999"), "{case}");
+                    if autofill.is_some_and(|a| a.app_hash.is_some()) {
+                        assert!(r.info.payload_octets() <= SMS_RETRIEVER_MAX_BYTES, "{case}");
+                        if brand.is_ascii() {
+                            assert!(r.body.len() <= SMS_RETRIEVER_MAX_BYTES, "{case}");
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

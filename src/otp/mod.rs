@@ -8,10 +8,13 @@ pub mod projects;
 pub mod send;
 pub mod users;
 
+use std::sync::Arc;
+
 use sqlx::PgPool;
 
 use crate::domain::PhoneNumberError;
 use crate::hashing::{Hasher, HashingError};
+use crate::messages::{RenderError, Renderer};
 use crate::providers::{ProviderError, Router};
 use crate::store::StoreError;
 
@@ -21,6 +24,7 @@ pub struct Services {
     pub pool: PgPool,
     pub hasher: Hasher,
     pub providers: Router,
+    pub renderer: Arc<Renderer>,
     pub max_attempts: u32,
 }
 
@@ -65,6 +69,8 @@ pub enum OtpError {
     Store(#[from] StoreError),
     #[error("hashing: {0}")]
     Hashing(HashingError),
+    #[error("message: {0}")]
+    Message(#[from] RenderError),
 }
 
 impl From<HashingError> for OtpError {

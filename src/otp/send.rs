@@ -7,7 +7,7 @@ use crate::domain::ids::{PhoneId, UserId, UserRef};
 use crate::domain::project::Project;
 use crate::domain::user::{Name, UserStatus};
 use crate::domain::{Channel, ExpiryMinutes, Locale, Passcode, PhoneNumber};
-use crate::messages;
+use crate::messages::{Autofill, MessageRequest};
 use crate::providers::OutboundMessage;
 use crate::store::{self, passcodes, users as db, StoreError};
 
@@ -46,6 +46,8 @@ pub struct SendRequest {
     pub channel: Channel,
     pub expiry: ExpiryMinutes,
     pub locale: Locale,
+    /// `enable_autofill`: add the project's autofill line (SMS only).
+    pub autofill: bool,
     pub target: Target,
 }
 
@@ -75,6 +77,17 @@ pub async fn send(
     };
 
     let code = Passcode::generate();
+    // WhatsApp has no WebOTP or SMS Retriever to read the line, so it would only be noise.
+    let autofill = (req.autofill && req.channel == Channel::Sms)
+        .then(|| Autofill::from_settings(&project.settings))
+        .flatten();
+    let rendered = svc.renderer.render(&MessageRequest {
+        locale: req.locale,
+        brand: project.brand(),
+        code: code.expose(),
+        minutes: req.expiry.minutes(),
+        autofill,
+    })?;
     let hash = svc
         .hasher
         .hash(&SecretString::from(code.expose().to_owned()))
@@ -94,12 +107,6 @@ pub async fn send(
     )
     .await?;
 
-    let rendered = messages::render(
-        req.locale,
-        project.brand(),
-        code.expose(),
-        req.expiry.minutes(),
-    );
     let message = OutboundMessage {
         project: &project.id,
         to: phone,

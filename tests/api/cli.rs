@@ -102,7 +102,7 @@ pub fn serve(mut cmd: Command) -> Served {
     }
 }
 
-fn run_serve_expecting_failure(cmd: &mut Command) -> (i32, String) {
+pub fn run_serve_expecting_failure(cmd: &mut Command) -> (i32, String) {
     let out = cmd
         .arg("serve")
         .env("OTPD_LISTEN", "127.0.0.1:0")

@@ -263,20 +263,11 @@ impl TestApp {
     }
 }
 
+/// The code as autofill reads it: the first run of digits, which must be six long.
 pub fn first_six_digits(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut run = 0;
-    for (i, b) in bytes.iter().enumerate() {
-        if b.is_ascii_digit() {
-            run += 1;
-            if run == 6 && !bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
-                return Some(s[i + 1 - 6..=i].to_owned());
-            }
-        } else {
-            run = 0;
-        }
-    }
-    None
+    otpd::messages::first_code(s)
+        .filter(|c| c.len() == 6)
+        .map(str::to_owned)
 }
 
 /// A valid US number no other test uses.

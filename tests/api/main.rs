@@ -9,6 +9,7 @@ mod errors;
 mod health;
 mod helpers;
 mod load;
+mod messages;
 mod sdk;
 mod send;
 mod users;
