@@ -205,6 +205,7 @@ pub async fn send_sms(
             channel: Channel::Sms,
             expiry: B2B_EXPIRY,
             locale,
+            autofill: false,
         },
     )
     .await?;

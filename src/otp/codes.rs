@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::domain::project::Project;
 use crate::domain::{Channel, ExpiryMinutes, Locale, Passcode, PhoneNumber};
-use crate::messages;
+use crate::messages::{Autofill, MessageRequest};
 use crate::providers::OutboundMessage;
 use crate::store::{self, passcodes};
 
@@ -20,6 +20,8 @@ pub struct Delivery<'a> {
     pub channel: Channel,
     pub expiry: ExpiryMinutes,
     pub locale: Locale,
+    /// The caller asked for autofill metadata (`enable_autofill`).
+    pub autofill: bool,
 }
 
 /// Refuses numbers outside the project's allowlist before anything is stored or sent.
@@ -36,6 +38,17 @@ pub fn check_country(project: &Project, phone: &PhoneNumber) -> Result<(), OtpEr
 /// If the provider fails, the new code is withdrawn so it can't be guessed at.
 pub async fn issue(svc: &Services, project: &Project, d: Delivery<'_>) -> Result<(), OtpError> {
     let code = Passcode::generate();
+    // WhatsApp has no WebOTP or SMS Retriever to read the line, so it would only be noise.
+    let autofill = (d.autofill && d.channel == Channel::Sms)
+        .then(|| Autofill::from_settings(&project.settings))
+        .flatten();
+    let rendered = svc.renderer.render(&MessageRequest {
+        locale: d.locale,
+        brand: project.brand(),
+        code: code.expose(),
+        minutes: d.expiry.minutes(),
+        autofill,
+    })?;
     let hash = svc
         .hasher
         .hash(&SecretString::from(code.expose().to_owned()))
@@ -55,7 +68,6 @@ pub async fn issue(svc: &Services, project: &Project, d: Delivery<'_>) -> Result
     )
     .await?;
 
-    let rendered = messages::render(d.locale, project.brand(), code.expose(), d.expiry.minutes());
     let message = OutboundMessage {
         project: &project.id,
         to: d.to,

@@ -1,16 +1,12 @@
 //! Sending a passcode (consumer `send` and `login_or_create`, SMS and WhatsApp).
 
-use secrecy::SecretString;
-use uuid::Uuid;
-
 use crate::domain::ids::{PhoneId, UserId, UserRef};
 use crate::domain::project::Project;
 use crate::domain::user::{Name, UserStatus};
-use crate::domain::{Channel, ExpiryMinutes, Locale, Passcode, PhoneNumber};
-use crate::messages::{Autofill, MessageRequest};
-use crate::providers::OutboundMessage;
-use crate::store::{self, passcodes, users as db, StoreError};
+use crate::domain::{Channel, ExpiryMinutes, Locale, PhoneNumber};
+use crate::store::{users as db, StoreError};
 
+use super::codes::{self, Delivery};
 use super::{OtpError, Services};
 
 /// Who the code goes to: a real number, or Stytch's sandbox number in a test project.
@@ -65,81 +61,26 @@ pub async fn send(
     req: SendRequest,
 ) -> Result<SendOutcome, OtpError> {
     if let Recipient::Phone(phone) = &req.recipient {
-        let region = phone.region().unwrap_or("ZZ");
-        if !project.settings.allows_region(region) {
-            return Err(OtpError::CountryNotAllowed(region.to_owned()));
-        }
+        codes::check_country(project, phone)?;
     }
     let outcome = resolve_owner(svc, project, &req).await?;
     let Recipient::Phone(phone) = &req.recipient else {
         // The sandbox number sends nothing; `000000` authenticates it.
         return Ok(outcome);
     };
-
-    let code = Passcode::generate();
-    // WhatsApp has no WebOTP or SMS Retriever to read the line, so it would only be noise.
-    let autofill = (req.autofill && req.channel == Channel::Sms)
-        .then(|| Autofill::from_settings(&project.settings))
-        .flatten();
-    let rendered = svc.renderer.render(&MessageRequest {
-        locale: req.locale,
-        brand: project.brand(),
-        code: code.expose(),
-        minutes: req.expiry.minutes(),
-        autofill,
-    })?;
-    let hash = svc
-        .hasher
-        .hash(&SecretString::from(code.expose().to_owned()))
-        .await?;
-    let passcode_id = Uuid::new_v4();
-    passcodes::insert(
-        &svc.pool,
-        passcodes::NewPasscode {
-            id: passcode_id,
-            project: &project.id,
+    codes::issue(
+        svc,
+        project,
+        Delivery {
             method_id: outcome.phone_id.as_str(),
-            channel: req.channel.as_str(),
-            code_hash: &hash,
-            max_attempts: i32::try_from(svc.max_attempts).unwrap_or(5),
-            ttl_seconds: req.expiry.seconds(),
+            to: phone,
+            channel: req.channel,
+            expiry: req.expiry,
+            locale: req.locale,
+            autofill: req.autofill,
         },
     )
     .await?;
-
-    let message = OutboundMessage {
-        project: &project.id,
-        to: phone,
-        channel: req.channel,
-        body: &rendered.body,
-        validity: std::time::Duration::from_secs(req.expiry.seconds().unsigned_abs()),
-    };
-    let receipt = match svc.providers.send(&message).await {
-        Ok(r) => r,
-        Err(e) => {
-            // The person never got this code: withdraw it so the previous one stays newest.
-            if let Err(del) = passcodes::delete(&svc.pool, passcode_id).await {
-                tracing::error!(error = %del, "could not withdraw an undelivered passcode");
-            }
-            return Err(e.into());
-        }
-    };
-    store::messages::record_sent(
-        &svc.pool,
-        store::messages::SentMessage {
-            id: Uuid::new_v4(),
-            project: &project.id,
-            channel: req.channel.as_str(),
-            to: phone.as_e164(),
-            provider: receipt.provider,
-            provider_message_id: receipt.provider_message_id.as_deref(),
-            status: &receipt.status,
-            segments: i32::try_from(rendered.info.segments).unwrap_or(i32::MAX),
-            encoding: rendered.info.encoding.as_str(),
-        },
-    )
-    .await?;
-    tracing::info!(to = %phone, provider = receipt.provider, segments = rendered.info.segments, "passcode sent");
     Ok(outcome)
 }
 
