@@ -10,6 +10,7 @@ mod health;
 mod helpers;
 mod load;
 mod messages;
+mod openapi;
 mod sdk;
 mod send;
 mod users;
