@@ -5,6 +5,7 @@ mod authenticate;
 mod b2b;
 mod cli;
 mod concurrency;
+mod deploy;
 mod errors;
 mod health;
 mod helpers;
