@@ -132,6 +132,7 @@ pub struct CreateOrganizationInput {
     post,
     path = "/v1/b2b/organizations",
     tag = "b2b",
+    operation_id = "b2b_create_organization",
     security(("basic" = [])),
     request_body = CreateOrganizationInput,
     responses(
@@ -186,6 +187,7 @@ pub async fn create_organization(
     get,
     path = "/v1/b2b/organizations/{organization_id}",
     tag = "b2b",
+    operation_id = "b2b_get_organization",
     security(("basic" = [])),
     params(("organization_id" = String, Path, description = "Organization id, slug or external id")),
     responses(
@@ -228,6 +230,7 @@ pub struct CreateMemberInput {
     post,
     path = "/v1/b2b/organizations/{organization_id}/members",
     tag = "b2b",
+    operation_id = "b2b_create_member",
     security(("basic" = [])),
     params(("organization_id" = String, Path, description = "Organization id, slug or external id")),
     request_body = CreateMemberInput,
@@ -275,6 +278,7 @@ pub struct GetMemberQuery {
     get,
     path = "/v1/b2b/organizations/{organization_id}/member",
     tag = "b2b",
+    operation_id = "b2b_get_member",
     security(("basic" = [])),
     params(("organization_id" = String, Path, description = "Organization id, slug or external id"), GetMemberQuery),
     responses(
@@ -322,6 +326,7 @@ pub struct UpdateMemberInput {
     put,
     path = "/v1/b2b/organizations/{organization_id}/members/{member_id}",
     tag = "b2b",
+    operation_id = "b2b_update_member",
     security(("basic" = [])),
     params(("organization_id" = String, Path, description = "Organization id, slug or external id"), ("member_id" = String, Path, description = "Member id or external id")),
     request_body = UpdateMemberInput,
@@ -366,6 +371,7 @@ pub async fn update_member(
     delete,
     path = "/v1/b2b/organizations/{organization_id}/members/mfa_phone_numbers/{member_id}",
     tag = "b2b",
+    operation_id = "b2b_delete_mfa_phone",
     security(("basic" = [])),
     params(("organization_id" = String, Path, description = "Organization id, slug or external id"), ("member_id" = String, Path, description = "Member id or external id")),
     responses(
@@ -403,6 +409,7 @@ pub struct SmsSendInput {
     post,
     path = "/v1/b2b/otps/sms/send",
     tag = "b2b",
+    operation_id = "b2b_otps_sms_send",
     security(("basic" = [])),
     request_body = SmsSendInput,
     responses(
@@ -450,6 +457,7 @@ struct NoSession {
     post,
     path = "/v1/b2b/otps/sms/authenticate",
     tag = "b2b",
+    operation_id = "b2b_otps_sms_authenticate",
     security(("basic" = [])),
     request_body = SmsAuthenticateInput,
     responses(

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)] // The documentation-only types below are never constructed.
 
+use std::sync::OnceLock;
+
 use actix_web::HttpResponse;
 use serde_json::Value;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -77,10 +79,13 @@ impl Modify for BasicAuth {
 }
 
 /// The document as served and committed: pretty JSON with a trailing newline.
-pub fn document() -> String {
-    let mut s = ApiDoc::openapi().to_pretty_json().unwrap_or_default();
-    s.push('\n');
-    s
+pub fn document() -> &'static str {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let mut s = ApiDoc::openapi().to_pretty_json().unwrap_or_default();
+        s.push('\n');
+        s
+    })
 }
 
 /// This API description.

@@ -110,6 +110,7 @@ async fn run_send(
     post,
     path = "/v1/otps/sms/send",
     tag = "otps",
+    operation_id = "otps_sms_send",
     security(("basic" = [])),
     request_body = SendInput,
     responses(
@@ -135,6 +136,7 @@ pub async fn sms_send(
     post,
     path = "/v1/otps/sms/login_or_create",
     tag = "otps",
+    operation_id = "otps_sms_login_or_create",
     security(("basic" = [])),
     request_body = SendInput,
     responses(
@@ -159,6 +161,7 @@ pub async fn sms_login_or_create(
     post,
     path = "/v1/otps/whatsapp/send",
     tag = "otps",
+    operation_id = "otps_whatsapp_send",
     security(("basic" = [])),
     request_body = SendInput,
     responses(
@@ -184,6 +187,7 @@ pub async fn whatsapp_send(
     post,
     path = "/v1/otps/whatsapp/login_or_create",
     tag = "otps",
+    operation_id = "otps_whatsapp_login_or_create",
     security(("basic" = [])),
     request_body = SendInput,
     responses(
@@ -234,6 +238,7 @@ struct AuthenticateOutput<'a> {
     post,
     path = "/v1/otps/authenticate",
     tag = "otps",
+    operation_id = "otps_authenticate",
     security(("basic" = [])),
     request_body = AuthenticateInput,
     responses(

@@ -46,6 +46,7 @@ struct OutboxOutput<'a> {
     get,
     path = "/v1/sandbox/messages",
     tag = "sandbox",
+    operation_id = "sandbox_messages",
     security(("basic" = [])),
     params(OutboxQuery),
     responses(

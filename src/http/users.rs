@@ -86,6 +86,7 @@ struct CreateUserOutput<'a> {
     post,
     path = "/v1/users",
     tag = "users",
+    operation_id = "users_create",
     security(("basic" = [])),
     request_body = CreateUserInput,
     responses(
@@ -127,6 +128,7 @@ struct GetUserOutput<'a> {
     get,
     path = "/v1/users/{user_id}",
     tag = "users",
+    operation_id = "users_get",
     security(("basic" = [])),
     params(("user_id" = String, Path, description = "`user-<env>-<uuid>` or the user's `external_id`")),
     responses(
@@ -165,6 +167,7 @@ struct DeleteUserOutput<'a> {
     delete,
     path = "/v1/users/{user_id}",
     tag = "users",
+    operation_id = "users_delete",
     security(("basic" = [])),
     params(("user_id" = String, Path, description = "`user-<env>-<uuid>` or the user's `external_id`")),
     responses(
@@ -204,6 +207,7 @@ struct DeletePhoneOutput<'a> {
     delete,
     path = "/v1/users/phone_numbers/{phone_id}",
     tag = "users",
+    operation_id = "users_delete_phone",
     security(("basic" = [])),
     params(("phone_id" = String, Path, description = "`phone-number-<env>-<uuid>`")),
     responses(

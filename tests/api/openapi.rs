@@ -112,6 +112,16 @@ async fn every_contract_route_is_documented_and_every_documented_route_is_served
         doc["components"]["securitySchemes"]["basic"]["scheme"],
         "basic"
     );
+    let mut operation_ids = std::collections::BTreeSet::new();
+    for item in doc["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            let id = op["operationId"].as_str().unwrap();
+            assert!(
+                operation_ids.insert(id.to_owned()),
+                "duplicate operationId {id}"
+            );
+        }
+    }
     // The other direction: each documented operation reaches a handler (any answer but the
     // fallback's `route_not_found` or a 405).
     let placeholder = |p: &str| {
