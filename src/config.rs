@@ -11,6 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::hashing::HashingParams;
+use crate::limits::client::ClientLimitsConfig;
 
 /// Shortest pepper `serve` accepts: 32 characters gives ≥ 128 bits for any reasonable alphabet.
 pub const MIN_PEPPER_LEN: usize = 32;
@@ -33,6 +34,8 @@ pub struct Config {
     pub provider: ProviderConfig,
     pub messages: MessagesConfig,
     pub log: LogConfig,
+    /// In-process client guards (`limits::client`).
+    pub limits: ClientLimitsConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -125,6 +128,7 @@ impl Default for Config {
             provider: ProviderConfig::default(),
             messages: MessagesConfig::default(),
             log: LogConfig::default(),
+            limits: ClientLimitsConfig::default(),
         }
     }
 }
@@ -280,6 +284,7 @@ impl Config {
                 "no failover providers are available in this build",
             ));
         }
+        self.limits.trusted_proxy_nets()?;
         if let Some(url) = &self.public_url {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
                 return Err(invalid("public_url", "must be an http(s) URL"));

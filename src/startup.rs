@@ -16,6 +16,7 @@ use crate::config::{config_invalid, Config, ConfigError, ProviderKind};
 use crate::domain::secret::SecretHasher;
 use crate::hashing::Hasher;
 use crate::http::{self, AppState};
+use crate::limits::client::ClientLimits;
 use crate::messages::Renderer;
 use crate::otp::Services;
 use crate::providers::fake::FakeProvider;
@@ -87,6 +88,8 @@ impl Application {
         let provider: Arc<dyn SmsProvider> = match config.provider.kind {
             ProviderKind::Fake => Arc::new(FakeProvider::new(pool.clone())),
         };
+        let client_limits = Arc::new(ClientLimits::new(&config.limits)?);
+        forget_idle_clients(&client_limits);
         let state = web::Data::new(AppState {
             services: Services {
                 pool: pool.clone(),
@@ -97,6 +100,7 @@ impl Application {
             },
             secret_hasher: Arc::new(SecretHasher::new(&pepper)),
             sandbox_outbox: config.provider.kind == ProviderKind::Fake,
+            client_limits,
         });
 
         let listener = TcpListener::bind(config.listen_addr()?)
@@ -146,4 +150,21 @@ impl Application {
         self.pool.close().await;
         result
     }
+}
+
+/// Keeps the in-process guards' memory bounded: keys back at full capacity are dropped every
+/// minute. The task ends with the application.
+fn forget_idle_clients(limits: &Arc<ClientLimits>) {
+    let weak = Arc::downgrade(limits);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match weak.upgrade() {
+                Some(l) => l.forget_idle(),
+                None => break,
+            }
+        }
+    });
 }

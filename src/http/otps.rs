@@ -3,7 +3,9 @@
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use super::auth::Authenticated;
+use std::net::IpAddr;
+
+use super::auth::{limited, Authenticated};
 use super::context::RequestId;
 use super::dto::UserBody;
 use super::errors::{ApiError, ErrorKind};
@@ -15,11 +17,43 @@ use crate::domain::{Channel, ExpiryMinutes, Locale, Passcode, PhoneNumber, SANDB
 use crate::otp::authenticate::authenticate as authenticate_code;
 use crate::otp::send::{self, Recipient, SendOutcome, SendRequest, Target};
 
-/// Fields of both `send` and `login_or_create`; unknown fields (`attributes`, session
-/// fields we don't use) are accepted and ignored, as the SDKs send them.
+/// Stytch's `attributes`: what the calling backend knows about the end user.
+#[derive(Deserialize, Default)]
+pub struct Attributes {
+    ip_address: Option<String>,
+    /// Accepted for compatibility; not used.
+    #[allow(dead_code)]
+    user_agent: Option<String>,
+}
+
+/// The end-user IP guard applies only when the backend tells us the end user's IP.
+fn guard_end_user(
+    state: &AppState,
+    project: &Project,
+    attributes: Option<&Attributes>,
+) -> Result<(), ApiError> {
+    let Some(raw) = attributes
+        .and_then(|a| a.ip_address.as_deref())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    else {
+        return Ok(());
+    };
+    let ip: IpAddr = raw.parse().map_err(|_| {
+        ApiError::bad_request("attributes.ip_address must be an IPv4 or IPv6 address.")
+    })?;
+    state
+        .client_limits
+        .check_end_user(project.id.as_str(), ip)
+        .map_err(limited)
+}
+
+/// Fields of both `send` and `login_or_create`; unknown fields (session fields we don't
+/// use) are accepted and ignored, as the SDKs send them.
 #[derive(Deserialize)]
 pub struct SendInput {
     phone_number: String,
+    attributes: Option<Attributes>,
     expiration_minutes: Option<i64>,
     locale: Option<String>,
     /// The Stytch frontend SDKs' field, accepted on the backend endpoints too.
@@ -85,6 +119,7 @@ async fn run_send(
     channel: Channel,
     login_or_create: bool,
 ) -> Result<HttpResponse, ApiError> {
+    guard_end_user(state, project, input.attributes.as_ref())?;
     let req = send_request(project, input, channel, login_or_create)?;
     let SendOutcome {
         user_id,
@@ -141,6 +176,7 @@ pub async fn whatsapp_login_or_create(
 pub struct AuthenticateInput {
     method_id: String,
     code: String,
+    attributes: Option<Attributes>,
 }
 
 #[derive(Serialize)]
@@ -163,6 +199,7 @@ pub async fn authenticate(
     RequestId(request_id): RequestId,
     Json(input): Json<AuthenticateInput>,
 ) -> Result<HttpResponse, ApiError> {
+    guard_end_user(&state, &project, input.attributes.as_ref())?;
     let method_id = PhoneId::parse(&input.method_id)
         .map_err(|e| ApiError::with_message(ErrorKind::InvalidMethodId, e.to_string()))?;
     let code = Passcode::parse(&input.code).map_err(|_| ApiError::new(ErrorKind::InvalidCode))?;

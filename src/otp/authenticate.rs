@@ -3,7 +3,8 @@
 use crate::domain::ids::{Environment, PhoneId};
 use crate::domain::project::Project;
 use crate::domain::user::User;
-use crate::domain::{Passcode, SANDBOX_NUMBER};
+use crate::domain::{Passcode, PhoneNumber, SANDBOX_NUMBER};
+use crate::limits;
 use crate::store::{passcodes, users as db, StoreError};
 
 use super::{codes, users, OtpError, Services};
@@ -40,5 +41,7 @@ pub async fn authenticate(
     db::mark_phone_verified(&mut tx, &project.id, method_id).await?;
     tx.commit().await.map_err(StoreError::from)?;
     tracing::info!(outcome = "success", "passcode authenticated");
+    let number = PhoneNumber::parse(&phone.phone_number).ok();
+    limits::record_success(&svc.pool, project, method_id.as_str(), number.as_ref()).await;
     users::load(svc, project, &phone.user_id).await
 }

@@ -6,6 +6,8 @@ use uuid::Uuid;
 
 use crate::domain::project::Project;
 use crate::domain::{Channel, ExpiryMinutes, Locale, Passcode, PhoneNumber};
+use crate::fraud;
+use crate::limits;
 use crate::messages::{Autofill, MessageRequest};
 use crate::providers::OutboundMessage;
 use crate::store::{self, passcodes};
@@ -24,14 +26,14 @@ pub struct Delivery<'a> {
     pub autofill: bool,
 }
 
-/// Refuses numbers outside the project's allowlist before anything is stored or sent.
-pub fn check_country(project: &Project, phone: &PhoneNumber) -> Result<(), OtpError> {
-    let region = phone.region().unwrap_or("ZZ");
-    if project.settings.allows_region(region) {
-        Ok(())
-    } else {
-        Err(OtpError::CountryNotAllowed(region.to_owned()))
+/// Every refusal a send can meet, decided before anything is stored or sent: country and
+/// line type from the number itself, then the shared limits in one database round trip.
+pub async fn admit(svc: &Services, project: &Project, phone: &PhoneNumber) -> Result<(), OtpError> {
+    if let Err(refused) = fraud::screen(&project.settings, phone) {
+        tracing::info!(to = %phone, reason = refused.reason().as_str(), "send refused");
+        return Err(refused.into());
     }
+    limits::admit_send(&svc.pool, project, phone).await
 }
 
 /// Generates a code, stores its hash (superseding older codes for the method), and sends it.
@@ -111,6 +113,7 @@ pub async fn check(
     method_id: &str,
     code: &Passcode,
 ) -> Result<Uuid, OtpError> {
+    limits::charge_guess(&svc.pool, &project.id, &project.settings.limits, method_id).await?;
     let (id, seq, hash) = match passcodes::begin_attempt(&svc.pool, &project.id, method_id).await? {
         passcodes::Attempt::NoCode => return Err(OtpError::WrongCode),
         passcodes::Attempt::Unusable => return Err(OtpError::UnableToAuth),
