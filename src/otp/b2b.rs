@@ -232,10 +232,12 @@ pub async fn authenticate_sms(
     };
     let mut tx = svc.pool.begin().await.map_err(StoreError::from)?;
     if !passcodes::consume(&mut tx, id).await? {
+        crate::metrics::authentication("not_found");
         return Err(OtpError::UnableToAuth);
     }
     db::record_mfa_success(&mut tx, &m.id, enrolled, set_default).await?;
     tx.commit().await.map_err(StoreError::from)?;
+    crate::metrics::authentication("success");
     tracing::info!(outcome = "success", "member passcode authenticated");
     member(svc, org, MemberKey::IdOrExternal(m.id.as_str())).await
 }
