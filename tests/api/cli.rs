@@ -169,6 +169,22 @@ fn serve_refuses_to_start_on_bad_configuration_naming_the_key() {
             ],
             "tls.key",
         ),
+        (
+            vec![
+                ("DATABASE_URL", db.into()),
+                ("OTPD_HASHING__PEPPER", PEPPER.into()),
+                ("OTPD_RETENTION__BATCH_SIZE", "0".into()),
+            ],
+            "retention.batch_size",
+        ),
+        (
+            vec![
+                ("DATABASE_URL", db.into()),
+                ("OTPD_HASHING__PEPPER", PEPPER.into()),
+                ("OTPD_ADMIN_LISTEN", "nowhere".into()),
+            ],
+            "admin_listen",
+        ),
     ];
     for (env, key) in cases {
         let mut cmd = otpd();

@@ -216,3 +216,54 @@ async fn with_admin_listen_metrics_move_off_the_api_listener() {
         .unwrap();
     assert_eq!(on_api.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn authentication_outcomes_say_expired_exhausted_and_not_found() {
+    let app = spawn_app().await;
+    let before = scrape(&app, &app.address).await;
+    let count = |text: &str, outcome: &str| {
+        sample(
+            text,
+            &format!("otpd_authentications_total{{outcome=\"{outcome}\"}}"),
+        )
+    };
+
+    // Exhausted: five wrong guesses use the code up; the sixth finds it unusable.
+    let phone = unique_us_number();
+    let sent = app.login_or_create(&phone).await;
+    let phone_id = sent.body["phone_id"].as_str().unwrap().to_owned();
+    let code = app.last_code(&phone).await;
+    for _ in 0..6 {
+        app.authenticate(&phone_id, &wrong_code(&code)).await;
+    }
+    // Expired: the newest code's expiry is moved into the past.
+    let phone2 = unique_us_number();
+    let sent2 = app.login_or_create(&phone2).await;
+    let phone_id2 = sent2.body["phone_id"].as_str().unwrap().to_owned();
+    let code2 = app.last_code(&phone2).await;
+    sqlx::query(
+        "update passcodes set expires_at = now() - interval '1 second' where method_id = $1",
+    )
+    .bind(&phone_id2)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    app.authenticate(&phone_id2, &code2).await;
+    // Not found: a phone id that doesn't exist.
+    app.authenticate(
+        "phone-number-test-00000000-0000-4000-8000-000000000000",
+        "123456",
+    )
+    .await;
+
+    let after = scrape(&app, &app.address).await;
+    for (outcome, at_least) in [
+        ("wrong_code", 5.0),
+        ("exhausted", 1.0),
+        ("expired", 1.0),
+        ("not_found", 1.0),
+    ] {
+        let delta = count(&after, outcome) - count(&before, outcome);
+        assert!(delta >= at_least, "{outcome}: {delta}");
+    }
+}
