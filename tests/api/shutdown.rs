@@ -76,6 +76,11 @@ async fn sigterm_drains_the_in_flight_request_refuses_new_ones_and_exits_zero() 
 
     let (status, finished) = in_flight.await.unwrap();
     assert_eq!(status, StatusCode::OK);
+    eprintln!(
+        "in-flight send took {:?}; new connections refused at {:?}",
+        finished - started,
+        refused_at - started
+    );
     assert!(
         finished > refused_at,
         "the request must still have been in flight when new connections were refused \
