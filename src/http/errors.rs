@@ -260,6 +260,13 @@ fn store_error(e: &StoreError) -> ApiError {
 impl From<OtpError> for ApiError {
     fn from(e: OtpError) -> Self {
         use ErrorKind::*;
+        // Every refusal passes here exactly once on its way to the client.
+        if let Some(reason) = e.refusal() {
+            crate::metrics::refusal(reason.as_str());
+            if reason == RefusalReason::GuessBudget {
+                crate::metrics::authentication("rate_limited");
+            }
+        }
         match &e {
             OtpError::InvalidPhoneNumber(_) => ApiError::new(InvalidPhoneNumber),
             OtpError::CountryNotAllowed(region) => ApiError::with_message(

@@ -233,10 +233,12 @@ pub async fn authenticate_sms(
     };
     let mut tx = svc.pool.begin().await.map_err(StoreError::from)?;
     if !passcodes::consume(&mut tx, id).await? {
+        crate::metrics::authentication("not_found");
         return Err(OtpError::UnableToAuth);
     }
     db::record_mfa_success(&mut tx, &m.id, enrolled, set_default).await?;
     tx.commit().await.map_err(StoreError::from)?;
+    crate::metrics::authentication("success");
     tracing::info!(outcome = "success", "member passcode authenticated");
     let phone = PhoneNumber::parse(&m.mfa_phone_number).ok();
     limits::record_success(&svc.pool, project, m.id.as_str(), phone.as_ref()).await;

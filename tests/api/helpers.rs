@@ -104,6 +104,8 @@ pub fn test_config(db: &TestDb) -> Config {
 
 pub struct TestApp {
     pub address: String,
+    /// `admin_listen`'s address, when the test configured one.
+    pub admin_address: Option<String>,
     pub pool: PgPool,
     pub project_id: String,
     pub secret: String,
@@ -139,6 +141,7 @@ pub async fn spawn_app_with(
     tweak(&mut config);
     let app = Application::build(&config).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let admin_address = app.admin_port().map(|p| format!("http://127.0.0.1:{p}"));
     let pool = app.pool().clone();
     tokio::spawn(app.run_until_stopped());
     let hasher = SecretHasher::new(&SecretString::from(PEPPER));
@@ -147,6 +150,7 @@ pub async fn spawn_app_with(
         .expect("create project");
     TestApp {
         address,
+        admin_address,
         pool,
         project_id: id.to_string(),
         secret: secret.secret.expose_secret().to_owned(),
@@ -191,10 +195,12 @@ impl TestApp {
         tweak(&mut config);
         let app = Application::build(&config).await.expect("build replica");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let admin_address = app.admin_port().map(|p| format!("http://127.0.0.1:{p}"));
         let pool = app.pool().clone();
         tokio::spawn(app.run_until_stopped());
         TestApp {
             address,
+            admin_address,
             pool,
             project_id: self.project_id.clone(),
             secret: self.secret.clone(),
