@@ -88,6 +88,14 @@ pub enum ProjectCommand {
         #[command(flatten)]
         settings: SettingsArgs,
     },
+    /// Close a conversion breaker by forgetting the send/authenticate history of one
+    /// country (or of all countries).
+    ResetBreaker {
+        id: String,
+        /// ISO 3166-1 alpha-2 region; all regions when omitted.
+        #[arg(long)]
+        country: Option<String>,
+    },
     /// Rotate API secrets (several may be live at once).
     Secret {
         #[command(subcommand)]
@@ -121,6 +129,10 @@ pub struct SettingsArgs {
     /// 11-character Android SMS Retriever app hash.
     #[arg(long)]
     pub android_app_hash: Option<String>,
+    /// A rate limit or fraud threshold, e.g. `--limit number_burst=3` (repeatable; 0 turns
+    /// a check off). Keys and defaults: docs/abuse.md.
+    #[arg(long = "limit", value_name = "KEY=VALUE")]
+    pub limits: Vec<String>,
 }
 
 impl SettingsArgs {
@@ -136,6 +148,9 @@ impl SettingsArgs {
         }
         if let Some(h) = &self.android_app_hash {
             s.set_android_app_hash(h).context("--android-app-hash")?;
+        }
+        for l in &self.limits {
+            s.limits.set(l).context("--limit")?;
         }
         Ok(())
     }
@@ -314,6 +329,22 @@ async fn project(config: &Config, command: ProjectCommand) -> Result<(), Failure
             println!(
                 "{}",
                 serde_json::to_string(&project.settings).unwrap_or_default()
+            );
+        }
+        ProjectCommand::ResetBreaker { id, country } => {
+            let id = ProjectId::parse(&id).context("project id")?;
+            let country = country.map(|c| c.trim().to_ascii_uppercase());
+            if let Some(c) = &country {
+                ProjectSettings::default()
+                    .set_sms_countries(c)
+                    .context("--country")?;
+            }
+            let dropped = store::limits::reset_conversion(&pool, &id, country.as_deref())
+                .await
+                .context("resetting the breaker")?;
+            println!(
+                "conversion history cleared for {} ({dropped} buckets)",
+                country.as_deref().unwrap_or("all countries")
             );
         }
         ProjectCommand::Secret { command } => match command {

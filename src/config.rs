@@ -11,6 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::hashing::HashingParams;
+use crate::limits::client::ClientLimitsConfig;
 
 /// Shortest pepper `serve` accepts: 32 characters gives ≥ 128 bits for any reasonable alphabet.
 pub const MIN_PEPPER_LEN: usize = 32;
@@ -33,6 +34,11 @@ pub struct Config {
     pub provider: ProviderConfig,
     pub messages: MessagesConfig,
     pub log: LogConfig,
+    /// In-process client guards (`limits::client`).
+    pub limits: ClientLimitsConfig,
+    pub retention: RetentionConfig,
+    /// On SIGTERM, how long in-flight requests may take to finish before they are dropped.
+    pub shutdown_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -111,6 +117,34 @@ pub struct LogConfig {
     pub level: String,
 }
 
+/// The background purge of old rows (see `retention`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RetentionConfig {
+    /// Seconds between passes; 0 disables the job.
+    pub interval_seconds: u64,
+    /// Passcodes are deleted this many hours after they expire (used ones included).
+    pub code_age_hours: u32,
+    /// Fake-provider outbox rows (which hold message bodies) are deleted after this many hours.
+    pub outbox_age_hours: u32,
+    /// Sent-message records are deleted after this many days.
+    pub message_age_days: u32,
+    /// Rows per DELETE statement, so no pass holds many locks or a long transaction.
+    pub batch_size: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            interval_seconds: 300,
+            code_age_hours: 24,
+            outbox_age_hours: 72,
+            message_age_days: 30,
+            batch_size: 1000,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -125,6 +159,9 @@ impl Default for Config {
             provider: ProviderConfig::default(),
             messages: MessagesConfig::default(),
             log: LogConfig::default(),
+            limits: ClientLimitsConfig::default(),
+            retention: RetentionConfig::default(),
+            shutdown_timeout_seconds: 10,
         }
     }
 }
@@ -274,12 +311,17 @@ impl Config {
         if self.database.max_connections == 0 {
             return Err(invalid("database.max_connections", "must be at least 1"));
         }
+        self.validate_retention()?;
+        if self.shutdown_timeout_seconds > 3600 {
+            return Err(invalid("shutdown_timeout_seconds", "must be at most 3600"));
+        }
         if !self.provider.failover.trim().is_empty() {
             return Err(invalid(
                 "provider.failover",
                 "no failover providers are available in this build",
             ));
         }
+        self.limits.trusted_proxy_nets()?;
         if let Some(url) = &self.public_url {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
                 return Err(invalid("public_url", "must be an http(s) URL"));
@@ -332,6 +374,29 @@ impl Config {
             return Err(invalid("hashing.queue", "must be at least 1"));
         }
         Ok(p)
+    }
+
+    fn validate_retention(&self) -> Result<(), ConfigError> {
+        let r = &self.retention;
+        // A code is purged only after it expired; one hour exceeds the longest lifetime
+        // (10 minutes), so an older code of the same method has expired too and can't
+        // become the method's newest, live code again.
+        if r.code_age_hours == 0 {
+            return Err(invalid("retention.code_age_hours", "must be at least 1"));
+        }
+        if r.outbox_age_hours == 0 {
+            return Err(invalid("retention.outbox_age_hours", "must be at least 1"));
+        }
+        if r.message_age_days == 0 {
+            return Err(invalid("retention.message_age_days", "must be at least 1"));
+        }
+        if r.batch_size == 0 || r.batch_size > 100_000 {
+            return Err(invalid(
+                "retention.batch_size",
+                "must be between 1 and 100000",
+            ));
+        }
+        Ok(())
     }
 
     fn validate_tls(&self) -> Result<(), ConfigError> {

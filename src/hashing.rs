@@ -214,6 +214,7 @@ impl Hasher {
     pub async fn hash(&self, code: &SecretString) -> Result<String, HashingError> {
         let mut salt = vec![0u8; SALT_LEN];
         OsRng.fill_bytes(&mut salt);
+        let started = std::time::Instant::now();
         let (reply, answer) = oneshot::channel();
         self.submit(Job::Hash {
             code: SecretString::from(code.expose_secret()),
@@ -225,7 +226,9 @@ impl Hasher {
             },
             reply,
         })?;
-        answer.await.map_err(|_| HashingError::Stopped)?
+        let hashed = answer.await.map_err(|_| HashingError::Stopped)?;
+        crate::metrics::hashing_observed(started.elapsed());
+        hashed
     }
 
     /// Checks `code` against a stored PHC string, using the parameters and salt
@@ -233,6 +236,7 @@ impl Hasher {
     pub async fn verify(&self, code: &SecretString, phc: &str) -> Result<bool, HashingError> {
         // Parsed before queueing so garbage never takes a queue slot.
         let (recipe, expected) = parse_phc(phc)?;
+        let started = std::time::Instant::now();
         let (reply, answer) = oneshot::channel();
         self.submit(Job::Verify {
             code: SecretString::from(code.expose_secret()),
@@ -240,7 +244,9 @@ impl Hasher {
             expected,
             reply,
         })?;
-        answer.await.map_err(|_| HashingError::Stopped)?
+        let verified = answer.await.map_err(|_| HashingError::Stopped)?;
+        crate::metrics::hashing_observed(started.elapsed());
+        verified
     }
 
     /// Jobs waiting for a hashing thread (not counting ones being computed).
@@ -251,7 +257,10 @@ impl Hasher {
     fn submit(&self, job: Job) -> Result<(), HashingError> {
         match self.inner.jobs.try_send(job) {
             Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) => Err(HashingError::Overloaded),
+            Err(TrySendError::Full(_)) => {
+                crate::metrics::hashing_shed();
+                Err(HashingError::Overloaded)
+            }
             Err(TrySendError::Disconnected(_)) => Err(HashingError::Stopped),
         }
     }

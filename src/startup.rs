@@ -11,15 +11,19 @@ use anyhow::Context;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sqlx::PgPool;
+use tokio::task::JoinHandle;
 
 use crate::config::{config_invalid, Config, ConfigError, ProviderKind};
 use crate::domain::secret::SecretHasher;
 use crate::hashing::Hasher;
 use crate::http::{self, AppState};
+use crate::limits::client::ClientLimits;
 use crate::messages::Renderer;
+use crate::metrics;
 use crate::otp::Services;
 use crate::providers::fake::FakeProvider;
 use crate::providers::{Router, SmsProvider};
+use crate::retention;
 use crate::store;
 
 /// Reads and checks the certificate chain and key; errors name the config key.
@@ -69,6 +73,9 @@ pub struct Application {
     port: u16,
     tls: bool,
     server: Server,
+    /// The `admin_listen` server (metrics), when configured, and its port.
+    admin: Option<(u16, Server)>,
+    retention: Option<JoinHandle<()>>,
     pool: PgPool,
 }
 
@@ -87,6 +94,8 @@ impl Application {
         let provider: Arc<dyn SmsProvider> = match config.provider.kind {
             ProviderKind::Fake => Arc::new(FakeProvider::new(pool.clone())),
         };
+        let client_limits = Arc::new(ClientLimits::new(&config.limits)?);
+        forget_idle_clients(&client_limits);
         let state = web::Data::new(AppState {
             services: Services {
                 pool: pool.clone(),
@@ -97,7 +106,33 @@ impl Application {
             },
             secret_hasher: Arc::new(SecretHasher::new(&pepper)),
             sandbox_outbox: config.provider.kind == ProviderKind::Fake,
+            client_limits,
         });
+
+        metrics::init().map_err(|e| anyhow::anyhow!("building the metrics registry: {e}"))?;
+        metrics::circuit_open(config.provider.kind.as_str(), false);
+        let shutdown_timeout = config.shutdown_timeout_seconds;
+        let admin = match config.admin_listen_addr()? {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)
+                    .with_context(|| format!("binding admin_listen {addr}"))?;
+                let port = listener.local_addr()?.port();
+                let state = state.clone();
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(state.clone())
+                        .route("/metrics", web::get().to(http::health::metrics))
+                })
+                .workers(1)
+                .shutdown_timeout(shutdown_timeout)
+                .listen(listener)?
+                .run();
+                Some((port, server))
+            }
+            None => None,
+        };
+        // Without a separate admin address, the scrape is served beside the API.
+        let metrics_on_api = admin.is_none();
 
         let listener = TcpListener::bind(config.listen_addr()?)
             .with_context(|| format!("binding {}", config.listen))?;
@@ -107,8 +142,13 @@ impl Application {
                 .app_data(state.clone())
                 .wrap(from_fn(http::context::request_context))
                 .configure(http::routes)
+                .configure(|cfg| {
+                    if metrics_on_api {
+                        cfg.route("/metrics", web::get().to(http::health::metrics));
+                    }
+                })
         };
-        let server = HttpServer::new(factory).shutdown_timeout(10);
+        let server = HttpServer::new(factory).shutdown_timeout(shutdown_timeout);
         let (server, tls) = match (&config.tls.cert, &config.tls.key) {
             (Some(cert), Some(key)) => (
                 server.listen_rustls_0_23(listener, load_tls(cert, key)?)?,
@@ -116,10 +156,13 @@ impl Application {
             ),
             _ => (server.listen(listener)?, false),
         };
+        let retention = retention::spawn(pool.clone(), config.retention.clone());
         Ok(Application {
             port,
             tls,
             server: server.run(),
+            admin,
+            retention,
             pool,
         })
     }
@@ -140,10 +183,45 @@ impl Application {
         &self.pool
     }
 
-    /// Serves until SIGTERM/SIGINT, then drains in-flight requests and closes the pool.
+    /// The `admin_listen` port, when that listener is configured.
+    pub fn admin_port(&self) -> Option<u16> {
+        self.admin.as_ref().map(|(port, _)| *port)
+    }
+
+    /// Serves until SIGTERM, then stops accepting, lets in-flight requests finish (up to
+    /// `shutdown_timeout_seconds`), stops the retention job and closes the pool.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let admin = self.admin.map(|(_, server)| {
+            let handle = server.handle();
+            (handle, tokio::spawn(server))
+        });
         let result = self.server.await;
+        tracing::info!("server stopped; closing the database pool");
+        if let Some((handle, task)) = admin {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
+        if let Some(job) = self.retention {
+            job.abort();
+        }
         self.pool.close().await;
         result
     }
+}
+
+/// Keeps the in-process guards' memory bounded: keys back at full capacity are dropped every
+/// minute. The task ends with the application.
+fn forget_idle_clients(limits: &Arc<ClientLimits>) {
+    let weak = Arc::downgrade(limits);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match weak.upgrade() {
+                Some(l) => l.forget_idle(),
+                None => break,
+            }
+        }
+    });
 }

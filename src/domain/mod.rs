@@ -2,6 +2,7 @@
 
 pub mod channel;
 pub mod ids;
+pub mod limits;
 pub mod locale;
 pub mod organization;
 pub mod passcode;

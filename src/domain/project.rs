@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ids::{Environment, ProjectId};
+use super::limits::LimitSettings;
 use crate::messages::encoding::is_gsm7_basic;
 
 /// Stored as JSON with the project; absent keys take the defaults so old rows keep working.
@@ -17,6 +18,8 @@ pub struct ProjectSettings {
     pub autofill_domain: Option<String>,
     /// Android SMS Retriever app hash (11 characters).
     pub android_app_hash: Option<String>,
+    /// Rate limits and toll-fraud thresholds.
+    pub limits: LimitSettings,
 }
 
 impl Default for ProjectSettings {
@@ -26,6 +29,7 @@ impl Default for ProjectSettings {
             sms_countries: vec!["US".into(), "CA".into()],
             autofill_domain: None,
             android_app_hash: None,
+            limits: LimitSettings::default(),
         }
     }
 }

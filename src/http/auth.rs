@@ -9,8 +9,9 @@ use futures_util::future::LocalBoxFuture;
 use super::context::ProjectTag;
 use super::errors::{ApiError, ErrorKind};
 use super::AppState;
+use crate::domain::limits::RefusalReason;
 use crate::domain::project::Project;
-use crate::otp::projects;
+use crate::otp::{projects, OtpError};
 
 /// The calling project, authenticated.
 pub struct Authenticated(pub Project);
@@ -27,6 +28,14 @@ fn credentials(req: &HttpRequest) -> Option<(String, String)> {
     Some((id.to_owned(), secret.to_owned()))
 }
 
+/// A per-replica guard said no: 429 with the wait in whole seconds.
+pub fn limited(wait: std::time::Duration) -> ApiError {
+    ApiError::from(OtpError::Limited {
+        reason: RefusalReason::ClientLimit,
+        retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+    })
+}
+
 impl FromRequest for Authenticated {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
@@ -38,6 +47,14 @@ impl FromRequest for Authenticated {
             let state = req
                 .app_data::<web::Data<AppState>>()
                 .ok_or_else(|| ApiError::new(ErrorKind::InternalServerError))?;
+            let client = state.client_limits.client_ip(
+                req.peer_addr()
+                    .map_or(std::net::Ipv4Addr::LOCALHOST.into(), |a| a.ip()),
+                req.headers()
+                    .get("x-forwarded-for")
+                    .and_then(|v| v.to_str().ok()),
+            );
+            state.client_limits.check_peer(client).map_err(limited)?;
             let (id, secret) = credentials(&req).ok_or_else(unauthorized)?;
             let project =
                 projects::authenticate(&state.services.pool, &state.secret_hasher, &id, &secret)
@@ -46,6 +63,10 @@ impl FromRequest for Authenticated {
                     .ok_or_else(unauthorized)?;
             req.extensions_mut()
                 .insert(ProjectTag(project.id.to_string()));
+            state
+                .client_limits
+                .check_project(project.id.as_str())
+                .map_err(limited)?;
             Ok(Authenticated(project))
         })
     }

@@ -139,6 +139,7 @@ pub struct CreateOrganizationInput {
         (status = 200, description = "The organization was created", body = OrganizationResponse),
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
         (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
         (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
         (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
     )
@@ -195,6 +196,7 @@ pub async fn create_organization(
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
         (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
         (status = 404, description = "`organization_not_found`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
         (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
         (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
     )
@@ -239,6 +241,7 @@ pub struct CreateMemberInput {
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
         (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
         (status = 404, description = "`organization_not_found`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
         (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
         (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
     )
@@ -286,6 +289,7 @@ pub struct GetMemberQuery {
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
         (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
         (status = 404, description = "`organization_not_found` or `member_not_found`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
         (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
         (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
     )
@@ -335,6 +339,7 @@ pub struct UpdateMemberInput {
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
         (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
         (status = 404, description = "`organization_not_found` or `member_not_found`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
         (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
         (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
     )
@@ -379,6 +384,7 @@ pub async fn update_member(
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
         (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
         (status = 404, description = "`organization_not_found` or `member_not_found`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
         (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
         (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
     )
@@ -417,6 +423,7 @@ pub struct SmsSendInput {
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
         (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
         (status = 404, description = "`organization_not_found` or `member_not_found`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
         (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
         (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
     )
@@ -465,6 +472,7 @@ struct NoSession {
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
         (status = 401, description = "`unauthorized_credentials`, or `unable_to_auth_otp_code`", body = ErrorBody),
         (status = 404, description = "`otp_code_not_found`, `organization_not_found` or `member_not_found`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
         (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
         (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
     )

@@ -1,5 +1,5 @@
 //! Per-request context: the request id (accepted or generated, echoed as `X-Request-Id` and
-//! in every body), the summary log line, and rewriting every error into Stytch's shape.
+//! in every body), the summary log line and HTTP metrics, and rewriting every error into Stytch's shape.
 
 use std::time::Instant;
 
@@ -103,9 +103,14 @@ pub async fn request_context(
         .map(|p| p.0.clone())
         .unwrap_or_default();
     let status = res.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    crate::metrics::http_request(&method, &route, status, elapsed);
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
     span.in_scope(|| {
-        tracing::info!(route = %route, status, latency_ms, project = %project, "request finished");
+        tracing::info!(
+            request_id = %id, method = %method, route = %route, status, latency_ms,
+            project = %project, "request finished"
+        );
     });
     Ok(res)
 }

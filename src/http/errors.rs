@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::domain::ids::IdError;
+use crate::domain::limits::RefusalReason;
 use crate::otp::OtpError;
 use crate::providers::{ProviderError, Rejection};
 use crate::store::StoreError;
@@ -38,6 +39,8 @@ pub enum ErrorKind {
     InvalidOrganizationSlug,
     RouteNotFound,
     TooManyRequests,
+    TooFewTokensAuthenticated,
+    UnsupportedPhoneNumberType,
     InternalServerError,
     ServiceUnavailable,
 }
@@ -129,6 +132,16 @@ impl ErrorKind {
             ),
             RouteNotFound => (StatusCode::NOT_FOUND, "route_not_found", "There is no such endpoint."),
             TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", "Too many requests have been made."),
+            TooFewTokensAuthenticated => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_few_tokens_authenticated",
+                "Too many requests without sufficient percentage of tokens authenticated.",
+            ),
+            UnsupportedPhoneNumberType => (
+                StatusCode::BAD_REQUEST,
+                "unsupported_phone_number_type",
+                "This kind of phone number cannot receive passcodes.",
+            ),
             InternalServerError => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_server_error",
@@ -250,6 +263,13 @@ fn store_error(e: &StoreError) -> ApiError {
 impl From<OtpError> for ApiError {
     fn from(e: OtpError) -> Self {
         use ErrorKind::*;
+        // Every refusal passes here exactly once on its way to the client.
+        if let Some(reason) = e.refusal() {
+            crate::metrics::refusal(reason.as_str());
+            if reason == RefusalReason::GuessBudget {
+                crate::metrics::authentication("rate_limited");
+            }
+        }
         match &e {
             OtpError::InvalidPhoneNumber(_) => ApiError::new(InvalidPhoneNumber),
             OtpError::CountryNotAllowed(region) => ApiError::with_message(
@@ -258,6 +278,28 @@ impl From<OtpError> for ApiError {
                     "Sending to region {region} is unsupported or not enabled for this project."
                 ),
             ),
+            OtpError::NumberTypeRefused(kind) => ApiError::with_message(
+                UnsupportedPhoneNumberType,
+                format!(
+                    "The phone number is a {} number; passcodes go only to numbers that can receive SMS (mobile, and VoIP unless the project refuses it).",
+                    kind.as_str().replace('_', " ")
+                ),
+            ),
+            OtpError::Limited {
+                reason,
+                retry_after_secs,
+            } => {
+                let kind = if *reason == RefusalReason::Conversion {
+                    TooFewTokensAuthenticated
+                } else {
+                    TooManyRequests
+                };
+                ApiError {
+                    retry_after: Some(*retry_after_secs),
+                    message: Some(limit_message(*reason).to_owned()),
+                    kind,
+                }
+            }
             OtpError::InvalidEmail => ApiError::new(InvalidEmail),
             OtpError::UserNotFound => ApiError::new(UserNotFound),
             OtpError::PhoneNotFound => ApiError::new(PhoneNumberNotFound),
@@ -292,6 +334,19 @@ impl From<OtpError> for ApiError {
                 ApiError::new(InternalServerError)
             }
         }
+    }
+}
+
+fn limit_message(reason: RefusalReason) -> &'static str {
+    match reason {
+        RefusalReason::RateLimit => "Too many passcodes were sent to this phone number recently. Retry after the Retry-After delay.",
+        RefusalReason::DailyCap => "This phone number has received its daily maximum of passcodes.",
+        RefusalReason::GuessBudget => "Too many wrong passcodes were entered for this phone number recently. Retry after the Retry-After delay.",
+        RefusalReason::ClientLimit => "Too many requests have been made. Retry after the Retry-After delay.",
+        RefusalReason::PrefixVelocity => "Too many passcodes were sent to this range of phone numbers recently.",
+        RefusalReason::Conversion => "Too many requests without sufficient percentage of tokens authenticated: sends to this country are paused.",
+        RefusalReason::Budget => "The daily sending budget for this project or country is spent.",
+        RefusalReason::Country | RefusalReason::NumberType => "This phone number cannot receive passcodes.",
     }
 }
 

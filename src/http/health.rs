@@ -1,4 +1,4 @@
-//! Liveness and readiness.
+//! Operational endpoints: liveness, readiness and the Prometheus scrape.
 
 use actix_web::{web, HttpResponse};
 use serde_json::json;
@@ -43,5 +43,29 @@ pub async fn readyz(state: web::Data<AppState>, RequestId(id): RequestId) -> Htt
             "status_code": 503, "request_id": id, "error_type": "service_unavailable",
             "error_message": detail, "error_url": "https://stytch.com/docs/api/errors/503"
         }))
+    }
+}
+
+/// Prometheus text exposition; pool and queue gauges are sampled at scrape time.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    description = "Prometheus text format, every family `otpd_`-prefixed. Served on `admin_listen` instead of the API listener when that key is set.",
+    responses((status = 200, description = "The scrape", content_type = "text/plain; version=0.0.4"))
+)]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let sampled = crate::metrics::Sampled {
+        pool: &state.services.pool,
+        hashing_queue_depth: state.services.hasher.queue_depth(),
+    };
+    match crate::metrics::render(&sampled) {
+        Ok(text) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(text),
+        Err(e) => {
+            tracing::error!(error = %e, "rendering metrics failed");
+            HttpResponse::InternalServerError().finish()
+        }
     }
 }

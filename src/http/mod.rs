@@ -17,6 +17,7 @@ use std::sync::Arc;
 use actix_web::web;
 
 use crate::domain::secret::SecretHasher;
+use crate::limits::client::ClientLimits;
 use crate::otp::Services;
 
 pub struct AppState {
@@ -24,6 +25,8 @@ pub struct AppState {
     pub secret_hasher: Arc<SecretHasher>,
     /// True when the fake provider is configured.
     pub sandbox_outbox: bool,
+    /// Per-replica guards for projects, end-user IPs and network clients.
+    pub client_limits: Arc<ClientLimits>,
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, errors::ApiError> {

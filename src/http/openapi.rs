@@ -46,6 +46,7 @@ use super::{b2b, health, otps, sandbox, users};
         sandbox::messages,
         health::healthz,
         health::readyz,
+        health::metrics,
         openapi_json,
     ),
     modifiers(&BasicAuth),

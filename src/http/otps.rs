@@ -4,7 +4,9 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::auth::Authenticated;
+use std::net::IpAddr;
+
+use super::auth::{limited, Authenticated};
 use super::context::RequestId;
 use super::dto::UserBody;
 use super::errors::{ApiError, ErrorBody, ErrorKind};
@@ -16,12 +18,46 @@ use crate::domain::{Channel, ExpiryMinutes, Locale, Passcode, PhoneNumber, SANDB
 use crate::otp::authenticate::authenticate as authenticate_code;
 use crate::otp::send::{self, Recipient, SendOutcome, SendRequest, Target};
 
-/// Fields of both `send` and `login_or_create`; unknown fields (`attributes`, session
-/// fields we don't use) are accepted and ignored, as the SDKs send them.
+/// Stytch's `attributes`: what the calling backend knows about the end user.
+#[derive(Deserialize, Default, ToSchema)]
+pub struct Attributes {
+    /// The end user's IPv4 or IPv6 address.
+    ip_address: Option<String>,
+    /// Accepted for compatibility; not used.
+    #[allow(dead_code)]
+    user_agent: Option<String>,
+}
+
+/// The end-user IP guard applies only when the backend tells us the end user's IP.
+fn guard_end_user(
+    state: &AppState,
+    project: &Project,
+    attributes: Option<&Attributes>,
+) -> Result<(), ApiError> {
+    let Some(raw) = attributes
+        .and_then(|a| a.ip_address.as_deref())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    else {
+        return Ok(());
+    };
+    let ip: IpAddr = raw.parse().map_err(|_| {
+        ApiError::bad_request("attributes.ip_address must be an IPv4 or IPv6 address.")
+    })?;
+    state
+        .client_limits
+        .check_end_user(project.id.as_str(), ip)
+        .map_err(limited)
+}
+
+/// Fields of both `send` and `login_or_create`; unknown fields (session fields we don't
+/// use) are accepted and ignored, as the SDKs send them.
 #[derive(Deserialize, ToSchema)]
 pub struct SendInput {
     /// E.164, e.g. `+12015550123`.
     phone_number: String,
+    /// With `ip_address`, the end user's IP is rate limited too.
+    attributes: Option<Attributes>,
     /// 1 to 10; default 2.
     expiration_minutes: Option<i64>,
     /// `en`, `es`, `fr`, `pt-br`; other tags fall back to English.
@@ -90,6 +126,7 @@ async fn run_send(
     channel: Channel,
     login_or_create: bool,
 ) -> Result<HttpResponse, ApiError> {
+    guard_end_user(state, project, input.attributes.as_ref())?;
     let req = send_request(project, input, channel, login_or_create)?;
     let SendOutcome {
         user_id,
@@ -118,6 +155,7 @@ async fn run_send(
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
         (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
         (status = 404, description = "`phone_number_not_found` (send to a number no user owns) or `user_not_found`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
         (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
         (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
     )
@@ -143,6 +181,7 @@ pub async fn sms_send(
         (status = 200, description = "The passcode was sent", body = SendOutput),
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
         (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
         (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
         (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
     )
@@ -169,6 +208,7 @@ pub async fn sms_login_or_create(
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
         (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
         (status = 404, description = "`phone_number_not_found` (send to a number no user owns) or `user_not_found`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
         (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
         (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
     )
@@ -194,6 +234,7 @@ pub async fn whatsapp_send(
         (status = 200, description = "The passcode was sent", body = SendOutput),
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
         (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
         (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
         (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
     )
@@ -214,6 +255,7 @@ pub struct AuthenticateInput {
     method_id: String,
     /// Six digits.
     code: String,
+    attributes: Option<Attributes>,
 }
 
 /// Sessions are the caller's: the session fields are always empty or null.
@@ -246,6 +288,7 @@ struct AuthenticateOutput<'a> {
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
         (status = 401, description = "`unauthorized_credentials`, or `unable_to_auth_otp_code` (expired, used, superseded or out of attempts)", body = ErrorBody),
         (status = 404, description = "`otp_code_not_found`: wrong code, or no code was sent to this method", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
         (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
         (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
     )
@@ -256,6 +299,7 @@ pub async fn authenticate(
     RequestId(request_id): RequestId,
     Json(input): Json<AuthenticateInput>,
 ) -> Result<HttpResponse, ApiError> {
+    guard_end_user(&state, &project, input.attributes.as_ref())?;
     let method_id = PhoneId::parse(&input.method_id)
         .map_err(|e| ApiError::with_message(ErrorKind::InvalidMethodId, e.to_string()))?;
     let code = Passcode::parse(&input.code).map_err(|_| ApiError::new(ErrorKind::InvalidCode))?;

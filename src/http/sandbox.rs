@@ -54,6 +54,7 @@ struct OutboxOutput<'a> {
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
         (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
         (status = 404, description = "`route_not_found` when the provider is not `fake`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
         (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
         (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
     )

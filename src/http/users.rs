@@ -93,6 +93,7 @@ struct CreateUserOutput<'a> {
         (status = 201, description = "The user was created", body = CreateUserOutput),
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
         (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
         (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
         (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
     )
@@ -136,6 +137,7 @@ struct GetUserOutput<'a> {
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
         (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
         (status = 404, description = "`user_not_found`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
         (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
         (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
     )
@@ -175,6 +177,7 @@ struct DeleteUserOutput<'a> {
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
         (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
         (status = 404, description = "`user_not_found`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
         (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
         (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
     )
@@ -215,6 +218,7 @@ struct DeletePhoneOutput<'a> {
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
         (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
         (status = 404, description = "`phone_number_not_found`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
         (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
         (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
     )

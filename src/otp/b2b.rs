@@ -4,6 +4,7 @@ use crate::domain::ids::{MemberId, OrganizationId};
 use crate::domain::organization::{EnrollmentChange, Member, MfaPolicy, Organization};
 use crate::domain::project::Project;
 use crate::domain::{Channel, ExpiryMinutes, Locale, Passcode, PhoneNumber};
+use crate::limits;
 use crate::store::organizations::{self as db, MemberKey, MemberUpdate};
 use crate::store::{passcodes, StoreError};
 
@@ -189,7 +190,7 @@ pub async fn send_sms(
             given
         }
     };
-    codes::check_country(project, &phone)?;
+    codes::admit(svc, project, &phone).await?;
     if m.mfa_phone_number != phone.as_e164()
         && !db::set_unverified_phone(&svc.pool, &m.id, phone.as_e164()).await?
     {
@@ -232,10 +233,14 @@ pub async fn authenticate_sms(
     };
     let mut tx = svc.pool.begin().await.map_err(StoreError::from)?;
     if !passcodes::consume(&mut tx, id).await? {
+        crate::metrics::authentication("not_found");
         return Err(OtpError::UnableToAuth);
     }
     db::record_mfa_success(&mut tx, &m.id, enrolled, set_default).await?;
     tx.commit().await.map_err(StoreError::from)?;
+    crate::metrics::authentication("success");
     tracing::info!(outcome = "success", "member passcode authenticated");
+    let phone = PhoneNumber::parse(&m.mfa_phone_number).ok();
+    limits::record_success(&svc.pool, project, m.id.as_str(), phone.as_ref()).await;
     member(svc, org, MemberKey::IdOrExternal(m.id.as_str())).await
 }

@@ -6,8 +6,11 @@ use uuid::Uuid;
 
 use crate::domain::project::Project;
 use crate::domain::{Channel, ExpiryMinutes, Locale, Passcode, PhoneNumber};
+use crate::fraud;
+use crate::limits;
 use crate::messages::{Autofill, MessageRequest};
-use crate::providers::OutboundMessage;
+use crate::metrics;
+use crate::providers::{OutboundMessage, ProviderError};
 use crate::store::{self, passcodes};
 
 use super::{OtpError, Services};
@@ -24,14 +27,14 @@ pub struct Delivery<'a> {
     pub autofill: bool,
 }
 
-/// Refuses numbers outside the project's allowlist before anything is stored or sent.
-pub fn check_country(project: &Project, phone: &PhoneNumber) -> Result<(), OtpError> {
-    let region = phone.region().unwrap_or("ZZ");
-    if project.settings.allows_region(region) {
-        Ok(())
-    } else {
-        Err(OtpError::CountryNotAllowed(region.to_owned()))
+/// Every refusal a send can meet, decided before anything is stored or sent: country and
+/// line type from the number itself, then the shared limits in one database round trip.
+pub async fn admit(svc: &Services, project: &Project, phone: &PhoneNumber) -> Result<(), OtpError> {
+    if let Err(refused) = fraud::screen(&project.settings, phone) {
+        tracing::info!(to = %phone, reason = refused.reason().as_str(), "send refused");
+        return Err(refused.into());
     }
+    limits::admit_send(&svc.pool, project, phone).await
 }
 
 /// Generates a code, stores its hash (superseding older codes for the method), and sends it.
@@ -75,9 +78,19 @@ pub async fn issue(svc: &Services, project: &Project, d: Delivery<'_>) -> Result
         body: &rendered.body,
         validity: std::time::Duration::from_secs(d.expiry.seconds().unsigned_abs()),
     };
+    let country = d.to.region().unwrap_or("ZZ");
     let receipt = match svc.providers.send(&message).await {
-        Ok(r) => r,
+        Ok(r) => {
+            metrics::send(d.channel.as_str(), country, r.provider, "sent");
+            r
+        }
         Err(e) => {
+            let (provider, outcome) = match &e {
+                ProviderError::Rejected { provider, .. } => (*provider, "rejected"),
+                ProviderError::Misconfigured { provider, .. }
+                | ProviderError::Retryable { provider, .. } => (*provider, "failed"),
+            };
+            metrics::send(d.channel.as_str(), country, provider, outcome);
             if let Err(del) = passcodes::delete(&svc.pool, passcode_id).await {
                 tracing::error!(error = %del, "could not withdraw an undelivered passcode");
             }
@@ -111,9 +124,20 @@ pub async fn check(
     method_id: &str,
     code: &Passcode,
 ) -> Result<Uuid, OtpError> {
+    limits::charge_guess(&svc.pool, &project.id, &project.settings.limits, method_id).await?;
     let (id, seq, hash) = match passcodes::begin_attempt(&svc.pool, &project.id, method_id).await? {
-        passcodes::Attempt::NoCode => return Err(OtpError::WrongCode),
-        passcodes::Attempt::Unusable => return Err(OtpError::UnableToAuth),
+        passcodes::Attempt::NoCode => {
+            metrics::authentication("not_found");
+            return Err(OtpError::WrongCode);
+        }
+        passcodes::Attempt::Unusable(why) => {
+            metrics::authentication(match why {
+                passcodes::Unusable::Used => "not_found",
+                passcodes::Unusable::Expired => "expired",
+                passcodes::Unusable::Exhausted => "exhausted",
+            });
+            return Err(OtpError::UnableToAuth);
+        }
         passcodes::Attempt::Counted { id, seq, code_hash } => (id, seq, code_hash),
     };
     let submitted = SecretString::from(code.expose().to_owned());
@@ -123,9 +147,12 @@ pub async fn check(
     // A superseded code is not "wrong": tell the caller to use the newest one.
     if let Some(old) = passcodes::superseded_hash(&svc.pool, &project.id, method_id, seq).await? {
         if svc.hasher.verify(&submitted, &old).await? {
+            // A superseded code is as dead as an expired one.
+            metrics::authentication("expired");
             return Err(OtpError::UnableToAuth);
         }
     }
+    metrics::authentication("wrong_code");
     tracing::info!(outcome = "wrong_code", "passcode rejected");
     Err(OtpError::WrongCode)
 }

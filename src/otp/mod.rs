@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 
-use crate::domain::PhoneNumberError;
+use crate::domain::limits::RefusalReason;
+use crate::domain::{NumberType, PhoneNumberError};
+use crate::fraud::Screened;
 use crate::hashing::{Hasher, HashingError};
 use crate::messages::{RenderError, Renderer};
 use crate::providers::{ProviderError, Router};
@@ -35,6 +37,13 @@ pub enum OtpError {
     InvalidPhoneNumber(#[from] PhoneNumberError),
     #[error("sending to region {0} is not enabled for this project")]
     CountryNotAllowed(String),
+    #[error("{0} numbers cannot receive passcodes")]
+    NumberTypeRefused(NumberType),
+    #[error("refused by a limit ({})", reason.as_str())]
+    Limited {
+        reason: RefusalReason,
+        retry_after_secs: u64,
+    },
     #[error("invalid email address")]
     InvalidEmail,
     #[error("user not found")]
@@ -71,6 +80,27 @@ pub enum OtpError {
     Hashing(HashingError),
     #[error("message: {0}")]
     Message(#[from] RenderError),
+}
+
+impl From<Screened> for OtpError {
+    fn from(s: Screened) -> Self {
+        match s {
+            Screened::Country(region) => OtpError::CountryNotAllowed(region),
+            Screened::NumberType(kind) => OtpError::NumberTypeRefused(kind),
+        }
+    }
+}
+
+impl OtpError {
+    /// The abuse-protection rule behind this error, if it is a refusal.
+    pub fn refusal(&self) -> Option<RefusalReason> {
+        match self {
+            OtpError::CountryNotAllowed(_) => Some(RefusalReason::Country),
+            OtpError::NumberTypeRefused(_) => Some(RefusalReason::NumberType),
+            OtpError::Limited { reason, .. } => Some(*reason),
+            _ => None,
+        }
+    }
 }
 
 impl From<HashingError> for OtpError {

@@ -3,8 +3,9 @@
 use crate::domain::ids::{PhoneId, UserId, UserRef};
 use crate::domain::project::Project;
 use crate::domain::user::{Name, UserStatus};
-use crate::domain::{Channel, ExpiryMinutes, Locale, PhoneNumber};
+use crate::domain::{Channel, ExpiryMinutes, Locale, Passcode, PhoneNumber};
 use crate::store::{users as db, StoreError};
+use secrecy::SecretString;
 
 use super::codes::{self, Delivery};
 use super::{OtpError, Services};
@@ -61,9 +62,17 @@ pub async fn send(
     req: SendRequest,
 ) -> Result<SendOutcome, OtpError> {
     if let Recipient::Phone(phone) = &req.recipient {
-        codes::check_country(project, phone)?;
+        codes::admit(svc, project, phone).await?;
     }
-    let outcome = resolve_owner(svc, project, &req).await?;
+    let outcome = match resolve_owner(svc, project, &req).await {
+        Err(OtpError::PhoneNotFound)
+            if matches!(req.target, Target::Existing)
+                && project.settings.limits.conceal_unknown_numbers =>
+        {
+            return Ok(concealed(svc, project).await);
+        }
+        other => other?,
+    };
     let Recipient::Phone(phone) = &req.recipient else {
         // The sandbox number sends nothing; `000000` authenticates it.
         return Ok(outcome);
@@ -82,6 +91,23 @@ pub async fn send(
     )
     .await?;
     Ok(outcome)
+}
+
+/// What `send` answers for a number without a user when the project conceals that: fresh
+/// ids and the same hashing work as a real send, so neither the body nor the timing tells.
+/// The limits above were charged as for any send.
+async fn concealed(svc: &Services, project: &Project) -> SendOutcome {
+    let decoy = SecretString::from(Passcode::generate().expose().to_owned());
+    if let Err(e) = svc.hasher.hash(&decoy).await {
+        tracing::debug!(error = %e, "decoy hash skipped");
+    }
+    tracing::info!("send to a number without a user concealed");
+    let env = project.env();
+    SendOutcome {
+        user_id: UserId::generate(env),
+        phone_id: PhoneId::generate(env),
+        user_created: false,
+    }
 }
 
 async fn resolve_owner(

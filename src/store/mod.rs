@@ -1,10 +1,12 @@
 //! PostgreSQL persistence: the pool, migrations, and one file of queries per table family.
 //! Every rule that must be exact is a single statement or a single transaction here.
 
+pub mod limits;
 pub mod messages;
 pub mod organizations;
 pub mod passcodes;
 pub mod projects;
+pub mod retention;
 pub mod users;
 
 use secrecy::ExposeSecret;
@@ -34,6 +36,15 @@ impl From<sqlx::Error> for StoreError {
                 StoreError::Conflict(db.constraint().unwrap_or_default().to_owned())
             }
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                StoreError::Unavailable(e)
+            }
+            // Connection exceptions (08) and the server shutting down, restarting or not yet
+            // accepting connections (57P01-57P03): an outage, not a bug.
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|c| {
+                    c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03")
+                }) =>
+            {
                 StoreError::Unavailable(e)
             }
             _ => StoreError::Db(e),

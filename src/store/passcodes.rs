@@ -54,13 +54,21 @@ pub enum Attempt {
     /// No code was ever sent to this method.
     NoCode,
     /// The newest code is expired, used or out of attempts; nothing was counted.
-    Unusable,
+    Unusable(Unusable),
     /// The attempt was counted; the caller may now check the hash.
     Counted {
         id: Uuid,
         seq: i64,
         code_hash: String,
     },
+}
+
+/// Why the newest code can't be attempted (for metrics and logs; callers answer the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unusable {
+    Used,
+    Expired,
+    Exhausted,
 }
 
 /// Counts an attempt against the newest code, in one statement, before any hash is checked:
@@ -72,7 +80,8 @@ pub async fn begin_attempt(
 ) -> Result<Attempt, StoreError> {
     let row = sqlx::query!(
         r#"with newest as (
-               select id from passcodes
+               select id, consumed_at is not null as used, expires_at <= now() as expired
+               from passcodes
                where project_id = $1 and method_id = $2
                order by seq desc limit 1),
            counted as (
@@ -83,7 +92,8 @@ pub async fn begin_attempt(
                  and p.expires_at > now()
                  and p.attempts < p.max_attempts
                returning p.id, p.seq, p.code_hash)
-           select counted.id as "id?", counted.seq as "seq?", counted.code_hash as "code_hash?"
+           select counted.id as "id?", counted.seq as "seq?", counted.code_hash as "code_hash?",
+                  newest.used as "used!", newest.expired as "expired!"
            from newest left join counted on true"#,
         project.as_str(),
         method_id
@@ -94,7 +104,9 @@ pub async fn begin_attempt(
         None => Attempt::NoCode,
         Some(r) => match (r.id, r.seq, r.code_hash) {
             (Some(id), Some(seq), Some(code_hash)) => Attempt::Counted { id, seq, code_hash },
-            _ => Attempt::Unusable,
+            _ if r.used => Attempt::Unusable(Unusable::Used),
+            _ if r.expired => Attempt::Unusable(Unusable::Expired),
+            _ => Attempt::Unusable(Unusable::Exhausted),
         },
     })
 }

@@ -169,6 +169,22 @@ fn serve_refuses_to_start_on_bad_configuration_naming_the_key() {
             ],
             "tls.key",
         ),
+        (
+            vec![
+                ("DATABASE_URL", db.into()),
+                ("OTPD_HASHING__PEPPER", PEPPER.into()),
+                ("OTPD_RETENTION__BATCH_SIZE", "0".into()),
+            ],
+            "retention.batch_size",
+        ),
+        (
+            vec![
+                ("DATABASE_URL", db.into()),
+                ("OTPD_HASHING__PEPPER", PEPPER.into()),
+                ("OTPD_ADMIN_LISTEN", "nowhere".into()),
+            ],
+            "admin_listen",
+        ),
     ];
     for (env, key) in cases {
         let mut cmd = otpd();
@@ -294,8 +310,30 @@ async fn project_create_json_prints_one_object_whose_credentials_work_over_https
     // The whole flow's log: one summary line per request, and no number, code or secret.
     std::thread::sleep(Duration::from_millis(300));
     let logs = served.logs.lock().unwrap().join("\n");
-    let summaries = logs.matches("\"request finished\"").count();
-    assert!(summaries >= 3, "{logs}");
+    let summaries: Vec<serde_json::Value> = logs
+        .lines()
+        .filter(|l| l.contains("\"request finished\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(summaries.len() >= 3, "{logs}");
+    // Each summary line carries the route pattern, status, latency, request id and project.
+    let auth_line = summaries
+        .iter()
+        .find(|v| v["route"] == "/v1/otps/authenticate")
+        .unwrap_or_else(|| panic!("no summary for authenticate: {logs}"));
+    assert_eq!(auth_line["status"], 200);
+    assert_eq!(auth_line["method"], "POST");
+    assert_eq!(auth_line["project"], pid);
+    assert!(auth_line["latency_ms"].as_f64().is_some(), "{auth_line}");
+    assert!(
+        auth_line["request_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("request-id-test-")),
+        "{auth_line}"
+    );
+    assert!(summaries
+        .iter()
+        .any(|v| v["route"] == "/v1/sandbox/messages" && v["status"] == 200));
     assert!(
         logs.contains("+1201*****"),
         "masked numbers are logged: {logs}"

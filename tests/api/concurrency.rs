@@ -1,6 +1,6 @@
 use std::collections::HashSet;
 
-use crate::helpers::{spawn_app, unique_us_number};
+use crate::helpers::{spawn_app_unlimited as spawn_app, unique_us_number};
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 

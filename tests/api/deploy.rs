@@ -308,10 +308,15 @@ async fn every_metric_the_dashboard_and_alerts_query_is_exported() {
     // Families labelled only by events this flow cannot cause (a provider error, a delivery
     // receipt, a circuit change) have no series until they happen, and an empty family is
     // not exposed at all. Record one of each through the contract's recording API (the
-    // registry is process-global, shared with the in-process app) once src/metrics.rs exists:
-    //   otpd::metrics::provider_request("fake", "retryable", Some("http_503"), Duration::ZERO);
-    //   otpd::metrics::delivery_receipt("fake", "delivered");
-    //   otpd::metrics::circuit_open("fake", false);
+    // registry is process-global, shared with the in-process app).
+    otpd::metrics::provider_request(
+        "fake",
+        "retryable",
+        Some("http_503"),
+        std::time::Duration::ZERO,
+    );
+    otpd::metrics::delivery_receipt("fake", "delivered");
+    otpd::metrics::circuit_open("fake", false);
     let res = app
         .client
         .get(format!("{}/metrics", app.address))

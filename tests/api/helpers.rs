@@ -1,9 +1,10 @@
 //! `spawn_app`: a fresh database per test (dropped afterwards), the real app on port 0, a
 //! project with a secret, and a client that speaks to it over loopback.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use otpd::config::Config;
+use otpd::domain::limits::LimitSettings;
 use otpd::domain::project::ProjectSettings;
 use otpd::domain::secret::SecretHasher;
 use otpd::otp::projects;
@@ -103,12 +104,14 @@ pub fn test_config(db: &TestDb) -> Config {
 
 pub struct TestApp {
     pub address: String,
+    /// `admin_listen`'s address, when the test configured one.
+    pub admin_address: Option<String>,
     pub pool: PgPool,
     pub project_id: String,
     pub secret: String,
     pub client: reqwest::Client,
-    /// Held so the database is dropped with the app.
-    pub _db: TestDb,
+    /// Held so the database is dropped with the last app (replicas share it).
+    pub db: Arc<TestDb>,
 }
 
 pub struct Reply {
@@ -138,6 +141,7 @@ pub async fn spawn_app_with(
     tweak(&mut config);
     let app = Application::build(&config).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let admin_address = app.admin_port().map(|p| format!("http://127.0.0.1:{p}"));
     let pool = app.pool().clone();
     tokio::spawn(app.run_until_stopped());
     let hasher = SecretHasher::new(&SecretString::from(PEPPER));
@@ -146,15 +150,65 @@ pub async fn spawn_app_with(
         .expect("create project");
     TestApp {
         address,
+        admin_address,
         pool,
         project_id: id.to_string(),
         secret: secret.secret.expose_secret().to_owned(),
         client: reqwest::Client::new(),
-        _db: db,
+        db: Arc::new(db),
     }
 }
 
+/// Project settings with every abuse limit off, for tests about something else (attempt
+/// counting, single use, load shedding) that would otherwise trip them on purpose.
+pub fn unlimited() -> ProjectSettings {
+    ProjectSettings {
+        limits: LimitSettings {
+            number_burst: 0,
+            number_interval_seconds: 0,
+            number_daily_cap: 0,
+            guess_budget_per_hour: 0,
+            prefix_max_sends: 0,
+            prefix_window_seconds: 0,
+            conversion_min_sends: 0,
+            conversion_min_percent: 0,
+            conversion_window_seconds: 0,
+            conversion_grace_seconds: 0,
+            project_daily_budget: 0,
+            country_daily_budget: 0,
+            block_voip: false,
+            conceal_unknown_numbers: false,
+        },
+        ..ProjectSettings::default()
+    }
+}
+
+pub async fn spawn_app_unlimited() -> TestApp {
+    spawn_app_with(|_| {}, unlimited(), false).await
+}
+
 impl TestApp {
+    /// A second replica: another `Application` on the same database, serving the same
+    /// project with the same credentials.
+    pub async fn replica(&self, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = test_config(&self.db);
+        tweak(&mut config);
+        let app = Application::build(&config).await.expect("build replica");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let admin_address = app.admin_port().map(|p| format!("http://127.0.0.1:{p}"));
+        let pool = app.pool().clone();
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            address,
+            admin_address,
+            pool,
+            project_id: self.project_id.clone(),
+            secret: self.secret.clone(),
+            client: reqwest::Client::new(),
+            db: self.db.clone(),
+        }
+    }
+
     async fn reply(res: reqwest::Response) -> Reply {
         let status = res.status();
         let headers = res.headers().clone();
@@ -270,10 +324,13 @@ pub fn first_six_digits(s: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// A valid US number no other test uses.
+/// A valid US number no other test uses, in one of 320 blocks (exchanges 230–549 of area
+/// 201), so a test's numbers rarely share the block that prefix velocity counts.
 pub fn unique_us_number() -> String {
-    let n = Uuid::new_v4().as_u128() % 100_000;
-    format!("+120122{n:05}")
+    let n = Uuid::new_v4().as_u128();
+    let exchange = 230 + n % 320;
+    let line = (n / 320) % 10_000;
+    format!("+1201{exchange:03}{line:04}")
 }
 
 /// A code that is certainly wrong: the right one with its last digit changed.

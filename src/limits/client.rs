@@ -1,0 +1,238 @@
+//! In-process guards with `governor`. They are per replica: a first, cheap line against
+//! floods, not an exact limit (exact limits are in PostgreSQL). Three keys:
+//! - the calling project (every `/v1` request);
+//! - the end user's IP, only when the calling backend passes `attributes.ip_address`
+//!   (sends and authenticates);
+//! - the network client (TCP peer, or the `X-Forwarded-For` hop before the first trusted
+//!   proxy). That is usually the calling auth backend, so its default is a high flood guard,
+//!   never an end-user limit.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{config_invalid, ConfigError};
+
+/// `[limits]` in the configuration file. A rate of 0 turns that guard off.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ClientLimitsConfig {
+    /// Requests per second per project, and the burst above that.
+    pub project_per_second: u32,
+    pub project_burst: u32,
+    /// Sends and authenticates per minute per end-user IP (`attributes.ip_address`).
+    pub end_user_per_minute: u32,
+    pub end_user_burst: u32,
+    /// Requests per second per network client: a flood guard (see module docs).
+    pub peer_per_second: u32,
+    pub peer_burst: u32,
+    /// Comma-separated CIDRs whose `X-Forwarded-For` is believed; default none.
+    pub trusted_proxies: String,
+}
+
+impl Default for ClientLimitsConfig {
+    fn default() -> Self {
+        ClientLimitsConfig {
+            project_per_second: 200,
+            project_burst: 400,
+            end_user_per_minute: 10,
+            end_user_burst: 10,
+            peer_per_second: 1000,
+            peer_burst: 2000,
+            trusted_proxies: String::new(),
+        }
+    }
+}
+
+impl ClientLimitsConfig {
+    pub fn trusted_proxy_nets(&self) -> Result<Vec<IpNet>, ConfigError> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<IpNet>()
+                    .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| {
+                        config_invalid("limits.trusted_proxies", format!("`{s}` is not a CIDR"))
+                    })
+            })
+            .collect()
+    }
+}
+
+struct Guard<K: std::hash::Hash + Eq + Clone> {
+    limiter: Option<DefaultKeyedRateLimiter<K>>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Guard<K> {
+    fn new(quota: Option<Quota>) -> Self {
+        Guard {
+            limiter: quota.map(RateLimiter::keyed),
+        }
+    }
+
+    /// `Err(wait)` when the key is over its quota.
+    fn check(&self, key: &K) -> Result<(), Duration> {
+        let Some(l) = &self.limiter else {
+            return Ok(());
+        };
+        l.check_key(key)
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+
+    fn forget_idle(&self) {
+        if let Some(l) = &self.limiter {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+    }
+}
+
+fn quota(per: u32, burst: u32, period: Duration) -> Option<Quota> {
+    let per = NonZeroU32::new(per)?;
+    let burst = NonZeroU32::new(burst.max(1)).unwrap_or(per);
+    Quota::with_period(period / per.get()).map(|q| q.allow_burst(burst))
+}
+
+/// The three guards of one replica.
+pub struct ClientLimits {
+    project: Guard<String>,
+    end_user: Guard<(String, IpAddr)>,
+    peer: Guard<IpAddr>,
+    trusted: Vec<IpNet>,
+}
+
+impl ClientLimits {
+    pub fn new(cfg: &ClientLimitsConfig) -> Result<Self, ConfigError> {
+        let second = Duration::from_secs(1);
+        Ok(ClientLimits {
+            project: Guard::new(quota(cfg.project_per_second, cfg.project_burst, second)),
+            end_user: Guard::new(quota(
+                cfg.end_user_per_minute,
+                cfg.end_user_burst,
+                Duration::from_secs(60),
+            )),
+            peer: Guard::new(quota(cfg.peer_per_second, cfg.peer_burst, second)),
+            trusted: cfg.trusted_proxy_nets()?,
+        })
+    }
+
+    pub fn check_project(&self, project: &str) -> Result<(), Duration> {
+        self.project.check(&project.to_owned())
+    }
+
+    pub fn check_end_user(&self, project: &str, ip: IpAddr) -> Result<(), Duration> {
+        self.end_user.check(&(project.to_owned(), ip))
+    }
+
+    pub fn check_peer(&self, client: IpAddr) -> Result<(), Duration> {
+        self.peer.check(&client)
+    }
+
+    /// The network client: the TCP peer, unless it is a trusted proxy, in which case the
+    /// right-most `X-Forwarded-For` entry that isn't a trusted proxy.
+    pub fn client_ip(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
+        let trusted = |ip: &IpAddr| self.trusted.iter().any(|n| n.contains(ip));
+        if !trusted(&peer) {
+            return peer;
+        }
+        let mut client = peer;
+        for hop in forwarded_for.unwrap_or("").rsplit(',') {
+            match hop.trim().parse::<IpAddr>() {
+                Ok(ip) => {
+                    client = ip;
+                    if !trusted(&ip) {
+                        break;
+                    }
+                }
+                // A garbled hop: stop at the last address we could trust.
+                Err(_) => break,
+            }
+        }
+        client
+    }
+
+    /// Drops state of keys that are back to full capacity; run periodically.
+    pub fn forget_idle(&self) {
+        self.project.forget_idle();
+        self.end_user.forget_idle();
+        self.peer.forget_idle();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    fn limits(trusted: &str) -> ClientLimits {
+        ClientLimits::new(&ClientLimitsConfig {
+            trusted_proxies: trusted.into(),
+            end_user_per_minute: 2,
+            end_user_burst: 2,
+            ..ClientLimitsConfig::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let none = limits("");
+        assert_eq!(
+            none.client_ip(ip("10.0.0.5"), Some("203.0.113.9")),
+            ip("10.0.0.5")
+        );
+        let l = limits("10.0.0.0/8, 192.168.1.1");
+        assert_eq!(
+            l.client_ip(ip("10.0.0.5"), Some("203.0.113.9")),
+            ip("203.0.113.9")
+        );
+        // A client can prepend anything; only the hop our proxy appended counts.
+        assert_eq!(
+            l.client_ip(ip("10.0.0.5"), Some("1.2.3.4, 203.0.113.9, 192.168.1.1")),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            l.client_ip(ip("203.0.113.7"), Some("1.2.3.4")),
+            ip("203.0.113.7")
+        );
+        assert_eq!(l.client_ip(ip("10.0.0.5"), Some("junk")), ip("10.0.0.5"));
+        assert!(ClientLimits::new(&ClientLimitsConfig {
+            trusted_proxies: "10.0.0.0/33".into(),
+            ..ClientLimitsConfig::default()
+        })
+        .is_err());
+    }
+
+    #[test]
+    fn end_user_limits_are_per_project_and_ip() {
+        let l = limits("");
+        let a: IpAddr = "198.51.100.1".parse().unwrap();
+        let b: IpAddr = "198.51.100.2".parse().unwrap();
+        assert!(l.check_end_user("p1", a).is_ok());
+        assert!(l.check_end_user("p1", a).is_ok());
+        let wait = l.check_end_user("p1", a).unwrap_err();
+        assert!(wait > Duration::from_secs(1) && wait <= Duration::from_secs(30));
+        assert!(l.check_end_user("p1", b).is_ok());
+        assert!(l.check_end_user("p2", a).is_ok());
+    }
+
+    #[test]
+    fn a_zero_rate_turns_a_guard_off() {
+        let l = ClientLimits::new(&ClientLimitsConfig {
+            project_per_second: 0,
+            ..ClientLimitsConfig::default()
+        })
+        .unwrap();
+        for _ in 0..10_000 {
+            assert!(l.check_project("p").is_ok());
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Rate limits. Per-number, per-block, per-country and per-project counts live in PostgreSQL
+//! (`store::limits`) so they are exact across replicas; `client` holds the in-process
+//! `governor` guards, which are per replica by design.
+
+pub mod client;
+
+use crate::domain::ids::ProjectId;
+use crate::domain::limits::{LimitSettings, RefusalReason};
+use crate::domain::project::Project;
+use crate::domain::PhoneNumber;
+use crate::fraud;
+use crate::otp::OtpError;
+use crate::store::limits as db;
+use sqlx::PgPool;
+
+fn clamp_i32(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// Whole seconds for `Retry-After`, never 0 for a refusal.
+pub fn retry_secs(ms: i64) -> u64 {
+    u64::try_from(ms).unwrap_or(0).div_ceil(1000).max(1)
+}
+
+/// Admits one send to `phone` or refuses it, charging every counter only when admitted.
+/// One round trip.
+pub async fn admit_send(
+    pool: &PgPool,
+    project: &Project,
+    phone: &PhoneNumber,
+) -> Result<(), OtpError> {
+    let l = &project.settings.limits;
+    let admission = db::SendAdmission {
+        project: &project.id,
+        number: phone.as_e164(),
+        block: fraud::block_of(phone),
+        country: phone.region().unwrap_or("ZZ"),
+        burst: clamp_i32(l.number_burst),
+        interval_ms: i64::from(l.number_interval_seconds) * 1000,
+        daily_cap: clamp_i32(l.number_daily_cap),
+        block_max: clamp_i32(l.prefix_max_sends),
+        block_window_s: clamp_i32(l.prefix_window_seconds),
+        conv_min_sends: clamp_i32(l.conversion_min_sends),
+        conv_min_pct: clamp_i32(l.conversion_min_percent),
+        conv_window_s: clamp_i32(l.conversion_window_seconds),
+        conv_grace_s: clamp_i32(l.conversion_grace_seconds),
+        project_budget: clamp_i32(l.project_daily_budget),
+        country_budget: clamp_i32(l.country_daily_budget),
+    };
+    match db::admit_send(pool, &admission).await? {
+        None => Ok(()),
+        Some((reason, wait_ms)) => {
+            let reason = RefusalReason::parse(&reason).unwrap_or(RefusalReason::RateLimit);
+            tracing::info!(to = %phone, reason = reason.as_str(), "send refused");
+            Err(OtpError::Limited {
+                reason,
+                retry_after_secs: retry_secs(wait_ms),
+            })
+        }
+    }
+}
+
+fn guess_key(method_id: &str) -> String {
+    format!("g:{method_id}")
+}
+
+/// Charges one guess against the method's hourly budget before the code is checked, so
+/// concurrent guesses can't overrun it. A refused guess costs nothing.
+pub async fn charge_guess(
+    pool: &PgPool,
+    project: &ProjectId,
+    limits: &LimitSettings,
+    method_id: &str,
+) -> Result<(), OtpError> {
+    let interval = i64::try_from(limits.guess_interval_ms()).unwrap_or(i64::MAX);
+    let wait = db::charge_gcra(
+        pool,
+        project,
+        &guess_key(method_id),
+        clamp_i32(limits.guess_budget_per_hour),
+        interval,
+    )
+    .await?;
+    if wait > 0 {
+        tracing::info!(reason = "guess_budget", "authenticate refused");
+        return Err(OtpError::Limited {
+            reason: RefusalReason::GuessBudget,
+            retry_after_secs: retry_secs(wait),
+        });
+    }
+    Ok(())
+}
+
+/// A correct code gives its guess back and counts toward its country's conversion rate.
+/// Best effort: the user is already authenticated, so a failure here is only logged.
+pub async fn record_success(
+    pool: &PgPool,
+    project: &Project,
+    method_id: &str,
+    phone: Option<&PhoneNumber>,
+) {
+    let interval = i64::try_from(project.settings.limits.guess_interval_ms()).unwrap_or(0);
+    if interval > 0 {
+        if let Err(e) = db::refund_gcra(pool, &project.id, &guess_key(method_id), interval).await {
+            tracing::warn!(error = %e, "could not refund a correct guess");
+        }
+    }
+    if let Some(phone) = phone {
+        let country = phone.region().unwrap_or("ZZ");
+        if let Err(e) = db::record_conversion(pool, &project.id, country).await {
+            tracing::warn!(error = %e, "could not record a conversion");
+        }
+    }
+}

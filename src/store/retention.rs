@@ -1,0 +1,82 @@
+//! Batched deletes of aged rows. Each statement deletes at most `batch` rows and skips rows
+//! another replica's pass (or a request) holds, so passes never wait on each other.
+
+use sqlx::PgPool;
+
+use super::StoreError;
+
+/// Passcodes that expired more than `hours` ago (used ones included: they wait for expiry
+/// too, so a purge never lets an older code become a method's newest).
+pub async fn delete_expired_passcodes(
+    pool: &PgPool,
+    hours: i32,
+    batch: i64,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query!(
+        "delete from passcodes where id in (
+             select id from passcodes
+             where expires_at < now() - make_interval(hours => $1)
+             limit $2 for update skip locked)",
+        hours,
+        batch
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Fake-provider outbox rows (message bodies with codes) older than `hours`.
+pub async fn delete_old_outbox(pool: &PgPool, hours: i32, batch: i64) -> Result<u64, StoreError> {
+    let done = sqlx::query!(
+        "delete from sandbox_outbox where id in (
+             select id from sandbox_outbox
+             where created_at < now() - make_interval(hours => $1)
+             limit $2 for update skip locked)",
+        hours,
+        batch
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Sent-message records older than `days`.
+pub async fn delete_old_messages(pool: &PgPool, days: i32, batch: i64) -> Result<u64, StoreError> {
+    let done = sqlx::query!(
+        "delete from messages where id in (
+             select id from messages
+             where created_at < now() - make_interval(days => $1)
+             limit $2 for update skip locked)",
+        days,
+        batch
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// GCRA buckets whose theoretical arrival time has passed: the same as no row.
+pub async fn delete_spent_buckets(pool: &PgPool, batch: i64) -> Result<u64, StoreError> {
+    let done = sqlx::query!(
+        "delete from limit_gcra where ctid in (
+             select ctid from limit_gcra where tat < now()
+             limit $1 for update skip locked)",
+        batch
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Counter windows older than any window a limit looks at (a day, plus a day of margin).
+pub async fn delete_old_windows(pool: &PgPool, batch: i64) -> Result<u64, StoreError> {
+    let done = sqlx::query!(
+        "delete from limit_windows where ctid in (
+             select ctid from limit_windows where window_start < now() - interval '2 days'
+             limit $1 for update skip locked)",
+        batch
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,480 @@
+//! Abuse protection over HTTP: replica-exact per-number limits, the wrong-guess budget,
+//! prefix velocity, the conversion breaker, budgets, client guards, and refusals that store
+//! nothing and don't reveal whether a number has a user.
+
+use futures_util::future::join_all;
+use otpd::domain::limits::LimitSettings;
+use otpd::domain::project::ProjectSettings;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{spawn_app_with, unique_us_number, wrong_code, Reply, TestApp};
+
+fn settings(f: impl FnOnce(&mut LimitSettings)) -> ProjectSettings {
+    let mut s = ProjectSettings::default();
+    f(&mut s.limits);
+    s
+}
+
+async fn app_with(f: impl FnOnce(&mut LimitSettings)) -> TestApp {
+    spawn_app_with(|_| {}, settings(f), false).await
+}
+
+fn retry_after(r: &Reply) -> u64 {
+    r.headers
+        .get("retry-after")
+        .unwrap_or_else(|| panic!("no Retry-After on {:?}", r.body))
+        .to_str()
+        .unwrap()
+        .parse()
+        .expect("Retry-After in whole seconds")
+}
+
+fn assert_refused(r: &Reply, error_type: &str, max_wait: u64) -> u64 {
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.body);
+    assert_eq!(r.error_type(), error_type, "{:?}", r.body);
+    assert!(r.body["request_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("request-id-"));
+    let wait = retry_after(r);
+    assert!(
+        (1..=max_wait).contains(&wait),
+        "Retry-After {wait} not in 1..={max_wait}"
+    );
+    wait
+}
+
+async fn send_to(app: &TestApp, phone: &str) -> Reply {
+    app.login_or_create(phone).await
+}
+
+/// Fires `n` concurrent login_or_create calls for one number, alternating between the given
+/// replicas, and returns how many were sent.
+async fn concurrent_sends(replicas: &[&TestApp], phone: &str, n: usize) -> usize {
+    let replies = join_all((0..n).map(|i| send_to(replicas[i % replicas.len()], phone))).await;
+    for r in &replies {
+        assert!(
+            r.status == StatusCode::OK || r.status == StatusCode::TOO_MANY_REQUESTS,
+            "{:?}",
+            r.body
+        );
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            assert_refused(r, "too_many_requests", 120);
+        }
+    }
+    replies
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .count()
+}
+
+#[tokio::test]
+async fn the_per_number_limit_admits_the_same_count_on_one_replica_and_on_two() {
+    let a = app_with(|_| {}).await;
+    let b = a.replica(|_| {}).await;
+    let one = concurrent_sends(&[&a], &unique_us_number(), 24).await;
+    let two = concurrent_sends(&[&a, &b], &unique_us_number(), 24).await;
+    println!("24 concurrent sends to one number: {one} admitted on 1 replica, {two} on 2 replicas");
+    assert_eq!(one, 5, "the default burst is 5");
+    assert_eq!(two, one);
+    // Only the admitted sends reached the provider.
+    assert_eq!(a.count("select count(*) from sandbox_outbox").await, 10);
+}
+
+#[tokio::test]
+async fn after_the_burst_one_send_per_interval_and_a_daily_cap() {
+    let app = app_with(|l| {
+        l.number_burst = 2;
+        l.number_interval_seconds = 1;
+        l.number_daily_cap = 3;
+    })
+    .await;
+    let phone = unique_us_number();
+    for _ in 0..2 {
+        assert_eq!(send_to(&app, &phone).await.status, StatusCode::OK);
+    }
+    let r = send_to(&app, &phone).await;
+    assert_refused(&r, "too_many_requests", 1);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(send_to(&app, &phone).await.status, StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let r = send_to(&app, &phone).await;
+    let wait = assert_refused(&r, "too_many_requests", 86_400);
+    assert!(r.body["error_message"].as_str().unwrap().contains("daily"));
+    println!("daily cap reached: Retry-After {wait}s (until the next UTC day)");
+}
+
+#[tokio::test]
+async fn wrong_guesses_are_budgeted_across_codes_with_a_bounded_cooldown() {
+    let app = app_with(|l| l.guess_budget_per_hour = 3).await;
+    let phone = unique_us_number();
+    let sent = send_to(&app, &phone).await;
+    let method = sent.body["phone_id"].as_str().unwrap().to_owned();
+    let code = app.last_code(&phone).await;
+    for _ in 0..3 {
+        let r = app.authenticate(&method, &wrong_code(&code)).await;
+        assert_eq!(r.error_type(), "otp_code_not_found");
+    }
+    // The budget is spent: even the right code waits, and a new code doesn't reset it.
+    let r = app.authenticate(&method, &code).await;
+    let wait = assert_refused(&r, "too_many_requests", 1200);
+    send_to(&app, &phone).await;
+    let fresh = app.last_code(&phone).await;
+    assert_refused(
+        &app.authenticate(&method, &fresh).await,
+        "too_many_requests",
+        1200,
+    );
+    println!("guess budget spent: next guess allowed in {wait}s (3600/3 at most)");
+    // After the cooldown (simulated by ageing the bucket), the newest code works.
+    sqlx::query("update limit_gcra set tat = now() where key like 'g:%'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.authenticate(&method, &fresh).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_correct_code_gives_its_guess_back() {
+    let app = app_with(|l| l.guess_budget_per_hour = 2).await;
+    let phone = unique_us_number();
+    for _ in 0..4 {
+        let sent = send_to(&app, &phone).await;
+        assert_eq!(sent.status, StatusCode::OK, "{:?}", sent.body);
+        let code = app.last_code(&phone).await;
+        let ok = app
+            .authenticate(sent.body["phone_id"].as_str().unwrap(), &code)
+            .await;
+        assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.body);
+    }
+}
+
+#[tokio::test]
+async fn prefix_velocity_stops_sequential_numbers_in_one_block() {
+    let app = app_with(|_| {}).await;
+    let mut admitted = 0;
+    let mut last = None;
+    for i in 0..15 {
+        let r = send_to(&app, &format!("+1201555{:04}", 2000 + i)).await;
+        if r.status == StatusCode::OK {
+            admitted += 1;
+        } else {
+            last = Some(r);
+        }
+    }
+    assert_eq!(
+        admitted, 10,
+        "the default is 10 sends per block per 10 minutes"
+    );
+    let r = last.unwrap();
+    let wait = assert_refused(&r, "too_many_requests", 600);
+    assert!(r.body["error_message"].as_str().unwrap().contains("range"));
+    println!("prefix velocity: 10 of 15 admitted, then Retry-After {wait}s");
+    // Another block is untouched.
+    assert_eq!(
+        send_to(&app, &unique_us_number()).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn the_conversion_breaker_pauses_a_country_and_recovers() {
+    let app = app_with(|l| {
+        l.conversion_min_sends = 5;
+        l.conversion_min_percent = 40;
+        l.conversion_grace_seconds = 0;
+    })
+    .await;
+    let mut phones = Vec::new();
+    for _ in 0..5 {
+        let phone = unique_us_number();
+        let r = send_to(&app, &phone).await;
+        assert_eq!(r.status, StatusCode::OK);
+        phones.push((phone, r.body["phone_id"].as_str().unwrap().to_owned()));
+    }
+    // 5 sends, none authenticated: sends to the US pause, with Stytch's own error type.
+    let r = send_to(&app, &unique_us_number()).await;
+    assert_refused(&r, "too_few_tokens_authenticated", 60);
+    // Canada is another country: unaffected.
+    assert_eq!(send_to(&app, "+16132345678").await.status, StatusCode::OK);
+    // Two of the five people type their codes: 40% converted, so the breaker closes.
+    for (phone, method) in &phones[..2] {
+        let code = app.last_code(phone).await;
+        assert_eq!(app.authenticate(method, &code).await.status, StatusCode::OK);
+    }
+    assert_eq!(
+        send_to(&app, &unique_us_number()).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn daily_budgets_per_country_and_per_project() {
+    let app = app_with(|l| {
+        l.country_daily_budget = 2;
+        l.project_daily_budget = 3;
+    })
+    .await;
+    assert_eq!(
+        send_to(&app, &unique_us_number()).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send_to(&app, &unique_us_number()).await.status,
+        StatusCode::OK
+    );
+    let r = send_to(&app, &unique_us_number()).await;
+    assert_refused(&r, "too_many_requests", 86_400);
+    assert!(r.body["error_message"].as_str().unwrap().contains("budget"));
+    assert_eq!(send_to(&app, "+16132345678").await.status, StatusCode::OK);
+    let r = send_to(&app, "+16132345679").await;
+    assert_refused(&r, "too_many_requests", 86_400);
+}
+
+#[tokio::test]
+async fn refusals_store_nothing_and_look_the_same_with_or_without_a_user() {
+    let mut s = ProjectSettings::default();
+    s.set_sms_countries("US,CA,NG").unwrap();
+    let app = spawn_app_with(|_| {}, s, false).await;
+    let cases = [
+        ("+18762101234", "invalid_phone_number_country_code"), // Jamaica: not allowed
+        ("+2348031234567", "invalid_phone_number_country_code"), // Nigeria: denied though allowed
+        ("+19002345678", "unsupported_phone_number_type"),     // US premium rate
+        ("+18002345678", "unsupported_phone_number_type"),     // US toll free
+    ];
+    for (phone, error_type) in cases {
+        for path in ["/v1/otps/sms/login_or_create", "/v1/otps/whatsapp/send"] {
+            let r = app.post(path, json!({ "phone_number": phone })).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{phone}: {:?}", r.body);
+            assert_eq!(r.error_type(), error_type, "{phone}");
+        }
+    }
+    assert_eq!(app.count("select count(*) from users").await, 0);
+    assert_eq!(app.count("select count(*) from passcodes").await, 0);
+    assert_eq!(app.count("select count(*) from sandbox_outbox").await, 0);
+
+    // A user with a number, and a number without one: once the number's limit is spent,
+    // `send` answers the same 429 for both.
+    let known = unique_us_number();
+    let unknown = unique_us_number();
+    let created = app
+        .post("/v1/users", json!({ "phone_number": known }))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    for phone in [&known, &unknown] {
+        let mut last = None;
+        for _ in 0..6 {
+            last = Some(
+                app.post("/v1/otps/sms/send", json!({ "phone_number": phone }))
+                    .await,
+            );
+        }
+        let r = last.unwrap();
+        assert_eq!(r.error_type(), "too_many_requests", "{:?}", r.body);
+    }
+}
+
+#[tokio::test]
+async fn a_project_can_conceal_numbers_without_a_user() {
+    let open = app_with(|_| {}).await;
+    let r = open
+        .post(
+            "/v1/otps/sms/send",
+            json!({ "phone_number": unique_us_number() }),
+        )
+        .await;
+    assert_eq!(r.error_type(), "phone_number_not_found");
+
+    let closed = app_with(|l| l.conceal_unknown_numbers = true).await;
+    let phone = unique_us_number();
+    let r = closed
+        .post("/v1/otps/sms/send", json!({ "phone_number": phone }))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(r.body["user_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("user-test-"));
+    assert!(r.body["phone_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("phone-number-test-"));
+    assert_eq!(closed.count("select count(*) from sandbox_outbox").await, 0);
+    assert_eq!(closed.count("select count(*) from users").await, 0);
+}
+
+#[tokio::test]
+async fn end_user_ips_and_projects_have_in_process_guards() {
+    let app = spawn_app_with(
+        |c| {
+            c.limits.end_user_per_minute = 2;
+            c.limits.end_user_burst = 2;
+        },
+        ProjectSettings::default(),
+        false,
+    )
+    .await;
+    let send = |ip: Option<&str>| {
+        let mut body = json!({ "phone_number": unique_us_number() });
+        if let Some(ip) = ip {
+            body["attributes"] = json!({ "ip_address": ip, "user_agent": "test" });
+        }
+        app.post("/v1/otps/sms/login_or_create", body)
+    };
+    assert_eq!(send(Some("203.0.113.7")).await.status, StatusCode::OK);
+    assert_eq!(send(Some("203.0.113.7")).await.status, StatusCode::OK);
+    assert_refused(&send(Some("203.0.113.7")).await, "too_many_requests", 60);
+    assert_eq!(send(Some("2001:db8::1")).await.status, StatusCode::OK);
+    // Without attributes the caller is the backend, which isn't an end user.
+    for _ in 0..3 {
+        assert_eq!(send(None).await.status, StatusCode::OK);
+    }
+    let r = send(Some("not-an-ip")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body["error_message"]
+        .as_str()
+        .unwrap()
+        .contains("ip_address"));
+
+    let flood = spawn_app_with(
+        |c| {
+            c.limits.project_per_second = 1;
+            c.limits.project_burst = 3;
+        },
+        ProjectSettings::default(),
+        false,
+    )
+    .await;
+    let replies = join_all(
+        (0..6).map(|_| flood.get("/v1/users/user-test-00000000-0000-0000-0000-000000000000")),
+    )
+    .await;
+    let limited = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(
+        limited >= 2,
+        "6 quick requests against a burst of 3: {limited} limited"
+    );
+    for r in replies
+        .iter()
+        .filter(|r| r.status == StatusCode::TOO_MANY_REQUESTS)
+    {
+        assert_refused(r, "too_many_requests", 1);
+    }
+}
+
+#[tokio::test]
+async fn b2b_sends_meet_the_same_rules() {
+    let app = app_with(|l| l.number_burst = 1).await;
+    let org = app
+        .post(
+            "/v1/b2b/organizations",
+            json!({"organization_name": "Acme", "organization_slug": "acme"}),
+        )
+        .await;
+    assert_eq!(org.status, StatusCode::OK, "{:?}", org.body);
+    let m = app
+        .post(
+            "/v1/b2b/organizations/acme/members",
+            json!({"email_address": "a@acme.test", "mfa_phone_number": "+19002345678"}),
+        )
+        .await;
+    let mid = m.body["member"]["member_id"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            "/v1/b2b/otps/sms/send",
+            json!({"organization_id": "acme", "member_id": mid}),
+        )
+        .await;
+    assert_eq!(
+        r.error_type(),
+        "unsupported_phone_number_type",
+        "{:?}",
+        r.body
+    );
+    let phone = unique_us_number();
+    let body = json!({"organization_id": "acme", "member_id": mid, "mfa_phone_number": phone});
+    assert_eq!(
+        app.post("/v1/b2b/otps/sms/send", body.clone()).await.status,
+        StatusCode::OK
+    );
+    assert_refused(
+        &app.post("/v1/b2b/otps/sms/send", body).await,
+        "too_many_requests",
+        120,
+    );
+}
+
+#[tokio::test]
+async fn operators_tune_limits_and_reset_a_breaker_from_the_cli() {
+    let app = app_with(|l| {
+        l.conversion_min_sends = 3;
+        l.conversion_grace_seconds = 0;
+    })
+    .await;
+    let cli = |args: &[&str]| {
+        crate::cli::otpd()
+            .env("DATABASE_URL", &app.db.url)
+            .env("OTPD_HASHING__PEPPER", crate::helpers::PEPPER)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            send_to(&app, &unique_us_number()).await.status,
+            StatusCode::OK
+        );
+    }
+    assert_refused(
+        &send_to(&app, &unique_us_number()).await,
+        "too_few_tokens_authenticated",
+        60,
+    );
+    let out = cli(&[
+        "project",
+        "reset-breaker",
+        &app.project_id,
+        "--country",
+        "us",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        send_to(&app, &unique_us_number()).await.status,
+        StatusCode::OK
+    );
+
+    let bad = cli(&["project", "update", &app.project_id, "--limit", "nope=1"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown limit"));
+    let out = cli(&[
+        "project",
+        "update",
+        &app.project_id,
+        "--limit",
+        "number_burst=1",
+        "--limit",
+        "block_voip=true",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let saved: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(saved["limits"]["number_burst"], 1);
+    // The running service applies the new setting on the next request.
+    let phone = unique_us_number();
+    assert_eq!(send_to(&app, &phone).await.status, StatusCode::OK);
+    assert_refused(&send_to(&app, &phone).await, "too_many_requests", 120);
+}

@@ -1,0 +1,149 @@
+//! The retention job: aged rows go in small batches, fresh ones stay, concurrent passes
+//! (as from several replicas) neither fail nor double-delete.
+
+use crate::helpers::{spawn_app, unique_us_number, TestApp};
+use otpd::config::RetentionConfig;
+use otpd::retention::{run_once, Purged};
+use reqwest::StatusCode;
+
+async fn send_to(app: &TestApp, phone: &str) -> String {
+    let r = app.login_or_create(phone).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.body["phone_id"].as_str().unwrap().to_owned()
+}
+
+async fn exec(app: &TestApp, sql: &str, arg: &str) {
+    sqlx::query(sql).bind(arg).execute(&app.pool).await.unwrap();
+}
+
+async fn count_for(app: &TestApp, sql: &str, arg: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .bind(arg)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_pass_purges_aged_codes_outbox_and_messages_in_batches_and_keeps_fresh_ones() {
+    let app = spawn_app().await;
+    let (old_phone, new_phone) = (unique_us_number(), unique_us_number());
+    let old_id = send_to(&app, &old_phone).await;
+    send_to(&app, &old_phone).await;
+    send_to(&app, &old_phone).await;
+    let new_id = send_to(&app, &new_phone).await;
+    // Age the first number's rows past every default threshold.
+    exec(
+        &app,
+        "update passcodes set expires_at = now() - interval '25 hours' where method_id = $1",
+        &old_id,
+    )
+    .await;
+    exec(
+        &app,
+        "update sandbox_outbox set created_at = now() - interval '73 hours' where to_number = $1",
+        &old_phone,
+    )
+    .await;
+    exec(
+        &app,
+        "update messages set created_at = now() - interval '31 days' where to_number = $1",
+        &old_phone,
+    )
+    .await;
+    // Spent limit state of the first number: its bucket refilled, its day window 3 days old.
+    exec(
+        &app,
+        "update limit_gcra set tat = now() - interval '1 second' where key = 'n:' || $1",
+        &old_phone,
+    )
+    .await;
+    exec(
+        &app,
+        "update limit_windows set window_start = window_start - interval '3 days' where key = 'd:' || $1",
+        &old_phone,
+    )
+    .await;
+    // Expired but recently: kept until code_age_hours have passed.
+    exec(
+        &app,
+        "update passcodes set expires_at = now() - interval '1 hour' where method_id = $1",
+        &new_id,
+    )
+    .await;
+
+    let cfg = RetentionConfig {
+        batch_size: 2,
+        ..RetentionConfig::default()
+    };
+    let purged = run_once(&app.pool, &cfg).await.unwrap();
+    assert_eq!(
+        purged,
+        Purged {
+            passcodes: 3,
+            sandbox_outbox: 3,
+            messages: 3,
+            limits: 2
+        }
+    );
+    let q = |table: &str, col: &str| format!("select count(*) from {table} where {col} = $1");
+    assert_eq!(
+        count_for(&app, &q("passcodes", "method_id"), &old_id).await,
+        0
+    );
+    assert_eq!(
+        count_for(&app, &q("sandbox_outbox", "to_number"), &old_phone).await,
+        0
+    );
+    assert_eq!(
+        count_for(&app, &q("messages", "to_number"), &old_phone).await,
+        0
+    );
+    assert_eq!(
+        count_for(&app, &q("passcodes", "method_id"), &new_id).await,
+        1
+    );
+    assert_eq!(
+        count_for(&app, &q("sandbox_outbox", "to_number"), &new_phone).await,
+        1
+    );
+    assert_eq!(
+        count_for(&app, &q("messages", "to_number"), &new_phone).await,
+        1
+    );
+
+    // Nothing left to do: a second pass deletes nothing.
+    assert_eq!(run_once(&app.pool, &cfg).await.unwrap(), Purged::default());
+}
+
+#[tokio::test]
+async fn concurrent_passes_do_not_fail_and_delete_each_row_once() {
+    let app = spawn_app().await;
+    let rows = 300;
+    sqlx::query(
+        "insert into passcodes (id, project_id, method_id, channel, code_hash, max_attempts, expires_at)
+         select gen_random_uuid(), $1, 'phone-number-test-' || g, 'sms', 'x', 5, now() - interval '2 days'
+         from generate_series(1, $2) g",
+    )
+    .bind(&app.project_id)
+    .bind(rows)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let cfg = RetentionConfig {
+        batch_size: 7,
+        ..RetentionConfig::default()
+    };
+    let passes = tokio::join!(
+        run_once(&app.pool, &cfg),
+        run_once(&app.pool, &cfg),
+        run_once(&app.pool, &cfg),
+        run_once(&app.pool, &cfg)
+    );
+    let mut deleted = 0;
+    for p in [passes.0, passes.1, passes.2, passes.3] {
+        deleted += p.expect("a concurrent pass succeeds").passcodes;
+    }
+    assert_eq!(deleted, rows as u64);
+    assert_eq!(app.count("select count(*) from passcodes").await, 0);
+}
