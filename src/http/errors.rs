@@ -26,6 +26,7 @@ pub enum ErrorKind {
     DuplicateEmail,
     DuplicateExternalId,
     UnauthorizedCredentials,
+    InvalidSignature,
     UnableToAuthOtpCode,
     OtpCodeNotFound,
     UserNotFound,
@@ -89,6 +90,11 @@ impl ErrorKind {
                 "This external_id is already in use here.",
             ),
             UnauthorizedCredentials => (StatusCode::UNAUTHORIZED, "unauthorized_credentials", "Unauthorized credentials."),
+            InvalidSignature => (
+                StatusCode::FORBIDDEN,
+                "invalid_signature",
+                "The webhook signature is missing or invalid.",
+            ),
             UnableToAuthOtpCode => (
                 StatusCode::UNAUTHORIZED,
                 "unable_to_auth_otp_code",
@@ -305,7 +311,8 @@ fn provider_error(p: &ProviderError) -> ApiError {
             Rejection::Unsubscribed => ApiError::new(UnsubscribedPhoneNumber),
         },
         ProviderError::Misconfigured { .. } => {
-            tracing::error!(error = %p, "provider misconfigured: operator action needed");
+            // Operator-facing: names the provider, its code and message; never a credential.
+            tracing::error!(error = %p, code = p.code().unwrap_or(""), "provider misconfigured: operator action needed");
             ApiError::new(InternalServerError)
         }
         ProviderError::Retryable { retry_after, .. } => {

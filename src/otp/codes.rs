@@ -73,6 +73,7 @@ pub async fn issue(svc: &Services, project: &Project, d: Delivery<'_>) -> Result
         to: d.to,
         channel: d.channel,
         body: &rendered.body,
+        code: code.expose(),
         validity: std::time::Duration::from_secs(d.expiry.seconds().unsigned_abs()),
     };
     let receipt = match svc.providers.send(&message).await {
