@@ -10,6 +10,8 @@ mod health;
 mod helpers;
 mod load;
 mod messages;
+mod providers;
 mod sdk;
 mod send;
 mod users;
+mod webhooks;
