@@ -632,3 +632,68 @@ fn check_base_url(key: &'static str, url: &str) -> Result<(), ConfigError> {
 pub fn config_invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
     invalid(key, reason)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    fn with_toml(toml: &str) -> Config {
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(toml))
+            .extract()
+            .expect("config parses")
+    }
+
+    #[test]
+    fn failover_accepts_a_comma_separated_string_or_a_list() {
+        for toml in [
+            "[provider]\nfailover = \"vonage, twilio\"",
+            "[provider]\nfailover = [\"vonage\", \"twilio\"]",
+        ] {
+            let c = with_toml(toml);
+            assert_eq!(
+                c.provider.failover.kinds(),
+                Ok(vec![ProviderKind::Vonage, ProviderKind::Twilio]),
+                "{toml}"
+            );
+        }
+        assert_eq!(Config::default().provider.failover.kinds(), Ok(vec![]));
+        let c = with_toml("[provider]\nfailover = \"vonage,sms77\"");
+        assert!(c.provider.failover.kinds().is_err());
+    }
+
+    #[test]
+    fn provider_chain_rejects_repeats_and_validation_names_the_missing_key() {
+        let c = with_toml("[provider]\nkind = \"twilio\"\nfailover = \"twilio\"");
+        assert!(matches!(
+            c.provider_chain(),
+            Err(ConfigError::Invalid {
+                key: "provider.failover",
+                ..
+            })
+        ));
+        let c = with_toml(
+            "[provider]\nkind = \"twilio\"\n[provider.twilio]\n\
+             account_sid = \"AC0123456789abcdef0123456789abcdef\"\nauth_token = \"t\"",
+        );
+        assert!(matches!(
+            c.validate_providers(),
+            Err(ConfigError::Invalid {
+                key: "provider.twilio.from",
+                ..
+            })
+        ));
+        let c = with_toml(
+            "[provider]\nkind = \"twilio\"\nfailover = \"vonage\"\n[provider.twilio]\n\
+             account_sid = \"AC0123456789abcdef0123456789abcdef\"\nauth_token = \"t\"\n\
+             from = \"+15005550006\"\n[provider.vonage]\napi_key = \"k\"\napi_secret = \"s\"\n\
+             from = \"Acme\"",
+        );
+        assert!(c.validate_providers().is_ok());
+        assert_eq!(
+            c.provider_chain().ok(),
+            Some(vec![ProviderKind::Twilio, ProviderKind::Vonage])
+        );
+    }
+}

@@ -929,3 +929,64 @@ async fn twilio_requests_pass_prism_validation_against_twilios_spec() {
     assert_eq!(upstream.count(), 3, "Prism refused it");
     child.kill().await.ok();
 }
+
+#[test]
+fn serve_refuses_bad_provider_configuration_naming_the_key() {
+    use crate::cli::{otpd, run_serve_expecting_failure};
+    use crate::helpers::PEPPER;
+    let base = [
+        ("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"),
+        ("OTPD_HASHING__PEPPER", PEPPER),
+    ];
+    let sid = ("OTPD_PROVIDER__TWILIO__ACCOUNT_SID", ACCOUNT_SID);
+    let token = ("OTPD_PROVIDER__TWILIO__AUTH_TOKEN", AUTH_TOKEN);
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (vec![("OTPD_PROVIDER__KIND", "plivo")], "provider.kind"),
+        (
+            vec![("OTPD_PROVIDER__KIND", "twilio")],
+            "provider.twilio.account_sid",
+        ),
+        (
+            vec![
+                ("OTPD_PROVIDER__KIND", "twilio"),
+                ("OTPD_PROVIDER__TWILIO__ACCOUNT_SID", "AC123"),
+            ],
+            "provider.twilio.account_sid",
+        ),
+        (
+            vec![("OTPD_PROVIDER__KIND", "twilio"), sid],
+            "provider.twilio.auth_token",
+        ),
+        (
+            vec![("OTPD_PROVIDER__KIND", "twilio"), sid, token],
+            "provider.twilio.from",
+        ),
+        (
+            vec![("OTPD_PROVIDER__FAILOVER", "vonage")],
+            "provider.vonage.api_key",
+        ),
+        (
+            vec![("OTPD_PROVIDER__FAILOVER", "sms77")],
+            "provider.failover",
+        ),
+        (
+            vec![("OTPD_PROVIDER__MAX_ATTEMPTS", "9")],
+            "provider.max_attempts",
+        ),
+    ];
+    for (env, key) in cases {
+        let mut cmd = otpd();
+        for (k, v) in base.iter().chain(env.iter()) {
+            cmd.env(k, v);
+        }
+        let (code, stderr) = run_serve_expecting_failure(&mut cmd);
+        assert_eq!(code, 2, "{env:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        // figment spells env-sourced keys upper-case (`PROVIDER.KIND`).
+        assert!(
+            stderr.to_lowercase().contains(key),
+            "{stderr:?} should name {key}"
+        );
+        assert!(!stderr.contains(AUTH_TOKEN), "never the token: {stderr}");
+    }
+}
