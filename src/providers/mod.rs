@@ -357,6 +357,32 @@ fn backoff(base: Duration, attempt: u32, retry_after: Option<Duration>) -> Durat
     Duration::from_millis(rand::thread_rng().gen_range(0..=millis))
 }
 
+/// Masks digit runs long enough to be phone numbers (`+14155552671` → `+1415*****71`) in
+/// provider-supplied text, which ends up in logs.
+pub(crate) fn redact_numbers(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let start = i;
+        while i < chars.len() && chars[i].is_ascii_digit() {
+            i += 1;
+        }
+        let run = i - start;
+        if run == 0 {
+            out.push(chars[i]);
+            i += 1;
+        } else if run >= 7 {
+            out.extend(&chars[start..start + 4]);
+            out.extend(std::iter::repeat_n('*', run - 6));
+            out.extend(&chars[i - 2..i]);
+        } else {
+            out.extend(&chars[start..i]);
+        }
+    }
+    out
+}
+
 /// Builds a `Retryable` error from a transport failure (connect refused, reset, timeout).
 pub(crate) fn transport_error(provider: &'static str, e: &reqwest::Error) -> ProviderError {
     let code = if e.is_timeout() {
@@ -389,6 +415,16 @@ pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Durati
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn provider_text_has_phone_numbers_masked() {
+        assert_eq!(
+            redact_numbers("The 'To' number +14155552671 is not valid (21211)"),
+            "The 'To' number +1415*****71 is not valid (21211)"
+        );
+        assert_eq!(redact_numbers("14155552671"), "1415*****71");
+        assert_eq!(redact_numbers("HTTP 503"), "HTTP 503");
+    }
 
     #[test]
     fn backoff_honours_retry_after_and_stays_under_the_exponential_cap() {

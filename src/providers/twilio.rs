@@ -13,7 +13,8 @@ use serde::Deserialize;
 use sha1::Sha1;
 
 use super::{
-    retry_after, transport_error, OutboundMessage, ProviderError, Receipt, Rejection, SmsProvider,
+    redact_numbers, retry_after, transport_error, OutboundMessage, ProviderError, Receipt,
+    Rejection, SmsProvider,
 };
 use crate::domain::Channel;
 
@@ -225,6 +226,7 @@ pub fn classify(
     detail: &str,
 ) -> ProviderError {
     let code_str = code.map_or_else(|| format!("http_{http}"), |c| c.to_string());
+    let detail = &redact_numbers(detail);
     let rejected = |reason| ProviderError::Rejected {
         provider: NAME,
         reason,

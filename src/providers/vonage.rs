@@ -6,7 +6,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::{
-    retry_after, transport_error, OutboundMessage, ProviderError, Receipt, Rejection, SmsProvider,
+    redact_numbers, retry_after, transport_error, OutboundMessage, ProviderError, Receipt,
+    Rejection, SmsProvider,
 };
 use crate::domain::Channel;
 use crate::messages::encoding::{analyse, Encoding};
@@ -158,6 +159,7 @@ impl SmsProvider for VonageProvider {
 /// Vonage's per-message `status` → our classification, the same meanings as Twilio's codes.
 pub fn classify(status: &str, error_text: &str) -> ProviderError {
     let code = Some(status.to_owned());
+    let error_text = &redact_numbers(error_text);
     let rejected = |reason| ProviderError::Rejected {
         provider: NAME,
         reason,
