@@ -79,7 +79,15 @@ pub fn build_router(config: &Config, pool: &PgPool) -> Result<Router, ConfigErro
         .build()
         .map_err(|e| config_invalid("provider", format!("cannot build the HTTP client: {e}")))?;
     let mut chain: Vec<Arc<dyn SmsProvider>> = Vec::new();
-    for kind in config.provider_chain()? {
+    let kinds = config.provider_chain()?;
+    if kinds.contains(&ProviderKind::Twilio)
+        && (config.public_url.is_none() || p.twilio.auth_token.is_none())
+    {
+        tracing::warn!(
+            "twilio delivery receipts are off: they need public_url and provider.twilio.auth_token"
+        );
+    }
+    for kind in kinds {
         chain.push(match kind {
             ProviderKind::Fake => Arc::new(FakeProvider::new(pool.clone())),
             ProviderKind::Twilio => Arc::new(TwilioProvider::new(

@@ -55,7 +55,8 @@ pub async fn twilio_status(
     };
     let params: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
         .map_err(|_| ApiError::bad_request("the callback body is not form-encoded"))?;
-    let mut url = format!("{public_url}{}", req.path());
+    // Exactly the StatusCallback URL we gave Twilio (a proxy may rewrite the path we see).
+    let mut url = format!("{public_url}{}", twilio::STATUS_CALLBACK_PATH);
     if !req.query_string().is_empty() {
         url.push('?');
         url.push_str(req.query_string());
