@@ -33,8 +33,11 @@ enum State {
     Open {
         until: Instant,
     },
-    /// One probe is in flight; everyone else is still skipped.
-    HalfOpen,
+    /// One probe is in flight; everyone else is still skipped. If the probe never reports
+    /// (its request was cancelled), another is allowed after `until`.
+    HalfOpen {
+        until: Instant,
+    },
 }
 
 /// What the caller may do now; handed back to [`Breaker::record`] with the result.
@@ -78,11 +81,13 @@ impl Breaker {
         let mut state = self.lock();
         match *state {
             State::Closed { .. } => Permit::Closed,
-            State::Open { until } if now >= until => {
-                *state = State::HalfOpen;
+            State::Open { until } | State::HalfOpen { until } if now >= until => {
+                *state = State::HalfOpen {
+                    until: now + self.settings.cool_down,
+                };
                 Permit::Probe
             }
-            State::Open { .. } | State::HalfOpen => Permit::Denied,
+            State::Open { .. } | State::HalfOpen { .. } => Permit::Denied,
         }
     }
 
@@ -165,5 +170,25 @@ mod tests {
         assert_eq!(b.permit_at(much_later), Permit::Probe);
         b.record_at(Permit::Probe, true, much_later);
         assert_eq!(b.permit_at(much_later), Permit::Closed);
+    }
+
+    #[test]
+    fn a_probe_that_never_reports_does_not_wedge_the_circuit() {
+        let b = breaker();
+        let t = Instant::now();
+        for _ in 0..3 {
+            b.record_at(Permit::Closed, false, t);
+        }
+        let probe_time = t + Duration::from_secs(11);
+        assert_eq!(b.permit_at(probe_time), Permit::Probe);
+        // The probe's request was cancelled: no record. After another cool-down, a new probe.
+        assert_eq!(
+            b.permit_at(probe_time + Duration::from_secs(5)),
+            Permit::Denied
+        );
+        assert_eq!(
+            b.permit_at(probe_time + Duration::from_secs(11)),
+            Permit::Probe
+        );
     }
 }

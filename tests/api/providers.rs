@@ -990,3 +990,38 @@ fn serve_refuses_bad_provider_configuration_naming_the_key() {
         assert!(!stderr.contains(AUTH_TOKEN), "never the token: {stderr}");
     }
 }
+
+#[tokio::test]
+async fn after_the_cool_down_one_probe_goes_to_twilio_and_its_success_closes_the_circuit() {
+    let twilio = StandIn::start(vec![twilio_error(503, 20500)]).await;
+    let vonage = StandIn::start(vec![vonage_reply("0")]).await;
+    let (t, v) = (twilio.url.clone(), vonage.url.clone());
+    let app = spawn_app_with(
+        move |c| {
+            use_twilio(c, &t);
+            use_vonage(c, &v);
+            c.provider.failover = Failover::Csv("vonage".into());
+            c.provider.breaker_threshold = 3;
+            c.provider.breaker_cooldown_ms = 300;
+        },
+        ProjectSettings::default(),
+        false,
+    )
+    .await;
+    let r = app.login_or_create(&unique_us_number()).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!((twilio.count(), vonage.count()), (3, 1), "circuit now open");
+    // Twilio recovers; once the cool-down is over the probe reaches it.
+    twilio.script(vec![twilio_created("queued", None)]);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    for _ in 0..2 {
+        let r = app.login_or_create(&unique_us_number()).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+    assert_eq!(
+        (twilio.count(), vonage.count()),
+        (5, 1),
+        "probe succeeded, circuit closed"
+    );
+    assert_eq!(message_row(&app).await.0, "twilio");
+}
