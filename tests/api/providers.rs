@@ -1025,3 +1025,81 @@ async fn after_the_cool_down_one_probe_goes_to_twilio_and_its_success_closes_the
     );
     assert_eq!(message_row(&app).await.0, "twilio");
 }
+
+/// The operator-facing side, from the real binary's JSON logs: a misconfigured Twilio account
+/// is one `error` line naming code 20003; neither the Auth Token nor the full number appears.
+#[tokio::test]
+async fn a_misconfigured_twilio_is_logged_for_the_operator_without_secrets() {
+    use crate::cli::{otpd, serve, temp_dir};
+    use crate::helpers::{TestDb, PEPPER};
+    let twilio = StandIn::start(vec![Step::Reply {
+        status: 401,
+        body: json!({"code": 20003, "message": "Authenticate",
+                     "more_info": "https://www.twilio.com/docs/errors/20003", "status": 401})
+        .to_string(),
+        headers: vec![],
+    }])
+    .await;
+    let db = TestDb::create().await;
+    let dir = temp_dir();
+    let config = dir.join("otpd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "database_url = \"{}\"\npublic_url = \"{PUBLIC_URL}\"\n\
+             [hashing]\npepper = \"{PEPPER}\"\nm_cost_kib = 8192\nt_cost = 1\n\
+             [provider]\nkind = \"twilio\"\n\
+             [provider.twilio]\naccount_sid = \"{ACCOUNT_SID}\"\nauth_token = \"{AUTH_TOKEN}\"\n\
+             from = \"{FROM}\"\nbase_url = \"{}\"\n",
+            db.url, twilio.url
+        ),
+    )
+    .unwrap();
+    let out = otpd()
+        .arg("--config")
+        .arg(&config)
+        .args(["project", "create", "--name", "Shop", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let creds: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut cmd = otpd();
+    cmd.arg("--config").arg(&config);
+    let served = serve(cmd);
+    let phone = unique_us_number();
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/otps/sms/login_or_create", served.address))
+        .basic_auth(
+            creds["project_id"].as_str().unwrap(),
+            creds["secret"].as_str(),
+        )
+        .json(&json!({"phone_number": phone}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(twilio.count(), 1, "a 401 is not retried");
+    assert_eq!(
+        twilio.last().header("authorization"),
+        Some(basic(ACCOUNT_SID, AUTH_TOKEN).as_str())
+    );
+    // The request summary line is written after the response; give it a moment.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let logs = served.logs.lock().unwrap().clone();
+    let operator: Vec<&String> = logs
+        .iter()
+        .filter(|l| l.contains("provider misconfigured"))
+        .collect();
+    assert_eq!(operator.len(), 1, "{logs:#?}");
+    let line: Value = serde_json::from_str(operator[0]).unwrap();
+    assert_eq!(line["level"], "ERROR", "{line}");
+    assert!(operator[0].contains("20003"), "{line}");
+    for l in &logs {
+        assert!(!l.contains(AUTH_TOKEN), "token in a log line: {l}");
+        assert!(!l.contains(&phone), "full number in a log line: {l}");
+    }
+}
