@@ -390,6 +390,50 @@ pub(crate) fn redact_numbers(text: &str) -> String {
     out
 }
 
+/// What a provider's HTTP API answered: status, `Retry-After`, and the body text.
+pub(crate) struct HttpReply {
+    pub status: u16,
+    pub retry_after: Option<Duration>,
+    pub text: String,
+}
+
+/// POSTs a form-encoded body (both providers' send APIs take one) and reads the whole reply;
+/// transport failures become retryable errors. `auth` is Basic `(user, password)`.
+pub(crate) async fn post_form(
+    provider: &'static str,
+    client: &reqwest::Client,
+    url: &str,
+    auth: Option<(&str, &str)>,
+    body: String,
+) -> Result<HttpReply, ProviderError> {
+    let mut request = client
+        .post(url)
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .header(reqwest::header::ACCEPT, "application/json")
+        .body(body);
+    if let Some((user, password)) = auth {
+        request = request.basic_auth(user, Some(password));
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| transport_error(provider, &e))?;
+    let status = response.status().as_u16();
+    let retry_after = retry_after(response.headers());
+    let text = response
+        .text()
+        .await
+        .map_err(|e| transport_error(provider, &e))?;
+    Ok(HttpReply {
+        status,
+        retry_after,
+        text,
+    })
+}
+
 /// Builds a `Retryable` error from a transport failure (connect refused, reset, timeout).
 pub(crate) fn transport_error(provider: &'static str, e: &reqwest::Error) -> ProviderError {
     let code = if e.is_timeout() {

@@ -13,8 +13,8 @@ use serde::Deserialize;
 use sha1::Sha1;
 
 use super::{
-    redact_numbers, retry_after, transport_error, OutboundMessage, ProviderError, Receipt,
-    Rejection, SmsProvider,
+    post_form, redact_numbers, HttpReply, OutboundMessage, ProviderError, Receipt, Rejection,
+    SmsProvider,
 };
 use crate::domain::Channel;
 
@@ -161,25 +161,18 @@ impl SmsProvider for TwilioProvider {
             Credentials::AuthToken(token) => (self.settings.account_sid.as_str(), token),
             Credentials::ApiKey { sid, secret } => (sid.as_str(), secret),
         };
-        let response = self
-            .client
-            .post(&self.url)
-            .basic_auth(user, Some(password.expose_secret()))
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .header(reqwest::header::ACCEPT, "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| transport_error(NAME, &e))?;
-        let status = response.status().as_u16();
-        let after = retry_after(response.headers());
-        let text = response
-            .text()
-            .await
-            .map_err(|e| transport_error(NAME, &e))?;
+        let HttpReply {
+            status,
+            retry_after: after,
+            text,
+        } = post_form(
+            NAME,
+            &self.client,
+            &self.url,
+            Some((user, password.expose_secret())),
+            body,
+        )
+        .await?;
         if (200..300).contains(&status) {
             let created: Created = match serde_json::from_str(&text) {
                 Ok(c) => c,

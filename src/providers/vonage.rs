@@ -6,8 +6,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::{
-    redact_numbers, retry_after, transport_error, OutboundMessage, ProviderError, Receipt,
-    Rejection, SmsProvider,
+    post_form, redact_numbers, HttpReply, OutboundMessage, ProviderError, Receipt, Rejection,
+    SmsProvider,
 };
 use crate::domain::Channel;
 use crate::messages::encoding::{analyse, Encoding};
@@ -96,24 +96,11 @@ impl SmsProvider for VonageProvider {
                 code: None,
             }
         })?;
-        let response = self
-            .client
-            .post(&self.url)
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .header(reqwest::header::ACCEPT, "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| transport_error(NAME, &e))?;
-        let http = response.status().as_u16();
-        let after = retry_after(response.headers());
-        let text = response
-            .text()
-            .await
-            .map_err(|e| transport_error(NAME, &e))?;
+        let HttpReply {
+            status: http,
+            retry_after: after,
+            text,
+        } = post_form(NAME, &self.client, &self.url, None, body).await?;
         if matches!(http, 429 | 500 | 502 | 503 | 504) {
             return Err(ProviderError::Retryable {
                 provider: NAME,

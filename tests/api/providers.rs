@@ -1056,28 +1056,16 @@ async fn a_misconfigured_twilio_is_logged_for_the_operator_without_secrets() {
         ),
     )
     .unwrap();
-    let out = otpd()
-        .arg("--config")
-        .arg(&config)
-        .args(["project", "create", "--name", "Shop", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let creds: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut create = otpd();
+    create.arg("--config").arg(&config);
+    let (pid, secret) = crate::cli::create_project(create, "Shop");
     let mut cmd = otpd();
     cmd.arg("--config").arg(&config);
     let served = serve(cmd);
     let phone = unique_us_number();
     let r = reqwest::Client::new()
         .post(format!("{}/v1/otps/sms/login_or_create", served.address))
-        .basic_auth(
-            creds["project_id"].as_str().unwrap(),
-            creds["secret"].as_str(),
-        )
+        .basic_auth(&pid, Some(&secret))
         .json(&json!({"phone_number": phone}))
         .send()
         .await
