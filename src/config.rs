@@ -83,13 +83,56 @@ pub struct OtpConfig {
 #[serde(rename_all = "lowercase")]
 pub enum ProviderKind {
     Fake,
+    Twilio,
+    Vonage,
 }
 
 impl ProviderKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ProviderKind::Fake => "fake",
+            ProviderKind::Twilio => "twilio",
+            ProviderKind::Vonage => "vonage",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<ProviderKind> {
+        match s.trim() {
+            "fake" => Some(ProviderKind::Fake),
+            "twilio" => Some(ProviderKind::Twilio),
+            "vonage" => Some(ProviderKind::Vonage),
+            _ => None,
+        }
+    }
+}
+
+/// `provider.failover`: a comma-separated string (`"vonage,twilio"`, what env vars give) or
+/// a TOML list (`["vonage"]`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Failover {
+    List(Vec<String>),
+    Csv(String),
+}
+
+impl Failover {
+    /// The kinds in order; an unknown name is an error naming it.
+    pub fn kinds(&self) -> Result<Vec<ProviderKind>, String> {
+        let names: Vec<&str> = match self {
+            Failover::List(v) => v.iter().map(String::as_str).collect(),
+            Failover::Csv(s) => s.split(',').filter(|p| !p.trim().is_empty()).collect(),
+        };
+        names
+            .into_iter()
+            .map(|n| {
+                ProviderKind::parse(n).ok_or_else(|| {
+                    format!(
+                        "`{}` is not a provider kind (fake, twilio, vonage)",
+                        n.trim()
+                    )
+                })
+            })
+            .collect()
     }
 }
 
@@ -97,8 +140,78 @@ impl ProviderKind {
 #[serde(default)]
 pub struct ProviderConfig {
     pub kind: ProviderKind,
-    /// Comma-separated provider kinds tried after the primary fails retryably.
-    pub failover: String,
+    /// Provider kinds tried in order after the primary fails retryably.
+    pub failover: Failover,
+    /// Everything one send may take: attempts, backoff and failover together.
+    pub deadline_ms: u64,
+    /// Longest a single provider request may take.
+    pub request_timeout_ms: u64,
+    /// Attempts per provider, the first included (only retryable failures are retried).
+    pub max_attempts: u32,
+    /// First retry backoff; doubles per retry, with full jitter.
+    pub backoff_ms: u64,
+    /// Consecutive retryable failures that open a provider's circuit.
+    pub breaker_threshold: u32,
+    /// How long an open circuit skips the provider before one probe.
+    pub breaker_cooldown_ms: u64,
+    pub twilio: TwilioConfig,
+    pub vonage: VonageConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct TwilioConfig {
+    pub account_sid: Option<String>,
+    /// Also the key of `X-Twilio-Signature` on status callbacks.
+    #[serde(skip_serializing)]
+    pub auth_token: Option<SecretString>,
+    pub api_key_sid: Option<String>,
+    #[serde(skip_serializing)]
+    pub api_key_secret: Option<SecretString>,
+    pub from: Option<String>,
+    pub messaging_service_sid: Option<String>,
+    pub base_url: String,
+    /// E.164 WhatsApp sender (sent as `whatsapp:+…`).
+    pub whatsapp_from: Option<String>,
+    /// Approved WhatsApp content template (`HX…`); `{"1": code}` fills it.
+    pub whatsapp_content_sid: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct VonageConfig {
+    pub api_key: Option<String>,
+    #[serde(skip_serializing)]
+    pub api_secret: Option<SecretString>,
+    pub from: Option<String>,
+    pub base_url: String,
+}
+
+impl Default for TwilioConfig {
+    fn default() -> Self {
+        TwilioConfig {
+            account_sid: None,
+            auth_token: None,
+            api_key_sid: None,
+            api_key_secret: None,
+            from: None,
+            messaging_service_sid: None,
+            base_url: "https://api.twilio.com".into(),
+            whatsapp_from: None,
+            whatsapp_content_sid: None,
+        }
+    }
+}
+
+impl Default for VonageConfig {
+    fn default() -> Self {
+        VonageConfig {
+            api_key: None,
+            api_secret: None,
+            from: None,
+            base_url: "https://rest.nexmo.com".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -218,11 +331,25 @@ impl Default for OtpConfig {
     }
 }
 
+impl Default for Failover {
+    fn default() -> Self {
+        Failover::Csv(String::new())
+    }
+}
+
 impl Default for ProviderConfig {
     fn default() -> Self {
         ProviderConfig {
             kind: ProviderKind::Fake,
-            failover: String::new(),
+            failover: Failover::default(),
+            deadline_ms: 6_000,
+            request_timeout_ms: 2_500,
+            max_attempts: 3,
+            backoff_ms: 100,
+            breaker_threshold: 5,
+            breaker_cooldown_ms: 30_000,
+            twilio: TwilioConfig::default(),
+            vonage: VonageConfig::default(),
         }
     }
 }
@@ -315,19 +442,162 @@ impl Config {
         if self.shutdown_timeout_seconds > 3600 {
             return Err(invalid("shutdown_timeout_seconds", "must be at most 3600"));
         }
-        if !self.provider.failover.trim().is_empty() {
-            return Err(invalid(
-                "provider.failover",
-                "no failover providers are available in this build",
-            ));
-        }
         self.limits.trusted_proxy_nets()?;
         if let Some(url) = &self.public_url {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
                 return Err(invalid("public_url", "must be an http(s) URL"));
             }
         }
+        self.validate_providers()
+    }
+
+    /// The primary then the failover chain, without repeats.
+    pub fn provider_chain(&self) -> Result<Vec<ProviderKind>, ConfigError> {
+        let mut chain = vec![self.provider.kind];
+        for kind in self
+            .provider
+            .failover
+            .kinds()
+            .map_err(|e| invalid("provider.failover", e))?
+        {
+            if chain.contains(&kind) {
+                return Err(invalid(
+                    "provider.failover",
+                    format!("lists `{}` twice (the primary counts)", kind.as_str()),
+                ));
+            }
+            chain.push(kind);
+        }
+        Ok(chain)
+    }
+
+    /// Every provider in the chain has what it needs; limits are sane.
+    pub fn validate_providers(&self) -> Result<(), ConfigError> {
+        let p = &self.provider;
+        if !(1..=5).contains(&p.max_attempts) {
+            return Err(invalid("provider.max_attempts", "must be between 1 and 5"));
+        }
+        if !(100..=60_000).contains(&p.deadline_ms) {
+            return Err(invalid(
+                "provider.deadline_ms",
+                "must be between 100 and 60000",
+            ));
+        }
+        if p.request_timeout_ms == 0 || p.request_timeout_ms > p.deadline_ms {
+            return Err(invalid(
+                "provider.request_timeout_ms",
+                "must be at least 1 and at most provider.deadline_ms",
+            ));
+        }
+        if p.breaker_threshold == 0 {
+            return Err(invalid("provider.breaker_threshold", "must be at least 1"));
+        }
+        for kind in self.provider_chain()? {
+            match kind {
+                ProviderKind::Fake => {}
+                ProviderKind::Twilio => self.validate_twilio()?,
+                ProviderKind::Vonage => self.validate_vonage()?,
+            }
+        }
         Ok(())
+    }
+
+    fn validate_twilio(&self) -> Result<(), ConfigError> {
+        let t = &self.provider.twilio;
+        let sid = t
+            .account_sid
+            .as_deref()
+            .ok_or_else(|| invalid("provider.twilio.account_sid", "is required for twilio"))?;
+        if !is_sid(sid, "AC") {
+            return Err(invalid(
+                "provider.twilio.account_sid",
+                "must be AC followed by 32 hex digits",
+            ));
+        }
+        match (&t.auth_token, &t.api_key_sid, &t.api_key_secret) {
+            (_, Some(key), Some(_)) => {
+                if !is_sid(key, "SK") {
+                    return Err(invalid(
+                        "provider.twilio.api_key_sid",
+                        "must be SK followed by 32 hex digits",
+                    ));
+                }
+            }
+            (_, Some(_), None) => {
+                return Err(invalid(
+                    "provider.twilio.api_key_secret",
+                    "must be set together with provider.twilio.api_key_sid",
+                ))
+            }
+            (_, None, Some(_)) => {
+                return Err(invalid(
+                    "provider.twilio.api_key_sid",
+                    "must be set together with provider.twilio.api_key_secret",
+                ))
+            }
+            (Some(_), None, None) => {}
+            (None, None, None) => {
+                return Err(invalid(
+                    "provider.twilio.auth_token",
+                    "is required (or provider.twilio.api_key_sid + api_key_secret)",
+                ))
+            }
+        }
+        match (&t.from, &t.messaging_service_sid) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "provider.twilio.from",
+                    "set either from or messaging_service_sid, not both",
+                ))
+            }
+            (None, None) => {
+                return Err(invalid(
+                    "provider.twilio.from",
+                    "is required (or provider.twilio.messaging_service_sid)",
+                ))
+            }
+            (None, Some(ms)) if !is_sid(ms, "MG") => {
+                return Err(invalid(
+                    "provider.twilio.messaging_service_sid",
+                    "must be MG followed by 32 hex digits",
+                ))
+            }
+            _ => {}
+        }
+        if let Some(content) = &t.whatsapp_content_sid {
+            if !is_sid(content, "HX") {
+                return Err(invalid(
+                    "provider.twilio.whatsapp_content_sid",
+                    "must be HX followed by 32 hex digits",
+                ));
+            }
+        }
+        if let Some(wa) = &t.whatsapp_from {
+            if wa.starts_with("whatsapp:") {
+                return Err(invalid(
+                    "provider.twilio.whatsapp_from",
+                    "is the bare E.164 number; otpd adds `whatsapp:`",
+                ));
+            }
+        }
+        check_base_url("provider.twilio.base_url", &t.base_url)
+    }
+
+    fn validate_vonage(&self) -> Result<(), ConfigError> {
+        let v = &self.provider.vonage;
+        if v.api_key.as_deref().is_none_or(str::is_empty) {
+            return Err(invalid("provider.vonage.api_key", "is required for vonage"));
+        }
+        if v.api_secret.is_none() {
+            return Err(invalid(
+                "provider.vonage.api_secret",
+                "is required for vonage",
+            ));
+        }
+        if v.from.as_deref().is_none_or(str::is_empty) {
+            return Err(invalid("provider.vonage.from", "is required for vonage"));
+        }
+        check_base_url("provider.vonage.base_url", &v.base_url)
     }
 
     pub fn pepper(&self) -> Result<&SecretString, ConfigError> {
@@ -409,7 +679,86 @@ impl Config {
     }
 }
 
+/// `prefix` then exactly 32 hex digits: Twilio's SID shapes.
+fn is_sid(s: &str, prefix: &str) -> bool {
+    s.strip_prefix(prefix)
+        .is_some_and(|rest| rest.len() == 32 && rest.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn check_base_url(key: &'static str, url: &str) -> Result<(), ConfigError> {
+    if url.starts_with("https://") || url.starts_with("http://") {
+        Ok(())
+    } else {
+        Err(invalid(key, "must be an http(s) URL"))
+    }
+}
+
 /// Helper for `ConfigError::Invalid` outside this module (TLS loading lives in startup).
 pub fn config_invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
     invalid(key, reason)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    fn with_toml(toml: &str) -> Config {
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(toml))
+            .extract()
+            .expect("config parses")
+    }
+
+    #[test]
+    fn failover_accepts_a_comma_separated_string_or_a_list() {
+        for toml in [
+            "[provider]\nfailover = \"vonage, twilio\"",
+            "[provider]\nfailover = [\"vonage\", \"twilio\"]",
+        ] {
+            let c = with_toml(toml);
+            assert_eq!(
+                c.provider.failover.kinds(),
+                Ok(vec![ProviderKind::Vonage, ProviderKind::Twilio]),
+                "{toml}"
+            );
+        }
+        assert_eq!(Config::default().provider.failover.kinds(), Ok(vec![]));
+        let c = with_toml("[provider]\nfailover = \"vonage,sms77\"");
+        assert!(c.provider.failover.kinds().is_err());
+    }
+
+    #[test]
+    fn provider_chain_rejects_repeats_and_validation_names_the_missing_key() {
+        let c = with_toml("[provider]\nkind = \"twilio\"\nfailover = \"twilio\"");
+        assert!(matches!(
+            c.provider_chain(),
+            Err(ConfigError::Invalid {
+                key: "provider.failover",
+                ..
+            })
+        ));
+        let c = with_toml(
+            "[provider]\nkind = \"twilio\"\n[provider.twilio]\n\
+             account_sid = \"AC0123456789abcdef0123456789abcdef\"\nauth_token = \"t\"",
+        );
+        assert!(matches!(
+            c.validate_providers(),
+            Err(ConfigError::Invalid {
+                key: "provider.twilio.from",
+                ..
+            })
+        ));
+        let c = with_toml(
+            "[provider]\nkind = \"twilio\"\nfailover = \"vonage\"\n[provider.twilio]\n\
+             account_sid = \"AC0123456789abcdef0123456789abcdef\"\nauth_token = \"t\"\n\
+             from = \"+15005550006\"\n[provider.vonage]\napi_key = \"k\"\napi_secret = \"s\"\n\
+             from = \"Acme\"",
+        );
+        assert!(c.validate_providers().is_ok());
+        assert_eq!(
+            c.provider_chain().ok(),
+            Some(vec![ProviderKind::Twilio, ProviderKind::Vonage])
+        );
+    }
 }

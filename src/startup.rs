@@ -16,13 +16,17 @@ use tokio::task::JoinHandle;
 use crate::config::{config_invalid, Config, ConfigError, ProviderKind};
 use crate::domain::secret::SecretHasher;
 use crate::hashing::Hasher;
+use crate::http::webhooks::TwilioWebhook;
 use crate::http::{self, AppState};
 use crate::limits::client::ClientLimits;
 use crate::messages::Renderer;
 use crate::metrics;
 use crate::otp::Services;
+use crate::providers::breaker::BreakerSettings;
 use crate::providers::fake::FakeProvider;
-use crate::providers::{Router, SmsProvider};
+use crate::providers::twilio::{self, TwilioProvider, TwilioSettings};
+use crate::providers::vonage::{VonageProvider, VonageSettings};
+use crate::providers::{RetryPolicy, Router, SmsProvider};
 use crate::retention;
 use crate::store;
 
@@ -69,6 +73,118 @@ pub fn load_templates(config: &Config) -> Result<Renderer, ConfigError> {
     Renderer::load(dir).map_err(|e| config_invalid("messages.templates_dir", e.to_string()))
 }
 
+/// The primary provider, then the failover chain, behind retries and circuit breakers.
+pub fn build_router(config: &Config, pool: &PgPool) -> Result<Router, ConfigError> {
+    let p = &config.provider;
+    let client = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_millis(p.request_timeout_ms))
+        .timeout(std::time::Duration::from_millis(p.request_timeout_ms))
+        .user_agent(concat!("otpd/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| config_invalid("provider", format!("cannot build the HTTP client: {e}")))?;
+    let mut chain: Vec<Arc<dyn SmsProvider>> = Vec::new();
+    let kinds = config.provider_chain()?;
+    if kinds.contains(&ProviderKind::Twilio)
+        && (config.public_url.is_none() || p.twilio.auth_token.is_none())
+    {
+        tracing::warn!(
+            "twilio delivery receipts are off: they need public_url and provider.twilio.auth_token"
+        );
+    }
+    for kind in kinds {
+        chain.push(match kind {
+            ProviderKind::Fake => Arc::new(FakeProvider::new(pool.clone())),
+            ProviderKind::Twilio => Arc::new(TwilioProvider::new(
+                client.clone(),
+                twilio_settings(config)?,
+            )),
+            ProviderKind::Vonage => Arc::new(VonageProvider::new(
+                client.clone(),
+                vonage_settings(config)?,
+            )),
+        });
+    }
+    Ok(Router::with_chain(
+        chain,
+        RetryPolicy {
+            max_attempts: p.max_attempts,
+            deadline: std::time::Duration::from_millis(p.deadline_ms),
+            request_timeout: std::time::Duration::from_millis(p.request_timeout_ms),
+            backoff_base: std::time::Duration::from_millis(p.backoff_ms),
+        },
+        BreakerSettings {
+            threshold: p.breaker_threshold,
+            cool_down: std::time::Duration::from_millis(p.breaker_cooldown_ms),
+        },
+    ))
+}
+
+fn twilio_settings(config: &Config) -> Result<TwilioSettings, ConfigError> {
+    let t = &config.provider.twilio;
+    let account_sid = t
+        .account_sid
+        .clone()
+        .ok_or_else(|| config_invalid("provider.twilio.account_sid", "is required for twilio"))?;
+    let credentials = match (&t.api_key_sid, &t.api_key_secret, &t.auth_token) {
+        (Some(sid), Some(secret), _) => twilio::Credentials::ApiKey {
+            sid: sid.clone(),
+            secret: secret.clone(),
+        },
+        (_, _, Some(token)) => twilio::Credentials::AuthToken(token.clone()),
+        _ => {
+            return Err(config_invalid(
+                "provider.twilio.auth_token",
+                "is required (or provider.twilio.api_key_sid + api_key_secret)",
+            ))
+        }
+    };
+    let sender = match (&t.from, &t.messaging_service_sid) {
+        (Some(from), _) => twilio::Sender::From(from.clone()),
+        (None, Some(ms)) => twilio::Sender::MessagingService(ms.clone()),
+        (None, None) => {
+            return Err(config_invalid(
+                "provider.twilio.from",
+                "is required (or provider.twilio.messaging_service_sid)",
+            ))
+        }
+    };
+    Ok(TwilioSettings {
+        base_url: t.base_url.clone(),
+        account_sid,
+        credentials,
+        sender,
+        whatsapp_from: t.whatsapp_from.clone(),
+        whatsapp_content_sid: t.whatsapp_content_sid.clone(),
+        status_callback: config.public_url.as_deref().map(|u| {
+            format!(
+                "{}{}",
+                u.trim_end_matches('/'),
+                twilio::STATUS_CALLBACK_PATH
+            )
+        }),
+    })
+}
+
+fn vonage_settings(config: &Config) -> Result<VonageSettings, ConfigError> {
+    let v = &config.provider.vonage;
+    let missing = |key| config_invalid(key, "is required for vonage");
+    Ok(VonageSettings {
+        base_url: v.base_url.clone(),
+        api_key: v
+            .api_key
+            .clone()
+            .ok_or_else(|| missing("provider.vonage.api_key"))?,
+        api_secret: v
+            .api_secret
+            .clone()
+            .ok_or_else(|| missing("provider.vonage.api_secret"))?,
+        from: v
+            .from
+            .clone()
+            .ok_or_else(|| missing("provider.vonage.from"))?,
+    })
+}
+
 pub struct Application {
     port: u16,
     tls: bool,
@@ -91,16 +207,15 @@ impl Application {
         let pepper = config.pepper()?.clone();
         let hasher = Hasher::start(&config.hashing_params_checked()?, pepper.clone())
             .context("starting the hashing pool")?;
-        let provider: Arc<dyn SmsProvider> = match config.provider.kind {
-            ProviderKind::Fake => Arc::new(FakeProvider::new(pool.clone())),
-        };
+        let providers = build_router(config, &pool)?;
+        let twilio_webhook = web::Data::new(TwilioWebhook::from_config(config));
         let client_limits = Arc::new(ClientLimits::new(&config.limits)?);
         forget_idle_clients(&client_limits);
         let state = web::Data::new(AppState {
             services: Services {
                 pool: pool.clone(),
                 hasher,
-                providers: Router::new(provider),
+                providers,
                 renderer: Arc::new(renderer),
                 max_attempts: config.otp.max_attempts,
             },
@@ -140,6 +255,7 @@ impl Application {
         let factory = move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(twilio_webhook.clone())
                 .wrap(from_fn(http::context::request_context))
                 .configure(http::routes)
                 .configure(|cfg| {

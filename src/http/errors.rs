@@ -27,6 +27,7 @@ pub enum ErrorKind {
     DuplicateEmail,
     DuplicateExternalId,
     UnauthorizedCredentials,
+    InvalidSignature,
     UnableToAuthOtpCode,
     OtpCodeNotFound,
     UserNotFound,
@@ -92,6 +93,11 @@ impl ErrorKind {
                 "This external_id is already in use here.",
             ),
             UnauthorizedCredentials => (StatusCode::UNAUTHORIZED, "unauthorized_credentials", "Unauthorized credentials."),
+            InvalidSignature => (
+                StatusCode::FORBIDDEN,
+                "invalid_signature",
+                "The webhook signature is missing or invalid.",
+            ),
             UnableToAuthOtpCode => (
                 StatusCode::UNAUTHORIZED,
                 "unable_to_auth_otp_code",
@@ -356,14 +362,16 @@ fn provider_error(p: &ProviderError) -> ApiError {
         ProviderError::Rejected { reason, .. } => match reason {
             Rejection::InvalidNumber | Rejection::NotCapable => ApiError::new(InvalidPhoneNumber),
             Rejection::CountryNotAllowed => ApiError::new(InvalidPhoneNumberCountryCode),
+            // The same refusal our own number-type screen gives, found by the provider.
             Rejection::PremiumNumber => ApiError::with_message(
-                InvalidPhoneNumber,
+                UnsupportedPhoneNumberType,
                 "Premium-rate numbers cannot receive passcodes.",
             ),
             Rejection::Unsubscribed => ApiError::new(UnsubscribedPhoneNumber),
         },
         ProviderError::Misconfigured { .. } => {
-            tracing::error!(error = %p, "provider misconfigured: operator action needed");
+            // Operator-facing: names the provider, its code and message; never a credential.
+            tracing::error!(error = %p, code = p.code().unwrap_or(""), "provider misconfigured: operator action needed");
             ApiError::new(InternalServerError)
         }
         ProviderError::Retryable { retry_after, .. } => {

@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod otps;
 pub mod sandbox;
 pub mod users;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -95,5 +96,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(b2b::sms_authenticate),
         )
         .route("/v1/sandbox/messages", web::get().to(sandbox::messages))
+        .route(
+            "/webhooks/twilio/status",
+            web::post().to(webhooks::twilio_status),
+        )
         .default_service(web::to(not_found));
 }

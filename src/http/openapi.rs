@@ -13,7 +13,7 @@ use serde_json::Value;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{b2b, health, otps, sandbox, users};
+use super::{b2b, health, otps, sandbox, users, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -44,6 +44,7 @@ use super::{b2b, health, otps, sandbox, users};
         b2b::sms_send,
         b2b::sms_authenticate,
         sandbox::messages,
+        webhooks::twilio_status,
         health::healthz,
         health::readyz,
         health::metrics,
@@ -55,6 +56,7 @@ use super::{b2b, health, otps, sandbox, users};
         (name = "otps", description = "Consumer passcodes over SMS and WhatsApp"),
         (name = "b2b", description = "Organizations, members and SMS MFA"),
         (name = "sandbox", description = "The fake provider's outbox"),
+        (name = "webhooks", description = "Signed delivery status callbacks from providers"),
         (name = "operations", description = "Health and the API description")
     )
 )]
@@ -235,4 +237,16 @@ pub struct MemberAuthenticateResponse {
     /// Always null.
     #[schema(value_type = Option<Object>)]
     pub member_device: Option<Value>,
+}
+
+/// The fields of Twilio's status callback otpd reads (Twilio sends more; they are ignored).
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct TwilioStatusCallback {
+    /// The message's SID (`SmsSid` is accepted too).
+    pub message_sid: String,
+    /// `queued`, `sent`, `delivered`, `undelivered`, `failed`, … (`SmsStatus` is accepted too).
+    pub message_status: String,
+    /// Twilio's error code for `undelivered` and `failed`.
+    pub error_code: Option<String>,
 }

@@ -76,6 +76,7 @@ pub async fn issue(svc: &Services, project: &Project, d: Delivery<'_>) -> Result
         to: d.to,
         channel: d.channel,
         body: &rendered.body,
+        code: code.expose(),
         validity: std::time::Duration::from_secs(d.expiry.seconds().unsigned_abs()),
     };
     let country = d.to.region().unwrap_or("ZZ");

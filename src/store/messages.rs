@@ -98,3 +98,104 @@ pub async fn outbox_list(
         })
         .collect())
 }
+
+/// What a delivery receipt did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptOutcome {
+    /// The message moved forward to this status.
+    Applied,
+    /// The same provider + id + status was seen before.
+    Duplicate,
+    /// Late or out of order: the message is already at this stage or further.
+    Stale,
+    /// No message of ours has this provider id.
+    UnknownMessage,
+}
+
+/// Records one provider status callback, at most once per (provider, id, status), and moves
+/// the message's status forward only (see `otpd_delivery_rank` in the migration).
+pub async fn apply_receipt(
+    pool: &PgPool,
+    provider: &str,
+    provider_message_id: &str,
+    status: &str,
+    error_code: Option<&str>,
+) -> Result<ReceiptOutcome, StoreError> {
+    let mut tx = pool.begin().await?;
+    let inserted = sqlx::query!(
+        "insert into delivery_receipts (provider, provider_message_id, status, error_code)
+         values ($1, $2, $3, $4) on conflict do nothing",
+        provider,
+        provider_message_id,
+        status,
+        error_code
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        tx.commit().await?;
+        return Ok(ReceiptOutcome::Duplicate);
+    }
+    let updated = sqlx::query!(
+        "update messages set status = $3, error_code = coalesce($4, error_code),
+                             status_updated_at = now()
+         where provider = $1 and provider_message_id = $2
+           and otpd_delivery_rank(status) < otpd_delivery_rank($3)",
+        provider,
+        provider_message_id,
+        status,
+        error_code
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let outcome = if updated > 0 {
+        ReceiptOutcome::Applied
+    } else {
+        let known = sqlx::query_scalar!(
+            r#"select exists (select 1 from messages where provider = $1 and provider_message_id = $2) as "known!""#,
+            provider,
+            provider_message_id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if !known {
+            // Not recorded (yet?): keep no trace, so Twilio's retry can still apply it.
+            tx.rollback().await?;
+            return Ok(ReceiptOutcome::UnknownMessage);
+        }
+        ReceiptOutcome::Stale
+    };
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// A sent message's delivery state, looked up by the provider's id.
+#[derive(Debug, Clone)]
+pub struct DeliveryState {
+    pub provider: String,
+    pub status: String,
+    pub error_code: Option<String>,
+}
+
+pub async fn delivery_state(
+    pool: &PgPool,
+    provider: &str,
+    provider_message_id: &str,
+) -> Result<Option<DeliveryState>, StoreError> {
+    let row = sqlx::query!(
+        "select provider, status, error_code from messages
+         where provider = $1 and provider_message_id = $2
+         order by created_at desc limit 1",
+        provider,
+        provider_message_id
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| DeliveryState {
+        provider: r.provider,
+        status: r.status,
+        error_code: r.error_code,
+    }))
+}

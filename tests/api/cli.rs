@@ -19,6 +19,25 @@ pub fn otpd() -> Command {
     c
 }
 
+/// Runs `otpd project create --name NAME --json` with `cmd`'s configuration and returns
+/// `(project_id, secret)`.
+pub fn create_project(mut cmd: Command, name: &str) -> (String, String) {
+    let out = cmd
+        .args(["project", "create", "--name", name, "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let creds: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    (
+        creds["project_id"].as_str().unwrap().to_owned(),
+        creds["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
 pub fn temp_dir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("otpd-test-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&d).unwrap();

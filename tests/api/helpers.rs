@@ -137,13 +137,7 @@ pub async fn spawn_app_with(
 ) -> TestApp {
     init_logs();
     let db = TestDb::create().await;
-    let mut config = test_config(&db);
-    tweak(&mut config);
-    let app = Application::build(&config).await.expect("build app");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    let admin_address = app.admin_port().map(|p| format!("http://127.0.0.1:{p}"));
-    let pool = app.pool().clone();
-    tokio::spawn(app.run_until_stopped());
+    let (address, admin_address, pool) = start(&db, tweak).await;
     let hasher = SecretHasher::new(&SecretString::from(PEPPER));
     let (id, secret) = projects::create_project(&pool, &hasher, "Acme", live, &settings)
         .await
@@ -157,6 +151,18 @@ pub async fn spawn_app_with(
         client: reqwest::Client::new(),
         db: Arc::new(db),
     }
+}
+
+/// Builds and starts an app on `db`: its API address, admin address and pool.
+async fn start(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> (String, Option<String>, PgPool) {
+    let mut config = test_config(db);
+    tweak(&mut config);
+    let app = Application::build(&config).await.expect("build app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let admin_address = app.admin_port().map(|p| format!("http://127.0.0.1:{p}"));
+    let pool = app.pool().clone();
+    tokio::spawn(app.run_until_stopped());
+    (address, admin_address, pool)
 }
 
 /// Project settings with every abuse limit off, for tests about something else (attempt
@@ -191,13 +197,7 @@ impl TestApp {
     /// A second replica: another `Application` on the same database, serving the same
     /// project with the same credentials.
     pub async fn replica(&self, tweak: impl FnOnce(&mut Config)) -> TestApp {
-        let mut config = test_config(&self.db);
-        tweak(&mut config);
-        let app = Application::build(&config).await.expect("build replica");
-        let address = format!("http://127.0.0.1:{}", app.port());
-        let admin_address = app.admin_port().map(|p| format!("http://127.0.0.1:{p}"));
-        let pool = app.pool().clone();
-        tokio::spawn(app.run_until_stopped());
+        let (address, admin_address, pool) = start(&self.db, tweak).await;
         TestApp {
             address,
             admin_address,

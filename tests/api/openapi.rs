@@ -88,6 +88,7 @@ const CONTRACT_ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
+    ("post", "/webhooks/twilio/status"),
 ];
 
 #[tokio::test]
@@ -426,6 +427,25 @@ async fn real_responses_fit_their_documented_schemas() {
         ))
         .await,
     );
+
+    // Provider webhooks take no Basic auth but refuse an unsigned callback.
+    let res = app
+        .client
+        .post(format!("{}/webhooks/twilio/status", app.address))
+        .form(&[
+            ("MessageSid", "SM00000000000000000000000000000000"),
+            ("MessageStatus", "delivered"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let unsigned = Reply {
+        status: res.status(),
+        headers: res.headers().clone(),
+        body: res.json().await.unwrap(),
+    };
+    assert_eq!(unsigned.status, StatusCode::FORBIDDEN);
+    check(&doc, "post", "/webhooks/twilio/status", &unsigned);
 
     // Credentials are checked before anything else, on every /v1 route.
     let res = app

@@ -53,20 +53,8 @@ async fn the_official_python_and_node_sdks_work_unmodified_over_https_consumer_a
         c
     };
     let served = serve(base_cmd());
-    let out = base_cmd()
-        .args(["project", "create", "--name", "SDK Shop", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let creds: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let (pid, secret) = (
-        creds["project_id"].as_str().unwrap(),
-        creds["secret"].as_str().unwrap(),
-    );
+    let (pid, secret) = crate::cli::create_project(base_cmd(), "SDK Shop");
+    let (pid, secret) = (pid.as_str(), secret.as_str());
 
     let mut py = Command::new(&python);
     py.arg("tests/sdk/compat.py");

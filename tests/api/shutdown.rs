@@ -21,20 +21,7 @@ async fn sigterm_drains_the_in_flight_request_refuses_new_ones_and_exits_zero() 
     };
     let mut create = otpd();
     env(&mut create);
-    let out = create
-        .args(["project", "create", "--name", "Acme", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let creds: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let (pid, secret) = (
-        creds["project_id"].as_str().unwrap().to_owned(),
-        creds["secret"].as_str().unwrap().to_owned(),
-    );
+    let (pid, secret) = crate::cli::create_project(create, "Acme");
 
     let mut cmd = otpd();
     env(&mut cmd);
