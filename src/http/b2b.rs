@@ -3,12 +3,14 @@
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use super::auth::Authenticated;
 use super::context::RequestId;
 use super::dto::rfc3339;
-use super::errors::{ApiError, ErrorKind};
+use super::errors::{ApiError, ErrorBody, ErrorKind};
 use super::json::Json;
+use super::openapi::{MemberAuthenticateResponse, MemberResponse, OrganizationResponse};
 use super::AppState;
 use crate::domain::ids::ExternalId;
 use crate::domain::organization::{valid_slug, EnrollmentChange, Member, MfaPolicy, Organization};
@@ -113,16 +115,35 @@ fn external_id(raw: Option<String>) -> Result<Option<String>, ApiError> {
         .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct CreateOrganizationInput {
     organization_name: String,
     organization_slug: String,
     organization_external_id: Option<String>,
     organization_logo_url: Option<String>,
+    /// `OPTIONAL` (default) or `REQUIRED_FOR_ALL`.
     mfa_policy: Option<String>,
+    #[schema(value_type = Option<Object>)]
     trusted_metadata: Option<serde_json::Map<String, Value>>,
 }
 
+/// Create an organization.
+#[utoipa::path(
+    post,
+    path = "/v1/b2b/organizations",
+    tag = "b2b",
+    operation_id = "b2b_create_organization",
+    security(("basic" = [])),
+    request_body = CreateOrganizationInput,
+    responses(
+        (status = 200, description = "The organization was created", body = OrganizationResponse),
+        (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
+        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
+        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
+        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+    )
+)]
 pub async fn create_organization(
     state: web::Data<AppState>,
     Authenticated(project): Authenticated,
@@ -162,6 +183,24 @@ pub async fn create_organization(
     })))
 }
 
+/// Get an organization.
+#[utoipa::path(
+    get,
+    path = "/v1/b2b/organizations/{organization_id}",
+    tag = "b2b",
+    operation_id = "b2b_get_organization",
+    security(("basic" = [])),
+    params(("organization_id" = String, Path, description = "Organization id, slug or external id")),
+    responses(
+        (status = 200, description = "The organization", body = OrganizationResponse),
+        (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
+        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        (status = 404, description = "`organization_not_found`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
+        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
+        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+    )
+)]
 pub async fn get_organization(
     state: web::Data<AppState>,
     Authenticated(project): Authenticated,
@@ -174,7 +213,7 @@ pub async fn get_organization(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct CreateMemberInput {
     email_address: String,
     name: Option<String>,
@@ -182,10 +221,31 @@ pub struct CreateMemberInput {
     mfa_phone_number: Option<String>,
     mfa_enrolled: Option<bool>,
     create_member_as_pending: Option<bool>,
+    #[schema(value_type = Option<Object>)]
     trusted_metadata: Option<serde_json::Map<String, Value>>,
+    #[schema(value_type = Option<Object>)]
     untrusted_metadata: Option<serde_json::Map<String, Value>>,
 }
 
+/// Create a member of an organization.
+#[utoipa::path(
+    post,
+    path = "/v1/b2b/organizations/{organization_id}/members",
+    tag = "b2b",
+    operation_id = "b2b_create_member",
+    security(("basic" = [])),
+    params(("organization_id" = String, Path, description = "Organization id, slug or external id")),
+    request_body = CreateMemberInput,
+    responses(
+        (status = 200, description = "The member was created", body = MemberResponse),
+        (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
+        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        (status = 404, description = "`organization_not_found`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
+        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
+        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+    )
+)]
 pub async fn create_member(
     state: web::Data<AppState>,
     Authenticated(project): Authenticated,
@@ -208,12 +268,32 @@ pub async fn create_member(
     Ok(member_reply(&request_id, &m, &org, Value::Null))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GetMemberQuery {
+    /// Member id or external id (this or `email_address`).
     member_id: Option<String>,
     email_address: Option<String>,
 }
 
+/// Get a member by id, external id or email address.
+#[utoipa::path(
+    get,
+    path = "/v1/b2b/organizations/{organization_id}/member",
+    tag = "b2b",
+    operation_id = "b2b_get_member",
+    security(("basic" = [])),
+    params(("organization_id" = String, Path, description = "Organization id, slug or external id"), GetMemberQuery),
+    responses(
+        (status = 200, description = "The member", body = MemberResponse),
+        (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
+        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        (status = 404, description = "`organization_not_found` or `member_not_found`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
+        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
+        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+    )
+)]
 pub async fn get_member(
     state: web::Data<AppState>,
     Authenticated(project): Authenticated,
@@ -235,15 +315,35 @@ pub async fn get_member(
     Ok(member_reply(&request_id, &m, &org, Value::Null))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct UpdateMemberInput {
     name: Option<String>,
     external_id: Option<String>,
     mfa_phone_number: Option<String>,
     mfa_enrolled: Option<bool>,
+    /// `sms_otp` or `totp`.
     default_mfa_method: Option<String>,
 }
 
+/// Update a member; changing the MFA phone withdraws codes sent to the old one.
+#[utoipa::path(
+    put,
+    path = "/v1/b2b/organizations/{organization_id}/members/{member_id}",
+    tag = "b2b",
+    operation_id = "b2b_update_member",
+    security(("basic" = [])),
+    params(("organization_id" = String, Path, description = "Organization id, slug or external id"), ("member_id" = String, Path, description = "Member id or external id")),
+    request_body = UpdateMemberInput,
+    responses(
+        (status = 200, description = "The updated member", body = MemberResponse),
+        (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
+        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        (status = 404, description = "`organization_not_found` or `member_not_found`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
+        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
+        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+    )
+)]
 pub async fn update_member(
     state: web::Data<AppState>,
     Authenticated(project): Authenticated,
@@ -271,6 +371,24 @@ pub async fn update_member(
     Ok(member_reply(&request_id, &m, &org, Value::Null))
 }
 
+/// Remove a member's MFA phone number.
+#[utoipa::path(
+    delete,
+    path = "/v1/b2b/organizations/{organization_id}/members/mfa_phone_numbers/{member_id}",
+    tag = "b2b",
+    operation_id = "b2b_delete_mfa_phone",
+    security(("basic" = [])),
+    params(("organization_id" = String, Path, description = "Organization id, slug or external id"), ("member_id" = String, Path, description = "Member id or external id")),
+    responses(
+        (status = 200, description = "The member, without a phone", body = MemberResponse),
+        (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
+        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        (status = 404, description = "`organization_not_found` or `member_not_found`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
+        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
+        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+    )
+)]
 pub async fn delete_mfa_phone(
     state: web::Data<AppState>,
     Authenticated(project): Authenticated,
@@ -284,7 +402,7 @@ pub async fn delete_mfa_phone(
 }
 
 /// Session tokens in B2B requests are accepted and ignored: sessions are the caller's.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct SmsSendInput {
     organization_id: String,
     member_id: String,
@@ -292,6 +410,24 @@ pub struct SmsSendInput {
     locale: Option<String>,
 }
 
+/// Send an MFA passcode by SMS to a member (codes live 2 minutes).
+#[utoipa::path(
+    post,
+    path = "/v1/b2b/otps/sms/send",
+    tag = "b2b",
+    operation_id = "b2b_otps_sms_send",
+    security(("basic" = [])),
+    request_body = SmsSendInput,
+    responses(
+        (status = 200, description = "The passcode was sent", body = MemberResponse),
+        (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
+        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        (status = 404, description = "`organization_not_found` or `member_not_found`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
+        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
+        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+    )
+)]
 pub async fn sms_send(
     state: web::Data<AppState>,
     Authenticated(project): Authenticated,
@@ -305,11 +441,12 @@ pub async fn sms_send(
     Ok(member_reply(&request_id, &m, &org, Value::Null))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct SmsAuthenticateInput {
     organization_id: String,
     member_id: String,
     code: String,
+    /// `enroll` or `unenroll`.
     set_mfa_enrollment: Option<String>,
     set_default_mfa: Option<bool>,
 }
@@ -322,6 +459,24 @@ struct NoSession {
     member_device: Option<Value>,
 }
 
+/// Check a member's MFA passcode.
+#[utoipa::path(
+    post,
+    path = "/v1/b2b/otps/sms/authenticate",
+    tag = "b2b",
+    operation_id = "b2b_otps_sms_authenticate",
+    security(("basic" = [])),
+    request_body = SmsAuthenticateInput,
+    responses(
+        (status = 200, description = "The code matched", body = MemberAuthenticateResponse),
+        (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
+        (status = 401, description = "`unauthorized_credentials`, or `unable_to_auth_otp_code`", body = ErrorBody),
+        (status = 404, description = "`otp_code_not_found`, `organization_not_found` or `member_not_found`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
+        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
+        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+    )
+)]
 pub async fn sms_authenticate(
     state: web::Data<AppState>,
     Authenticated(project): Authenticated,

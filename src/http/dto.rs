@@ -4,6 +4,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::domain::user::User;
 
@@ -11,28 +12,29 @@ pub fn rfc3339(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct NameBody<'a> {
     pub first_name: &'a str,
     pub middle_name: &'a str,
     pub last_name: &'a str,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct EmailBody<'a> {
     pub email_id: &'a str,
     pub email: &'a str,
     pub verified: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct PhoneBody<'a> {
     pub phone_id: &'a str,
     pub phone_number: &'a str,
     pub verified: bool,
 }
 
-#[derive(Serialize)]
+/// A consumer user, with every field Stytch's SDK model requires.
+#[derive(Serialize, ToSchema)]
 pub struct UserBody<'a> {
     pub user_id: &'a str,
     pub created_at: String,
@@ -40,18 +42,27 @@ pub struct UserBody<'a> {
     pub name: NameBody<'a>,
     pub emails: Vec<EmailBody<'a>>,
     pub phone_numbers: Vec<PhoneBody<'a>>,
+    #[schema(value_type = Vec<Object>)]
     pub webauthn_registrations: [Value; 0],
+    #[schema(value_type = Vec<Object>)]
     pub providers: [Value; 0],
+    #[schema(value_type = Vec<Object>)]
     pub totps: [Value; 0],
+    #[schema(value_type = Vec<Object>)]
     pub crypto_wallets: [Value; 0],
+    #[schema(value_type = Vec<Object>)]
     pub biometric_registrations: [Value; 0],
+    #[schema(value_type = Option<Object>)]
     pub password: Option<Value>,
+    #[schema(value_type = Object)]
     pub trusted_metadata: &'a Value,
+    #[schema(value_type = Object)]
     pub untrusted_metadata: &'a Value,
     pub external_id: Option<&'a str>,
     pub is_locked: bool,
     pub lock_created_at: Option<String>,
     pub lock_expires_at: Option<String>,
+    #[schema(value_type = Vec<Object>)]
     pub roles: [Value; 0],
 }
 

@@ -203,12 +203,15 @@ impl std::fmt::Display for ApiError {
     }
 }
 
-#[derive(Serialize)]
+/// Every error: Stytch's error body.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody<'a> {
     pub status_code: u16,
     pub request_id: &'a str,
+    /// Stytch's error name, e.g. `invalid_phone_number`, `unauthorized_credentials`.
     pub error_type: &'a str,
     pub error_message: &'a str,
+    /// `https://stytch.com/docs/api/errors/<status>`.
     pub error_url: String,
 }
 

@@ -4,14 +4,32 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use super::context::RequestId;
+use super::errors::ErrorBody;
+use super::openapi::HealthBody;
 use super::AppState;
 use crate::store;
 
+/// Liveness: the process answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "Alive", body = HealthBody))
+)]
 pub async fn healthz(RequestId(id): RequestId) -> HttpResponse {
     HttpResponse::Ok().json(json!({"status_code": 200, "request_id": id, "status": "ok"}))
 }
 
 /// Ready when the database answers and every migration this binary knows is applied.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = HealthBody),
+        (status = 503, description = "Database unreachable or migrations pending", body = ErrorBody)
+    )
+)]
 pub async fn readyz(state: web::Data<AppState>, RequestId(id): RequestId) -> HttpResponse {
     let (ready, detail) = match store::migrations_current(&state.services.pool).await {
         Ok(true) => (true, "ok"),
@@ -29,6 +47,13 @@ pub async fn readyz(state: web::Data<AppState>, RequestId(id): RequestId) -> Htt
 }
 
 /// Prometheus text exposition; pool and queue gauges are sampled at scrape time.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    description = "Prometheus text format, every family `otpd_`-prefixed. Served on `admin_listen` instead of the API listener when that key is set.",
+    responses((status = 200, description = "The scrape", content_type = "text/plain; version=0.0.4"))
+)]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let sampled = crate::metrics::Sampled {
         pool: &state.services.pool,

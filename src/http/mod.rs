@@ -7,6 +7,7 @@ pub mod dto;
 pub mod errors;
 pub mod health;
 pub mod json;
+pub mod openapi;
 pub mod otps;
 pub mod sandbox;
 pub mod users;
@@ -43,6 +44,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         }))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/openapi.json", web::get().to(openapi::openapi_json))
         .route("/v1/users", web::post().to(users::create))
         .route(
             "/v1/users/phone_numbers/{phone_id}",

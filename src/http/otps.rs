@@ -2,13 +2,14 @@
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use std::net::IpAddr;
 
 use super::auth::{limited, Authenticated};
 use super::context::RequestId;
 use super::dto::UserBody;
-use super::errors::{ApiError, ErrorKind};
+use super::errors::{ApiError, ErrorBody, ErrorKind};
 use super::json::Json;
 use super::AppState;
 use crate::domain::ids::{Environment, PhoneId, UserRef};
@@ -18,8 +19,9 @@ use crate::otp::authenticate::authenticate as authenticate_code;
 use crate::otp::send::{self, Recipient, SendOutcome, SendRequest, Target};
 
 /// Stytch's `attributes`: what the calling backend knows about the end user.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 pub struct Attributes {
+    /// The end user's IPv4 or IPv6 address.
     ip_address: Option<String>,
     /// Accepted for compatibility; not used.
     #[allow(dead_code)]
@@ -50,11 +52,15 @@ fn guard_end_user(
 
 /// Fields of both `send` and `login_or_create`; unknown fields (session fields we don't
 /// use) are accepted and ignored, as the SDKs send them.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct SendInput {
+    /// E.164, e.g. `+12015550123`.
     phone_number: String,
+    /// With `ip_address`, the end user's IP is rate limited too.
     attributes: Option<Attributes>,
+    /// 1 to 10; default 2.
     expiration_minutes: Option<i64>,
+    /// `en`, `es`, `fr`, `pt-br`; other tags fall back to English.
     locale: Option<String>,
     /// The Stytch frontend SDKs' field, accepted on the backend endpoints too.
     enable_autofill: Option<bool>,
@@ -101,12 +107,13 @@ fn send_request(
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SendOutput<'a> {
     status_code: u16,
     request_id: &'a str,
     user_id: &'a str,
     phone_id: &'a str,
+    /// `login_or_create` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     user_created: Option<bool>,
 }
@@ -135,6 +142,24 @@ async fn run_send(
     }))
 }
 
+/// Send a passcode by SMS to a user's phone number.
+#[utoipa::path(
+    post,
+    path = "/v1/otps/sms/send",
+    tag = "otps",
+    operation_id = "otps_sms_send",
+    security(("basic" = [])),
+    request_body = SendInput,
+    responses(
+        (status = 200, description = "The passcode was sent", body = SendOutput),
+        (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
+        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        (status = 404, description = "`phone_number_not_found` (send to a number no user owns) or `user_not_found`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
+        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
+        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+    )
+)]
 pub async fn sms_send(
     state: web::Data<AppState>,
     Authenticated(project): Authenticated,
@@ -144,6 +169,23 @@ pub async fn sms_send(
     run_send(&state, &project, &id, input, Channel::Sms, false).await
 }
 
+/// Send a passcode by SMS, creating the user if the number is new.
+#[utoipa::path(
+    post,
+    path = "/v1/otps/sms/login_or_create",
+    tag = "otps",
+    operation_id = "otps_sms_login_or_create",
+    security(("basic" = [])),
+    request_body = SendInput,
+    responses(
+        (status = 200, description = "The passcode was sent", body = SendOutput),
+        (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
+        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
+        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
+        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+    )
+)]
 pub async fn sms_login_or_create(
     state: web::Data<AppState>,
     Authenticated(project): Authenticated,
@@ -153,6 +195,24 @@ pub async fn sms_login_or_create(
     run_send(&state, &project, &id, input, Channel::Sms, true).await
 }
 
+/// Send a passcode by WhatsApp to a user's phone number.
+#[utoipa::path(
+    post,
+    path = "/v1/otps/whatsapp/send",
+    tag = "otps",
+    operation_id = "otps_whatsapp_send",
+    security(("basic" = [])),
+    request_body = SendInput,
+    responses(
+        (status = 200, description = "The passcode was sent", body = SendOutput),
+        (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
+        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        (status = 404, description = "`phone_number_not_found` (send to a number no user owns) or `user_not_found`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
+        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
+        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+    )
+)]
 pub async fn whatsapp_send(
     state: web::Data<AppState>,
     Authenticated(project): Authenticated,
@@ -162,6 +222,23 @@ pub async fn whatsapp_send(
     run_send(&state, &project, &id, input, Channel::WhatsApp, false).await
 }
 
+/// Send a passcode by WhatsApp, creating the user if the number is new.
+#[utoipa::path(
+    post,
+    path = "/v1/otps/whatsapp/login_or_create",
+    tag = "otps",
+    operation_id = "otps_whatsapp_login_or_create",
+    security(("basic" = [])),
+    request_body = SendInput,
+    responses(
+        (status = 200, description = "The passcode was sent", body = SendOutput),
+        (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
+        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
+        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
+        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+    )
+)]
 pub async fn whatsapp_login_or_create(
     state: web::Data<AppState>,
     Authenticated(project): Authenticated,
@@ -172,14 +249,17 @@ pub async fn whatsapp_login_or_create(
 }
 
 /// Session fields are accepted and ignored: sessions belong to the calling backend.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct AuthenticateInput {
+    /// The `phone_id` the code was sent to.
     method_id: String,
+    /// Six digits.
     code: String,
     attributes: Option<Attributes>,
 }
 
-#[derive(Serialize)]
+/// Sessions are the caller's: the session fields are always empty or null.
+#[derive(Serialize, ToSchema)]
 struct AuthenticateOutput<'a> {
     status_code: u16,
     request_id: &'a str,
@@ -187,12 +267,32 @@ struct AuthenticateOutput<'a> {
     method_id: &'a str,
     session_token: &'a str,
     session_jwt: &'a str,
+    #[schema(value_type = Option<Object>)]
     session: Option<serde_json::Value>,
     user: UserBody<'a>,
     reset_sessions: bool,
+    #[schema(value_type = Option<Object>)]
     user_device: Option<serde_json::Value>,
 }
 
+/// Check a passcode: one counted attempt; success consumes the code and verifies the phone.
+#[utoipa::path(
+    post,
+    path = "/v1/otps/authenticate",
+    tag = "otps",
+    operation_id = "otps_authenticate",
+    security(("basic" = [])),
+    request_body = AuthenticateInput,
+    responses(
+        (status = 200, description = "The code matched", body = AuthenticateOutput),
+        (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
+        (status = 401, description = "`unauthorized_credentials`, or `unable_to_auth_otp_code` (expired, used, superseded or out of attempts)", body = ErrorBody),
+        (status = 404, description = "`otp_code_not_found`: wrong code, or no code was sent to this method", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
+        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
+        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+    )
+)]
 pub async fn authenticate(
     state: web::Data<AppState>,
     Authenticated(project): Authenticated,

@@ -2,38 +2,63 @@
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Authenticated;
 use super::context::RequestId;
 use super::dto::rfc3339;
-use super::errors::{ApiError, ErrorKind};
+use super::errors::{ApiError, ErrorBody, ErrorKind};
 use super::AppState;
 use crate::domain::{PhoneNumber, SANDBOX_NUMBER};
 use crate::otp::OtpError;
 use crate::store;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OutboxQuery {
+    /// Only messages to this E.164 number.
     to: Option<String>,
+    /// 1 to 100; default 20.
     limit: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct OutboxMessageBody {
     message_id: String,
     to: String,
+    /// `sms` or `whatsapp`.
     channel: String,
+    /// The message text, passcode included.
     body: String,
     created_at: String,
 }
 
-#[derive(Serialize)]
+/// Newest first.
+#[derive(Serialize, ToSchema)]
 struct OutboxOutput<'a> {
     status_code: u16,
     request_id: &'a str,
     messages: Vec<OutboxMessageBody>,
 }
 
+/// The fake provider's outbox, newest first; 404 unless the provider is `fake`.
+#[utoipa::path(
+    get,
+    path = "/v1/sandbox/messages",
+    tag = "sandbox",
+    operation_id = "sandbox_messages",
+    security(("basic" = [])),
+    params(OutboxQuery),
+    responses(
+        (status = 200, description = "The messages", body = OutboxOutput),
+        (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
+        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        (status = 404, description = "`route_not_found` when the provider is not `fake`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
+        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
+        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+    )
+)]
 pub async fn messages(
     state: web::Data<AppState>,
     Authenticated(project): Authenticated,

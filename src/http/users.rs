@@ -3,11 +3,12 @@
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::auth::Authenticated;
 use super::context::RequestId;
 use super::dto::UserBody;
-use super::errors::{ApiError, ErrorKind};
+use super::errors::{ApiError, ErrorBody, ErrorKind};
 use super::json::Json;
 use super::AppState;
 use crate::domain::ids::{ExternalId, PhoneId, UserRef};
@@ -15,21 +16,23 @@ use crate::domain::user::Name;
 use crate::domain::PhoneNumber;
 use crate::otp::users::{self, parse_email, CreateUser};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct NameInput {
     first_name: Option<String>,
     middle_name: Option<String>,
     last_name: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct CreateUserInput {
     email: Option<String>,
     phone_number: Option<String>,
     name: Option<NameInput>,
     external_id: Option<String>,
     create_user_as_pending: Option<bool>,
+    #[schema(value_type = Option<Object>)]
     trusted_metadata: Option<serde_json::Map<String, Value>>,
+    #[schema(value_type = Option<Object>)]
     untrusted_metadata: Option<serde_json::Map<String, Value>>,
 }
 
@@ -67,7 +70,7 @@ impl TryFrom<CreateUserInput> for CreateUser {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct CreateUserOutput<'a> {
     status_code: u16,
     request_id: &'a str,
@@ -78,6 +81,23 @@ struct CreateUserOutput<'a> {
     user: UserBody<'a>,
 }
 
+/// Create a user.
+#[utoipa::path(
+    post,
+    path = "/v1/users",
+    tag = "users",
+    operation_id = "users_create",
+    security(("basic" = [])),
+    request_body = CreateUserInput,
+    responses(
+        (status = 201, description = "The user was created", body = CreateUserOutput),
+        (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
+        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
+        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
+        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+    )
+)]
 pub async fn create(
     state: web::Data<AppState>,
     Authenticated(project): Authenticated,
@@ -96,7 +116,7 @@ pub async fn create(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct GetUserOutput<'a> {
     status_code: u16,
     request_id: &'a str,
@@ -104,6 +124,24 @@ struct GetUserOutput<'a> {
     user: UserBody<'a>,
 }
 
+/// Get a user by user id or external id.
+#[utoipa::path(
+    get,
+    path = "/v1/users/{user_id}",
+    tag = "users",
+    operation_id = "users_get",
+    security(("basic" = [])),
+    params(("user_id" = String, Path, description = "`user-<env>-<uuid>` or the user's `external_id`")),
+    responses(
+        (status = 200, description = "The user", body = GetUserOutput),
+        (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
+        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        (status = 404, description = "`user_not_found`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
+        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
+        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+    )
+)]
 pub async fn get(
     state: web::Data<AppState>,
     Authenticated(project): Authenticated,
@@ -119,13 +157,31 @@ pub async fn get(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct DeleteUserOutput<'a> {
     status_code: u16,
     request_id: &'a str,
     user_id: &'a str,
 }
 
+/// Delete a user, their phone numbers and codes.
+#[utoipa::path(
+    delete,
+    path = "/v1/users/{user_id}",
+    tag = "users",
+    operation_id = "users_delete",
+    security(("basic" = [])),
+    params(("user_id" = String, Path, description = "`user-<env>-<uuid>` or the user's `external_id`")),
+    responses(
+        (status = 200, description = "The user was deleted", body = DeleteUserOutput),
+        (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
+        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        (status = 404, description = "`user_not_found`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
+        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
+        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+    )
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     Authenticated(project): Authenticated,
@@ -141,7 +197,7 @@ pub async fn delete(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct DeletePhoneOutput<'a> {
     status_code: u16,
     request_id: &'a str,
@@ -149,6 +205,24 @@ struct DeletePhoneOutput<'a> {
     user: UserBody<'a>,
 }
 
+/// Remove a phone number (and its codes) from its user.
+#[utoipa::path(
+    delete,
+    path = "/v1/users/phone_numbers/{phone_id}",
+    tag = "users",
+    operation_id = "users_delete_phone",
+    security(("basic" = [])),
+    params(("phone_id" = String, Path, description = "`phone-number-<env>-<uuid>`")),
+    responses(
+        (status = 200, description = "The phone number was removed", body = DeletePhoneOutput),
+        (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
+        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        (status = 404, description = "`phone_number_not_found`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
+        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
+        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+    )
+)]
 pub async fn delete_phone(
     state: web::Data<AppState>,
     Authenticated(project): Authenticated,

@@ -5,7 +5,8 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use secrecy::SecretString;
 
-use super::errors::{ApiError, ErrorKind};
+use super::errors::{ApiError, ErrorBody, ErrorKind};
+use super::openapi::TwilioStatusCallback;
 use super::AppState;
 use crate::config::Config;
 use crate::otp::OtpError;
@@ -34,6 +35,23 @@ fn forbidden() -> ApiError {
     ApiError::new(ErrorKind::InvalidSignature)
 }
 
+/// Twilio's delivery status callback for a message otpd sent.
+#[utoipa::path(
+    post,
+    path = "/webhooks/twilio/status",
+    tag = "webhooks",
+    operation_id = "webhooks_twilio_status",
+    description = "No Basic auth: `X-Twilio-Signature` (HMAC-SHA1 with the Auth Token over `public_url` + path + query and the sorted form parameters) is required.",
+    params(("X-Twilio-Signature" = String, Header, description = "Twilio's request signature")),
+    request_body(content = TwilioStatusCallback, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 204, description = "The receipt was recorded (or the message is unknown)"),
+        (status = 400, description = "`bad_request`: not form-encoded, or `MessageSid`/`MessageStatus` missing", body = ErrorBody),
+        (status = 403, description = "`invalid_signature`: missing or bad signature, or receipts are not configured", body = ErrorBody),
+        (status = 500, description = "`internal_server_error`", body = ErrorBody),
+        (status = 503, description = "`service_unavailable`: the database is unreachable", body = ErrorBody)
+    )
+)]
 pub async fn twilio_status(
     state: web::Data<AppState>,
     hook: web::Data<TwilioWebhook>,

@@ -1,0 +1,252 @@
+//! The OpenAPI 3.1 description of otpd's HTTP API, generated from the handlers' annotations,
+//! served at `/openapi.json` and committed as `openapi.json` (a test keeps the two equal).
+//!
+//! Bodies built with `json!` (B2B objects, health) are described here by documentation-only
+//! types; a test checks real responses against them.
+
+#![allow(dead_code)] // The documentation-only types below are never constructed.
+
+use std::sync::OnceLock;
+
+use actix_web::HttpResponse;
+use serde_json::Value;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use super::{b2b, health, otps, sandbox, users, webhooks};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "otpd",
+        description = "Self-hosted one-time-passcode delivery with a Stytch-compatible API. \
+                       Every `/v1` route requires HTTP Basic `project_id:secret`; every body, \
+                       success or error, carries `status_code` and `request_id` (also in the \
+                       `X-Request-Id` header).",
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
+    ),
+    paths(
+        users::create,
+        users::get,
+        users::delete,
+        users::delete_phone,
+        otps::sms_send,
+        otps::sms_login_or_create,
+        otps::whatsapp_send,
+        otps::whatsapp_login_or_create,
+        otps::authenticate,
+        b2b::create_organization,
+        b2b::get_organization,
+        b2b::create_member,
+        b2b::get_member,
+        b2b::update_member,
+        b2b::delete_mfa_phone,
+        b2b::sms_send,
+        b2b::sms_authenticate,
+        sandbox::messages,
+        webhooks::twilio_status,
+        health::healthz,
+        health::readyz,
+        health::metrics,
+        openapi_json,
+    ),
+    modifiers(&BasicAuth),
+    tags(
+        (name = "users", description = "Consumer users and their phone numbers"),
+        (name = "otps", description = "Consumer passcodes over SMS and WhatsApp"),
+        (name = "b2b", description = "Organizations, members and SMS MFA"),
+        (name = "sandbox", description = "The fake provider's outbox"),
+        (name = "webhooks", description = "Signed delivery status callbacks from providers"),
+        (name = "operations", description = "Health and the API description")
+    )
+)]
+pub struct ApiDoc;
+
+struct BasicAuth;
+
+impl Modify for BasicAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "`project_id` as the user name, a project secret as the password",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document as served and committed: pretty JSON with a trailing newline.
+pub fn document() -> &'static str {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let mut s = ApiDoc::openapi().to_pretty_json().unwrap_or_default();
+        s.push('\n');
+        s
+    })
+}
+
+/// This API description.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json"))
+)]
+pub async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(document())
+}
+
+/// `GET /healthz` and a ready `GET /readyz`.
+#[derive(ToSchema)]
+pub struct HealthBody {
+    pub status_code: u16,
+    pub request_id: String,
+    /// `ok`.
+    pub status: String,
+}
+
+/// A B2B organization, with every field Stytch's SDK model requires. otpd manages the
+/// name, slug, external id, logo, metadata and MFA policy; the other fields are Stytch's
+/// defaults.
+#[derive(ToSchema)]
+pub struct Organization {
+    pub organization_id: String,
+    pub organization_name: String,
+    pub organization_logo_url: String,
+    pub organization_slug: String,
+    pub organization_external_id: Option<String>,
+    #[schema(value_type = Object)]
+    pub trusted_metadata: Value,
+    /// RFC 3339, UTC, second precision.
+    pub created_at: String,
+    pub updated_at: String,
+    /// Always `ALL_ALLOWED`.
+    pub sso_jit_provisioning: String,
+    #[schema(value_type = Vec<String>)]
+    pub sso_jit_provisioning_allowed_connections: Vec<Value>,
+    #[schema(value_type = Vec<Object>)]
+    pub sso_active_connections: Vec<Value>,
+    pub sso_default_connection_id: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub scim_active_connection: Option<Value>,
+    pub email_allowed_domains: Vec<String>,
+    pub email_jit_provisioning: String,
+    pub email_invites: String,
+    pub auth_methods: String,
+    pub allowed_auth_methods: Vec<String>,
+    /// `OPTIONAL` or `REQUIRED_FOR_ALL`.
+    pub mfa_policy: String,
+    #[schema(value_type = Vec<Object>)]
+    pub rbac_email_implicit_role_assignments: Vec<Value>,
+    pub mfa_methods: String,
+    pub allowed_mfa_methods: Vec<String>,
+    pub oauth_tenant_jit_provisioning: String,
+    #[schema(value_type = Object)]
+    pub allowed_oauth_tenants: Value,
+    pub claimed_email_domains: Vec<String>,
+    pub first_party_connected_apps_allowed_type: String,
+    pub allowed_first_party_connected_apps: Vec<String>,
+    pub third_party_connected_apps_allowed_type: String,
+    pub allowed_third_party_connected_apps: Vec<String>,
+    #[schema(value_type = Vec<Object>)]
+    pub custom_roles: Vec<Value>,
+}
+
+/// A B2B member, with every field Stytch's SDK model requires.
+#[derive(ToSchema)]
+pub struct Member {
+    pub organization_id: String,
+    pub member_id: String,
+    pub email_address: String,
+    /// `active` or `pending`.
+    pub status: String,
+    pub name: String,
+    pub external_id: Option<String>,
+    #[schema(value_type = Vec<Object>)]
+    pub sso_registrations: Vec<Value>,
+    pub is_breakglass: bool,
+    pub member_password_id: String,
+    #[schema(value_type = Vec<Object>)]
+    pub oauth_registrations: Vec<Value>,
+    pub email_address_verified: bool,
+    pub mfa_phone_number_verified: bool,
+    pub is_admin: bool,
+    pub totp_registration_id: String,
+    #[schema(value_type = Vec<Object>)]
+    pub retired_email_addresses: Vec<Value>,
+    pub is_locked: bool,
+    pub mfa_enrolled: bool,
+    /// E.164, or empty when the member has none.
+    pub mfa_phone_number: String,
+    /// `sms_otp`, `totp` or empty.
+    pub default_mfa_method: String,
+    #[schema(value_type = Vec<Object>)]
+    pub roles: Vec<Value>,
+    #[schema(value_type = Object)]
+    pub trusted_metadata: Value,
+    #[schema(value_type = Object)]
+    pub untrusted_metadata: Value,
+    pub created_at: String,
+    pub updated_at: String,
+    #[schema(value_type = Option<Object>)]
+    pub scim_registration: Option<Value>,
+    pub lock_created_at: Option<String>,
+    pub lock_expires_at: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct OrganizationResponse {
+    pub status_code: u16,
+    pub request_id: String,
+    pub organization: Organization,
+}
+
+/// The answer of every member route and of `b2b/otps/sms/send`.
+#[derive(ToSchema)]
+pub struct MemberResponse {
+    pub status_code: u16,
+    pub request_id: String,
+    pub member_id: String,
+    pub member: Member,
+    pub organization: Organization,
+}
+
+/// Sessions are the caller's: the session fields are always empty.
+#[derive(ToSchema)]
+pub struct MemberAuthenticateResponse {
+    pub status_code: u16,
+    pub request_id: String,
+    pub member_id: String,
+    pub member: Member,
+    pub organization: Organization,
+    /// Always empty.
+    pub session_token: String,
+    /// Always empty.
+    pub session_jwt: String,
+    /// Always null.
+    #[schema(value_type = Option<Object>)]
+    pub member_session: Option<Value>,
+    /// Always null.
+    #[schema(value_type = Option<Object>)]
+    pub member_device: Option<Value>,
+}
+
+/// The fields of Twilio's status callback otpd reads (Twilio sends more; they are ignored).
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct TwilioStatusCallback {
+    /// The message's SID (`SmsSid` is accepted too).
+    pub message_sid: String,
+    /// `queued`, `sent`, `delivered`, `undelivered`, `failed`, … (`SmsStatus` is accepted too).
+    pub message_status: String,
+    /// Twilio's error code for `undelivered` and `failed`.
+    pub error_code: Option<String>,
+}
