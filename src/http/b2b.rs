@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use super::auth::Authenticated;
 use super::context::RequestId;
 use super::dto::rfc3339;
-use super::errors::{ApiError, ErrorBody, ErrorKind};
+use super::errors::{ApiError, ErrorBody, ErrorKind, ServerErrors, Unauthorized};
 use super::json::Json;
 use super::openapi::{MemberAuthenticateResponse, MemberResponse, OrganizationResponse};
 use super::AppState;
@@ -138,10 +138,9 @@ pub struct CreateOrganizationInput {
     responses(
         (status = 200, description = "The organization was created", body = OrganizationResponse),
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
-        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        Unauthorized,
         (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
-        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
-        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+        ServerErrors
     )
 )]
 pub async fn create_organization(
@@ -194,11 +193,10 @@ pub async fn create_organization(
     responses(
         (status = 200, description = "The organization", body = OrganizationResponse),
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
-        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        Unauthorized,
         (status = 404, description = "`organization_not_found`", body = ErrorBody),
         (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
-        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
-        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+        ServerErrors
     )
 )]
 pub async fn get_organization(
@@ -239,11 +237,10 @@ pub struct CreateMemberInput {
     responses(
         (status = 200, description = "The member was created", body = MemberResponse),
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
-        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        Unauthorized,
         (status = 404, description = "`organization_not_found`", body = ErrorBody),
         (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
-        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
-        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+        ServerErrors
     )
 )]
 pub async fn create_member(
@@ -287,11 +284,10 @@ pub struct GetMemberQuery {
     responses(
         (status = 200, description = "The member", body = MemberResponse),
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
-        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        Unauthorized,
         (status = 404, description = "`organization_not_found` or `member_not_found`", body = ErrorBody),
         (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
-        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
-        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+        ServerErrors
     )
 )]
 pub async fn get_member(
@@ -337,11 +333,10 @@ pub struct UpdateMemberInput {
     responses(
         (status = 200, description = "The updated member", body = MemberResponse),
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
-        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        Unauthorized,
         (status = 404, description = "`organization_not_found` or `member_not_found`", body = ErrorBody),
         (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
-        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
-        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+        ServerErrors
     )
 )]
 pub async fn update_member(
@@ -382,11 +377,10 @@ pub async fn update_member(
     responses(
         (status = 200, description = "The member, without a phone", body = MemberResponse),
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
-        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        Unauthorized,
         (status = 404, description = "`organization_not_found` or `member_not_found`", body = ErrorBody),
         (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
-        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
-        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+        ServerErrors
     )
 )]
 pub async fn delete_mfa_phone(
@@ -421,11 +415,10 @@ pub struct SmsSendInput {
     responses(
         (status = 200, description = "The passcode was sent", body = MemberResponse),
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
-        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        Unauthorized,
         (status = 404, description = "`organization_not_found` or `member_not_found`", body = ErrorBody),
         (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
-        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
-        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+        ServerErrors
     )
 )]
 pub async fn sms_send(
@@ -473,8 +466,7 @@ struct NoSession {
         (status = 401, description = "`unauthorized_credentials`, or `unable_to_auth_otp_code`", body = ErrorBody),
         (status = 404, description = "`otp_code_not_found`, `organization_not_found` or `member_not_found`", body = ErrorBody),
         (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
-        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
-        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+        ServerErrors
     )
 )]
 pub async fn sms_authenticate(

@@ -203,6 +203,30 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+/// The 500 and 503 every route can answer, documented once (OpenAPI only).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum ServerErrors {
+    #[response(
+        status = 500,
+        description = "`internal_server_error` (opaque; the log has the cause)"
+    )]
+    Internal(ErrorBody<'static>),
+    #[response(
+        status = 503,
+        description = "`service_unavailable`, with `Retry-After`"
+    )]
+    Unavailable(ErrorBody<'static>),
+}
+
+/// The 401 every `/v1` route answers to bad credentials (OpenAPI only).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum Unauthorized {
+    #[response(status = 401, description = "`unauthorized_credentials`")]
+    Credentials(ErrorBody<'static>),
+}
+
 /// Every error: Stytch's error body.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody<'a> {

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use super::auth::{limited, Authenticated};
 use super::context::RequestId;
 use super::dto::UserBody;
-use super::errors::{ApiError, ErrorBody, ErrorKind};
+use super::errors::{ApiError, ErrorBody, ErrorKind, ServerErrors, Unauthorized};
 use super::json::Json;
 use super::AppState;
 use crate::domain::ids::{Environment, PhoneId, UserRef};
@@ -153,11 +153,10 @@ async fn run_send(
     responses(
         (status = 200, description = "The passcode was sent", body = SendOutput),
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
-        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        Unauthorized,
         (status = 404, description = "`phone_number_not_found` (send to a number no user owns) or `user_not_found`", body = ErrorBody),
         (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
-        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
-        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+        ServerErrors
     )
 )]
 pub async fn sms_send(
@@ -180,10 +179,9 @@ pub async fn sms_send(
     responses(
         (status = 200, description = "The passcode was sent", body = SendOutput),
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
-        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        Unauthorized,
         (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
-        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
-        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+        ServerErrors
     )
 )]
 pub async fn sms_login_or_create(
@@ -206,11 +204,10 @@ pub async fn sms_login_or_create(
     responses(
         (status = 200, description = "The passcode was sent", body = SendOutput),
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
-        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        Unauthorized,
         (status = 404, description = "`phone_number_not_found` (send to a number no user owns) or `user_not_found`", body = ErrorBody),
         (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
-        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
-        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+        ServerErrors
     )
 )]
 pub async fn whatsapp_send(
@@ -233,10 +230,9 @@ pub async fn whatsapp_send(
     responses(
         (status = 200, description = "The passcode was sent", body = SendOutput),
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
-        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        Unauthorized,
         (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
-        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
-        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+        ServerErrors
     )
 )]
 pub async fn whatsapp_login_or_create(
@@ -289,8 +285,7 @@ struct AuthenticateOutput<'a> {
         (status = 401, description = "`unauthorized_credentials`, or `unable_to_auth_otp_code` (expired, used, superseded or out of attempts)", body = ErrorBody),
         (status = 404, description = "`otp_code_not_found`: wrong code, or no code was sent to this method", body = ErrorBody),
         (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
-        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
-        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+        ServerErrors
     )
 )]
 pub async fn authenticate(

@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Authenticated;
 use super::context::RequestId;
 use super::dto::rfc3339;
-use super::errors::{ApiError, ErrorBody, ErrorKind};
+use super::errors::{ApiError, ErrorBody, ErrorKind, ServerErrors, Unauthorized};
 use super::AppState;
 use crate::domain::{PhoneNumber, SANDBOX_NUMBER};
 use crate::otp::OtpError;
@@ -52,11 +52,10 @@ struct OutboxOutput<'a> {
     responses(
         (status = 200, description = "The messages", body = OutboxOutput),
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
-        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        Unauthorized,
         (status = 404, description = "`route_not_found` when the provider is not `fake`", body = ErrorBody),
         (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
-        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
-        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+        ServerErrors
     )
 )]
 pub async fn messages(

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use super::auth::Authenticated;
 use super::context::RequestId;
 use super::dto::UserBody;
-use super::errors::{ApiError, ErrorBody, ErrorKind};
+use super::errors::{ApiError, ErrorBody, ErrorKind, ServerErrors, Unauthorized};
 use super::json::Json;
 use super::AppState;
 use crate::domain::ids::{ExternalId, PhoneId, UserRef};
@@ -92,10 +92,9 @@ struct CreateUserOutput<'a> {
     responses(
         (status = 201, description = "The user was created", body = CreateUserOutput),
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
-        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        Unauthorized,
         (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
-        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
-        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+        ServerErrors
     )
 )]
 pub async fn create(
@@ -135,11 +134,10 @@ struct GetUserOutput<'a> {
     responses(
         (status = 200, description = "The user", body = GetUserOutput),
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
-        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        Unauthorized,
         (status = 404, description = "`user_not_found`", body = ErrorBody),
         (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
-        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
-        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+        ServerErrors
     )
 )]
 pub async fn get(
@@ -175,11 +173,10 @@ struct DeleteUserOutput<'a> {
     responses(
         (status = 200, description = "The user was deleted", body = DeleteUserOutput),
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
-        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        Unauthorized,
         (status = 404, description = "`user_not_found`", body = ErrorBody),
         (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
-        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
-        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+        ServerErrors
     )
 )]
 pub async fn delete(
@@ -216,11 +213,10 @@ struct DeletePhoneOutput<'a> {
     responses(
         (status = 200, description = "The phone number was removed", body = DeletePhoneOutput),
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
-        (status = 401, description = "`unauthorized_credentials`", body = ErrorBody),
+        Unauthorized,
         (status = 404, description = "`phone_number_not_found`", body = ErrorBody),
         (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
-        (status = 500, description = "`internal_server_error` (opaque; the log has the cause)", body = ErrorBody),
-        (status = 503, description = "`service_unavailable`, with `Retry-After`", body = ErrorBody)
+        ServerErrors
     )
 )]
 pub async fn delete_phone(
