@@ -64,6 +64,7 @@ pub async fn issue(svc: &Services, project: &Project, d: Delivery<'_>) -> Result
             project: &project.id,
             method_id: d.method_id,
             channel: d.channel.as_str(),
+            destination: d.to.as_e164(),
             code_hash: &hash,
             max_attempts: i32::try_from(svc.max_attempts).unwrap_or(5),
             ttl_seconds: d.expiry.seconds(),
