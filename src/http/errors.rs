@@ -286,6 +286,13 @@ impl From<IdError> for ApiError {
 fn store_error(e: &StoreError) -> ApiError {
     match e {
         StoreError::Unavailable(_) => ApiError::new(ErrorKind::ServiceUnavailable),
+        // Serving with guessed settings would fail open (defaults allow US,CA and reset every
+        // limit), so the project is refused until an operator repairs its row.
+        StoreError::Settings { .. } => ApiError::with_message(
+            ErrorKind::InternalServerError,
+            "This project's stored settings cannot be read by this server, so it refuses to \
+             serve the project rather than guess. Quote the request_id to your operator.",
+        ),
         _ => ApiError::new(ErrorKind::InternalServerError),
     }
 }

@@ -23,6 +23,8 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub enum StoreError {
     #[error("unique constraint `{0}` violated")]
     Conflict(String),
+    #[error("project {project} has settings this build cannot read ({reason}); repair the row or roll forward to the build that wrote it")]
+    Settings { project: String, reason: String },
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),
     #[error(transparent)]
