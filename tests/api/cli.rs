@@ -407,3 +407,32 @@ async fn project_create_json_prints_one_object_whose_credentials_work_over_https
         "a control character in a brand is refused"
     );
 }
+
+#[tokio::test]
+async fn serve_takes_numeric_looking_strings_from_the_environment_as_kubernetes_sets_them() {
+    let db = TestDb::create().await;
+    let mut cmd = otpd();
+    cmd.env("DATABASE_URL", &db.url)
+        .env(
+            "OTPD_HASHING__PEPPER",
+            "90817263544536271809182736450918273645",
+        )
+        .env("OTPD_HASHING__M_COST_KIB", "8192")
+        .env("OTPD_HASHING__T_COST", "1")
+        .env("OTPD_PROVIDER__KIND", "twilio")
+        .env("OTPD_PROVIDER__FAILOVER", "vonage")
+        .env(
+            "OTPD_PROVIDER__TWILIO__ACCOUNT_SID",
+            "AC0123456789abcdef0123456789abcdef",
+        )
+        .env("OTPD_PROVIDER__TWILIO__AUTH_TOKEN", "01234567890123456789")
+        .env("OTPD_PROVIDER__TWILIO__FROM", "+15005550006")
+        .env("OTPD_PROVIDER__VONAGE__API_KEY", "00012345")
+        .env("OTPD_PROVIDER__VONAGE__API_SECRET", "1.5")
+        .env("OTPD_PROVIDER__VONAGE__FROM", "447700900123");
+    let served = serve(cmd);
+    let ready = reqwest::get(format!("{}/readyz", served.address))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+}
