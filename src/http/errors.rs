@@ -405,6 +405,15 @@ fn provider_error(p: &ProviderError) -> ApiError {
             tracing::error!(error = %p, code = p.code().unwrap_or(""), "provider misconfigured: operator action needed");
             ApiError::new(InternalServerError)
         }
+        // The send use case answers these itself; reaching here is a provider path without
+        // a passcode, where a retry is the right advice.
+        ProviderError::Unconfirmed { .. } => {
+            tracing::warn!(error = %p, "provider delivery unknown");
+            ApiError {
+                retry_after: Some(5),
+                ..ApiError::new(ServiceUnavailable)
+            }
+        }
         ProviderError::Retryable { retry_after, .. } => {
             tracing::warn!(error = %p, "provider unavailable");
             ApiError {
