@@ -478,3 +478,45 @@ async fn operators_tune_limits_and_reset_a_breaker_from_the_cli() {
     assert_eq!(send_to(&app, &phone).await.status, StatusCode::OK);
     assert_refused(&send_to(&app, &phone).await, "too_many_requests", 120);
 }
+
+#[tokio::test]
+async fn the_client_behind_a_trusted_proxy_is_read_from_every_forwarded_for_line() {
+    let app = crate::helpers::spawn_app_with(
+        |c| {
+            c.limits.trusted_proxies = "127.0.0.1".into();
+            c.limits.peer_per_second = 1;
+            c.limits.peer_burst = 1;
+        },
+        crate::helpers::unlimited(),
+        false,
+    )
+    .await;
+    let get = |lines: &'static [&'static str]| {
+        let mut req = app
+            .client
+            .get(format!(
+                "{}/v1/users/user-test-00000000-0000-4000-8000-000000000000",
+                app.address
+            ))
+            .basic_auth(&app.project_id, Some(&app.secret));
+        for line in lines {
+            req = req.header("X-Forwarded-For", *line);
+        }
+        req.send()
+    };
+    // The client forged the first line; the proxy appended the real address as a second one.
+    let first = get(&["203.0.113.1", "198.51.100.7"]).await.unwrap();
+    assert_eq!(
+        first.status(),
+        StatusCode::NOT_FOUND,
+        "allowed through to the handler"
+    );
+    let same_client = get(&["198.51.100.7"]).await.unwrap();
+    assert_eq!(
+        same_client.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the proxy's line identified the client the first time too"
+    );
+    let other_client = get(&["203.0.113.1"]).await.unwrap();
+    assert_eq!(other_client.status(), StatusCode::NOT_FOUND);
+}
