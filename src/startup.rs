@@ -218,6 +218,7 @@ impl Application {
                 providers,
                 renderer: Arc::new(renderer),
                 max_attempts: config.otp.max_attempts,
+                send_timings: Arc::default(),
             },
             secret_hasher: Arc::new(SecretHasher::new(&pepper)),
             sandbox_outbox: config.provider.kind == ProviderKind::Fake,

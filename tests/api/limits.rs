@@ -520,3 +520,54 @@ async fn the_client_behind_a_trusted_proxy_is_read_from_every_forwarded_for_line
     let other_client = get(&["203.0.113.1"]).await.unwrap();
     assert_eq!(other_client.status(), StatusCode::NOT_FOUND);
 }
+
+fn median(mut v: Vec<std::time::Duration>) -> std::time::Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+#[tokio::test]
+async fn a_concealed_send_takes_as_long_as_a_real_one() {
+    use crate::providers::{twilio_created, use_twilio, StandIn, Step};
+    use std::time::{Duration, Instant};
+    // A provider round trip much longer than a hash, as in production.
+    let twilio = StandIn::start(vec![Step::Slow(
+        Duration::from_millis(300),
+        Box::new(twilio_created("queued", None)),
+    )])
+    .await;
+    let url = twilio.url.clone();
+    let mut s = crate::helpers::unlimited();
+    s.limits.conceal_unknown_numbers = true;
+    let app = spawn_app_with(move |c| use_twilio(c, &url), s, false).await;
+    let known: Vec<String> = (0..9).map(|_| unique_us_number()).collect();
+    for phone in &known {
+        assert_eq!(app.login_or_create(phone).await.status, StatusCode::OK);
+    }
+    let (mut real, mut concealed) = (Vec::new(), Vec::new());
+    for phone in &known {
+        let t = Instant::now();
+        let r = app
+            .post("/v1/otps/sms/send", json!({ "phone_number": phone }))
+            .await;
+        real.push(t.elapsed());
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let t = Instant::now();
+        let r = app
+            .post(
+                "/v1/otps/sms/send",
+                json!({ "phone_number": unique_us_number() }),
+            )
+            .await;
+        concealed.push(t.elapsed());
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+    let (real, concealed) = (median(real), median(concealed));
+    eprintln!("median send: real {real:?}, concealed {concealed:?}");
+    // Without imitation the concealed send is one hash (~10 ms) against ~300 ms.
+    let ratio = concealed.as_secs_f64() / real.as_secs_f64();
+    assert!(
+        (0.7..=1.4).contains(&ratio),
+        "real {real:?} vs concealed {concealed:?}"
+    );
+}
