@@ -17,6 +17,11 @@ use crate::limits::client::ClientLimitsConfig;
 /// Shortest pepper `serve` accepts: 32 characters gives ≥ 128 bits for any reasonable alphabet.
 pub const MIN_PEPPER_LEN: usize = 32;
 
+/// Bounds of the retention settings (see `validate_retention`).
+pub const MAX_RETENTION_HOURS: u32 = 87_600;
+pub const MAX_RETENTION_DAYS: u32 = 3_650;
+pub const MAX_RETENTION_INTERVAL_SECONDS: u64 = 86_400;
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Config {
@@ -692,14 +697,31 @@ impl Config {
         // A code is purged only after it expired; one hour exceeds the longest lifetime
         // (10 minutes), so an older code of the same method has expired too and can't
         // become the method's newest, live code again.
-        if r.code_age_hours == 0 {
-            return Err(invalid("retention.code_age_hours", "must be at least 1"));
+        // Upper bounds keep every age a valid PostgreSQL interval before `now()` and every
+        // wait a valid timer: beyond them a pass would fail forever, or the job would die.
+        if !(1..=MAX_RETENTION_HOURS).contains(&r.code_age_hours) {
+            return Err(invalid(
+                "retention.code_age_hours",
+                format!("must be between 1 and {MAX_RETENTION_HOURS} (ten years)"),
+            ));
         }
-        if r.outbox_age_hours == 0 {
-            return Err(invalid("retention.outbox_age_hours", "must be at least 1"));
+        if !(1..=MAX_RETENTION_HOURS).contains(&r.outbox_age_hours) {
+            return Err(invalid(
+                "retention.outbox_age_hours",
+                format!("must be between 1 and {MAX_RETENTION_HOURS} (ten years)"),
+            ));
         }
-        if r.message_age_days == 0 {
-            return Err(invalid("retention.message_age_days", "must be at least 1"));
+        if !(1..=MAX_RETENTION_DAYS).contains(&r.message_age_days) {
+            return Err(invalid(
+                "retention.message_age_days",
+                format!("must be between 1 and {MAX_RETENTION_DAYS} (ten years)"),
+            ));
+        }
+        if r.interval_seconds > MAX_RETENTION_INTERVAL_SECONDS {
+            return Err(invalid(
+                "retention.interval_seconds",
+                format!("must be at most {MAX_RETENTION_INTERVAL_SECONDS} (one day); 0 turns the job off"),
+            ));
         }
         if r.batch_size == 0 || r.batch_size > 100_000 {
             return Err(invalid(

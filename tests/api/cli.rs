@@ -204,6 +204,42 @@ fn serve_refuses_to_start_on_bad_configuration_naming_the_key() {
             ],
             "admin_listen",
         ),
+        // Ages past a PostgreSQL interval, a timer that would overflow.
+        (
+            vec![
+                ("DATABASE_URL", db.into()),
+                ("OTPD_HASHING__PEPPER", PEPPER.into()),
+                ("OTPD_RETENTION__CODE_AGE_HOURS", "4294967295".into()),
+            ],
+            "retention.code_age_hours",
+        ),
+        (
+            vec![
+                ("DATABASE_URL", db.into()),
+                ("OTPD_HASHING__PEPPER", PEPPER.into()),
+                ("OTPD_RETENTION__OUTBOX_AGE_HOURS", "100000".into()),
+            ],
+            "retention.outbox_age_hours",
+        ),
+        (
+            vec![
+                ("DATABASE_URL", db.into()),
+                ("OTPD_HASHING__PEPPER", PEPPER.into()),
+                ("OTPD_RETENTION__MESSAGE_AGE_DAYS", "2000000000".into()),
+            ],
+            "retention.message_age_days",
+        ),
+        (
+            vec![
+                ("DATABASE_URL", db.into()),
+                ("OTPD_HASHING__PEPPER", PEPPER.into()),
+                (
+                    "OTPD_RETENTION__INTERVAL_SECONDS",
+                    "18446744073709551615".into(),
+                ),
+            ],
+            "retention.interval_seconds",
+        ),
     ];
     for (env, key) in cases {
         let mut cmd = otpd();
