@@ -223,6 +223,7 @@ impl Application {
             secret_hasher: Arc::new(SecretHasher::new(&pepper)),
             sandbox_outbox: config.provider.kind == ProviderKind::Fake,
             client_limits,
+            readiness: http::health::Readiness::default(),
         });
 
         metrics::init().map_err(|e| anyhow::anyhow!("building the metrics registry: {e}"))?;
