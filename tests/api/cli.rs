@@ -472,3 +472,38 @@ async fn serve_takes_numeric_looking_strings_from_the_environment_as_kubernetes_
         .unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn project_create_on_a_database_never_migrated_says_to_migrate_first() {
+    let db = TestDb::empty().await;
+    let run = || {
+        otpd()
+            .env("DATABASE_URL", &db.url)
+            .env("OTPD_HASHING__PEPPER", PEPPER)
+            .args(["project", "create", "--name", "Shop", "--json"])
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty());
+    let said = stderr
+        .lines()
+        .find(|l| l.starts_with("otpd: "))
+        .unwrap_or_default();
+    assert!(said.contains("run `otpd migrate`"), "{stderr}");
+    assert!(!stderr.contains("does not exist"), "{stderr}");
+    let migrated = otpd()
+        .env("DATABASE_URL", &db.url)
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(migrated.status.success());
+    let out = run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
