@@ -569,6 +569,8 @@ async fn a_concealed_send_takes_as_long_as_a_real_one() {
     assert!(
         (0.7..=1.4).contains(&ratio),
         "real {real:?} vs concealed {concealed:?}"
+    );
+}
 
 /// Sends to new numbers until one is refused; returns the admitted numbers with their
 /// method ids, and the refusal.
