@@ -78,3 +78,52 @@ async fn a_settings_row_this_build_cannot_read_refuses_sends_instead_of_using_de
         .unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn project_update_keeps_keys_it_does_not_know_and_refuses_a_row_it_cannot_read() {
+    let app = spawn_app().await;
+    store_settings(
+        &app,
+        json!({"sms_countries": ["FR"], "future": 1, "limits": {"number_burst": 2, "future_limit": 7}}),
+    )
+    .await;
+    let update = |brand: &str| {
+        crate::cli::otpd()
+            .env("DATABASE_URL", &app.db.url)
+            .env("OTPD_HASHING__PEPPER", crate::helpers::PEPPER)
+            .args(["project", "update", &app.project_id, "--brand", brand])
+            .output()
+            .unwrap()
+    };
+    let out = update("ShopCo");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stored: Value = sqlx::query_scalar("select settings from projects where id = $1")
+        .bind(&app.project_id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored["brand"], "ShopCo");
+    assert_eq!(stored["sms_countries"], json!(["FR"]));
+    assert_eq!(stored["future"], 1, "{stored}");
+    assert_eq!(stored["limits"]["future_limit"], 7, "{stored}");
+    assert_eq!(stored["limits"]["number_burst"], 2, "{stored}");
+
+    let broken = json!({"sms_countries": "FR"});
+    store_settings(&app, broken.clone()).await;
+    let out = update("Other");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+    let stored: Value = sqlx::query_scalar("select settings from projects where id = $1")
+        .bind(&app.project_id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored, broken,
+        "left for the operator to repair, not reset to defaults"
+    );
+}
