@@ -544,7 +544,7 @@ async fn retries_stop_after_max_attempts_and_the_caller_gets_a_503() {
         let r = app.login_or_create(&unique_us_number()).await;
         assert_eq!(
             (r.status, r.error_type()),
-            (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),
+            (StatusCode::SERVICE_UNAVAILABLE, "server_unavailable"),
             "{step:?}"
         );
         assert!(r.headers.contains_key("retry-after"));
@@ -574,7 +574,7 @@ async fn a_stalled_provider_is_cut_off_inside_the_deadline() {
     let started = Instant::now();
     let r = app.login_or_create(&unique_us_number()).await;
     let took = started.elapsed();
-    assert_eq!(r.error_type(), "service_unavailable", "{:?}", r.body);
+    assert_eq!(r.error_type(), "server_unavailable", "{:?}", r.body);
     // Generous bound (two shared cores): the point is that 30 s never happen.
     assert!(took < Duration::from_secs(6), "took {took:?}");
     let attempts = twilio.count();
@@ -801,7 +801,7 @@ async fn the_fake_provider_honours_twilio_style_magic_numbers() {
         (
             "+15005550012",
             StatusCode::SERVICE_UNAVAILABLE,
-            "service_unavailable",
+            "server_unavailable",
         ),
     ] {
         let r = app.login_or_create(to).await;
