@@ -27,6 +27,61 @@ impl MfaPolicy {
     }
 }
 
+/// Organization settings in Stytch's names and values, stored as given and returned on read.
+/// otpd performs no SSO, email, OAuth or connected-app flows, so only `mfa_methods` with
+/// `allowed_mfa_methods` changes what it does; the rest is the caller's data.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct OrgSettings {
+    pub sso_jit_provisioning: String,
+    pub email_allowed_domains: Vec<String>,
+    pub email_jit_provisioning: String,
+    pub email_invites: String,
+    pub auth_methods: String,
+    pub allowed_auth_methods: Vec<String>,
+    pub mfa_methods: String,
+    pub allowed_mfa_methods: Vec<String>,
+    pub oauth_tenant_jit_provisioning: String,
+    pub allowed_oauth_tenants: serde_json::Map<String, serde_json::Value>,
+    pub claimed_email_domains: Vec<String>,
+    pub rbac_email_implicit_role_assignments: Vec<serde_json::Value>,
+    pub first_party_connected_apps_allowed_type: String,
+    pub allowed_first_party_connected_apps: Vec<String>,
+    pub third_party_connected_apps_allowed_type: String,
+    pub allowed_third_party_connected_apps: Vec<String>,
+}
+
+impl Default for OrgSettings {
+    /// Stytch's documented defaults.
+    fn default() -> Self {
+        OrgSettings {
+            sso_jit_provisioning: "ALL_ALLOWED".into(),
+            email_allowed_domains: Vec::new(),
+            email_jit_provisioning: "NOT_ALLOWED".into(),
+            email_invites: "ALL_ALLOWED".into(),
+            auth_methods: "ALL_ALLOWED".into(),
+            allowed_auth_methods: Vec::new(),
+            mfa_methods: "ALL_ALLOWED".into(),
+            allowed_mfa_methods: Vec::new(),
+            oauth_tenant_jit_provisioning: "NOT_ALLOWED".into(),
+            allowed_oauth_tenants: serde_json::Map::new(),
+            claimed_email_domains: Vec::new(),
+            rbac_email_implicit_role_assignments: Vec::new(),
+            first_party_connected_apps_allowed_type: "ALL_ALLOWED".into(),
+            allowed_first_party_connected_apps: Vec::new(),
+            third_party_connected_apps_allowed_type: "ALL_ALLOWED".into(),
+            allowed_third_party_connected_apps: Vec::new(),
+        }
+    }
+}
+
+impl OrgSettings {
+    /// Whether SMS passcodes may be used as a second factor in this organization.
+    pub fn allows_sms_mfa(&self) -> bool {
+        self.mfa_methods != "RESTRICTED" || self.allowed_mfa_methods.iter().any(|m| m == "sms_otp")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Organization {
     pub id: OrganizationId,
@@ -36,6 +91,7 @@ pub struct Organization {
     pub logo_url: String,
     pub mfa_policy: MfaPolicy,
     pub trusted_metadata: serde_json::Value,
+    pub settings: OrgSettings,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -53,6 +109,8 @@ pub struct Member {
     pub mfa_phone_number_verified: bool,
     pub mfa_enrolled: bool,
     pub default_mfa_method: String,
+    /// Role ids assigned directly to the member.
+    pub roles: Vec<String>,
     pub trusted_metadata: serde_json::Value,
     pub untrusted_metadata: serde_json::Value,
     pub created_at: DateTime<Utc>,

@@ -13,7 +13,9 @@ use super::json::Json;
 use super::openapi::{MemberAuthenticateResponse, MemberResponse, OrganizationResponse};
 use super::AppState;
 use crate::domain::ids::ExternalId;
-use crate::domain::organization::{valid_slug, EnrollmentChange, Member, MfaPolicy, Organization};
+use crate::domain::organization::{
+    valid_slug, EnrollmentChange, Member, MfaPolicy, OrgSettings, Organization,
+};
 use crate::domain::{Locale, Passcode, PhoneNumber};
 use crate::otp::b2b::{self, CreateMember, CreateOrganization, UpdateMember};
 use crate::otp::users::parse_email;
@@ -30,29 +32,37 @@ fn organization_body(o: &Organization) -> Value {
         "trusted_metadata": o.trusted_metadata,
         "created_at": rfc3339(&o.created_at),
         "updated_at": rfc3339(&o.updated_at),
-        "sso_jit_provisioning": "ALL_ALLOWED",
+        "sso_jit_provisioning": o.settings.sso_jit_provisioning,
         "sso_jit_provisioning_allowed_connections": [],
         "sso_active_connections": [],
         "sso_default_connection_id": null,
         "scim_active_connection": null,
-        "email_allowed_domains": [],
-        "email_jit_provisioning": "NOT_ALLOWED",
-        "email_invites": "ALL_ALLOWED",
-        "auth_methods": "ALL_ALLOWED",
-        "allowed_auth_methods": [],
+        "email_allowed_domains": o.settings.email_allowed_domains,
+        "email_jit_provisioning": o.settings.email_jit_provisioning,
+        "email_invites": o.settings.email_invites,
+        "auth_methods": o.settings.auth_methods,
+        "allowed_auth_methods": o.settings.allowed_auth_methods,
         "mfa_policy": o.mfa_policy.as_str(),
-        "rbac_email_implicit_role_assignments": [],
-        "mfa_methods": "ALL_ALLOWED",
-        "allowed_mfa_methods": [],
-        "oauth_tenant_jit_provisioning": "NOT_ALLOWED",
-        "allowed_oauth_tenants": {},
-        "claimed_email_domains": [],
-        "first_party_connected_apps_allowed_type": "ALL_ALLOWED",
-        "allowed_first_party_connected_apps": [],
-        "third_party_connected_apps_allowed_type": "ALL_ALLOWED",
-        "allowed_third_party_connected_apps": [],
+        "rbac_email_implicit_role_assignments": o.settings.rbac_email_implicit_role_assignments,
+        "mfa_methods": o.settings.mfa_methods,
+        "allowed_mfa_methods": o.settings.allowed_mfa_methods,
+        "oauth_tenant_jit_provisioning": o.settings.oauth_tenant_jit_provisioning,
+        "allowed_oauth_tenants": o.settings.allowed_oauth_tenants,
+        "claimed_email_domains": o.settings.claimed_email_domains,
+        "first_party_connected_apps_allowed_type": o.settings.first_party_connected_apps_allowed_type,
+        "allowed_first_party_connected_apps": o.settings.allowed_first_party_connected_apps,
+        "third_party_connected_apps_allowed_type": o.settings.third_party_connected_apps_allowed_type,
+        "allowed_third_party_connected_apps": o.settings.allowed_third_party_connected_apps,
         "custom_roles": [],
     })
+}
+
+/// Stytch's `MemberRole`: otpd has only roles assigned directly.
+fn member_roles(roles: &[String]) -> Value {
+    roles
+        .iter()
+        .map(|r| json!({"role_id": r, "sources": [{"type": "direct_assignment", "details": {}}]}))
+        .collect()
 }
 
 /// Every field Stytch's `Member` model requires, non-null.
@@ -77,7 +87,7 @@ fn member_body(m: &Member) -> Value {
         "mfa_enrolled": m.mfa_enrolled,
         "mfa_phone_number": m.mfa_phone_number,
         "default_mfa_method": m.default_mfa_method,
-        "roles": [],
+        "roles": member_roles(&m.roles),
         "trusted_metadata": m.trusted_metadata,
         "untrusted_metadata": m.untrusted_metadata,
         "created_at": rfc3339(&m.created_at),
@@ -115,16 +125,327 @@ fn external_id(raw: Option<String>) -> Result<Option<String>, ApiError> {
         .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
+/// `ALL_ALLOWED`, `RESTRICTED` or `NOT_ALLOWED`.
+#[derive(Deserialize, Serialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Allowance {
+    AllAllowed,
+    Restricted,
+    NotAllowed,
+}
+
+/// `ALL_ALLOWED` or `RESTRICTED`.
+#[derive(Deserialize, Serialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Restriction {
+    AllAllowed,
+    Restricted,
+}
+
+/// `RESTRICTED` or `NOT_ALLOWED`.
+#[derive(Deserialize, Serialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JitAllowance {
+    Restricted,
+    NotAllowed,
+}
+
+#[derive(Deserialize, Serialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    Sso,
+    MagicLink,
+    Password,
+    GoogleOauth,
+    MicrosoftOauth,
+    SlackOauth,
+    GithubOauth,
+    HubspotOauth,
+    EmailOtp,
+}
+
+#[derive(Deserialize, Serialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum MfaMethod {
+    SmsOtp,
+    Totp,
+}
+
+/// Stytch's `EmailImplicitRoleAssignment`.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleAssignmentInput {
+    #[schema(min_length = 1, max_length = 253)]
+    domain: String,
+    #[schema(pattern = r"^[A-Za-z0-9_.:-]{1,128}$")]
+    role_id: String,
+}
+
+/// `mfa_policy`: `OPTIONAL` or `REQUIRED_FOR_ALL`.
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MfaPolicyInput {
+    Optional,
+    RequiredForAll,
+}
+
+impl From<MfaPolicyInput> for MfaPolicy {
+    fn from(p: MfaPolicyInput) -> Self {
+        match p {
+            MfaPolicyInput::Optional => MfaPolicy::Optional,
+            MfaPolicyInput::RequiredForAll => MfaPolicy::RequiredForAll,
+        }
+    }
+}
+
+/// The organization settings of `organizations.create` and `.update`. They are stored and
+/// returned as given; only `mfa_methods`/`allowed_mfa_methods` change what otpd does (SMS MFA
+/// is refused when `RESTRICTED` without `sms_otp`). Fields that would name SSO connections,
+/// which cannot exist in otpd, are refused unless empty.
+#[derive(Deserialize, ToSchema, Default)]
+pub struct OrgSettingsInput {
+    sso_jit_provisioning: Option<Allowance>,
+    /// Must be empty: otpd has no SSO connections.
+    #[schema(max_items = 0)]
+    sso_jit_provisioning_allowed_connections: Option<Vec<String>>,
+    /// Must be empty or null: otpd has no SSO connections.
+    #[schema(max_length = 0)]
+    sso_default_connection_id: Option<String>,
+    #[schema(max_items = 100, inline)]
+    email_allowed_domains: Option<Vec<DomainName>>,
+    email_jit_provisioning: Option<JitAllowance>,
+    email_invites: Option<Allowance>,
+    auth_methods: Option<Restriction>,
+    #[schema(max_items = 9)]
+    allowed_auth_methods: Option<Vec<AuthMethod>>,
+    mfa_methods: Option<Restriction>,
+    #[schema(max_items = 2)]
+    allowed_mfa_methods: Option<Vec<MfaMethod>>,
+    oauth_tenant_jit_provisioning: Option<JitAllowance>,
+    #[schema(value_type = Option<Object>)]
+    allowed_oauth_tenants: Option<serde_json::Map<String, Value>>,
+    #[schema(max_items = 100, inline)]
+    claimed_email_domains: Option<Vec<DomainName>>,
+    #[schema(max_items = 100)]
+    rbac_email_implicit_role_assignments: Option<Vec<RoleAssignmentInput>>,
+    first_party_connected_apps_allowed_type: Option<Allowance>,
+    #[schema(max_items = 100, inline)]
+    allowed_first_party_connected_apps: Option<Vec<AppId>>,
+    third_party_connected_apps_allowed_type: Option<Allowance>,
+    #[schema(max_items = 100, inline)]
+    allowed_third_party_connected_apps: Option<Vec<AppId>>,
+}
+
+/// A domain name.
+#[derive(Deserialize, ToSchema)]
+#[schema(pattern = r"^[A-Za-z0-9.-]{1,253}$")]
+pub struct DomainName(String);
+
+/// A connected app id.
+#[derive(Deserialize, ToSchema)]
+#[schema(pattern = r"^[A-Za-z0-9_.:-]{1,128}$")]
+pub struct AppId(String);
+
+fn wire<T: Serialize>(v: T) -> String {
+    match serde_json::to_value(v) {
+        Ok(Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+fn wire_all<T: Serialize>(v: Vec<T>) -> Vec<String> {
+    v.into_iter().map(wire).collect()
+}
+
+fn checked_domains(field: &str, v: Vec<DomainName>) -> Result<Vec<String>, ApiError> {
+    v.into_iter()
+        .map(|DomainName(d)| {
+            let ok = (1..=253).contains(&d.len())
+                && d.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'))
+                && d.contains('.')
+                && !d.starts_with(['.', '-'])
+                && !d.ends_with(['.', '-']);
+            ok.then(|| d.to_ascii_lowercase()).ok_or_else(|| {
+                ApiError::bad_request(format!("{field}: `{d}` is not a domain name"))
+            })
+        })
+        .collect()
+}
+
+fn checked_ids(field: &str, v: Vec<AppId>) -> Result<Vec<String>, ApiError> {
+    v.into_iter()
+        .map(|AppId(a)| {
+            valid_role_id(&a)
+                .then_some(a)
+                .ok_or_else(|| ApiError::bad_request(format!("{field}: malformed id")))
+        })
+        .collect()
+}
+
+/// Role and app ids: 1 to 128 characters of `A-Z a-z 0-9 _ . : -`.
+fn valid_role_id(s: &str) -> bool {
+    (1..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+}
+
+fn checked_roles(field: &str, roles: Vec<String>) -> Result<Vec<String>, ApiError> {
+    if roles.len() > 64 {
+        return Err(ApiError::bad_request(format!("{field}: at most 64 roles")));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(roles.len());
+    for r in roles {
+        if !valid_role_id(&r) {
+            return Err(ApiError::bad_request(format!(
+                "{field}: a role id is 1 to 128 characters of A-Z a-z 0-9 _ . : -"
+            )));
+        }
+        if !out.contains(&r) {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+impl OrgSettingsInput {
+    /// Applies the fields the request carries onto `s`.
+    fn apply(self, s: &mut OrgSettings) -> Result<(), ApiError> {
+        if self
+            .sso_jit_provisioning_allowed_connections
+            .is_some_and(|c| !c.is_empty())
+        {
+            return Err(ApiError::bad_request(
+                "sso_jit_provisioning_allowed_connections: otpd has no SSO connections",
+            ));
+        }
+        if self
+            .sso_default_connection_id
+            .is_some_and(|c| !c.is_empty())
+        {
+            return Err(ApiError::bad_request(
+                "sso_default_connection_id: otpd has no SSO connections",
+            ));
+        }
+        if let Some(v) = self.sso_jit_provisioning {
+            s.sso_jit_provisioning = wire(v);
+        }
+        if let Some(v) = self.email_allowed_domains {
+            s.email_allowed_domains = checked_domains("email_allowed_domains", v)?;
+        }
+        if let Some(v) = self.email_jit_provisioning {
+            s.email_jit_provisioning = wire(v);
+        }
+        if let Some(v) = self.email_invites {
+            s.email_invites = wire(v);
+        }
+        if let Some(v) = self.auth_methods {
+            s.auth_methods = wire(v);
+        }
+        if let Some(v) = self.allowed_auth_methods {
+            s.allowed_auth_methods = wire_all(v);
+        }
+        if let Some(v) = self.mfa_methods {
+            s.mfa_methods = wire(v);
+        }
+        if let Some(v) = self.allowed_mfa_methods {
+            s.allowed_mfa_methods = wire_all(v);
+        }
+        if let Some(v) = self.oauth_tenant_jit_provisioning {
+            s.oauth_tenant_jit_provisioning = wire(v);
+        }
+        if let Some(v) = self.allowed_oauth_tenants {
+            s.allowed_oauth_tenants = v;
+        }
+        if let Some(v) = self.claimed_email_domains {
+            s.claimed_email_domains = checked_domains("claimed_email_domains", v)?;
+        }
+        if let Some(v) = self.rbac_email_implicit_role_assignments {
+            let mut out = Vec::with_capacity(v.len());
+            for a in v {
+                let domain = checked_domains(
+                    "rbac_email_implicit_role_assignments",
+                    vec![DomainName(a.domain)],
+                )?;
+                if !valid_role_id(&a.role_id) {
+                    return Err(ApiError::bad_request(
+                        "rbac_email_implicit_role_assignments: malformed role_id",
+                    ));
+                }
+                out.push(json!({"domain": domain.concat(), "role_id": a.role_id}));
+            }
+            s.rbac_email_implicit_role_assignments = out;
+        }
+        if let Some(v) = self.first_party_connected_apps_allowed_type {
+            s.first_party_connected_apps_allowed_type = wire(v);
+        }
+        if let Some(v) = self.allowed_first_party_connected_apps {
+            s.allowed_first_party_connected_apps =
+                checked_ids("allowed_first_party_connected_apps", v)?;
+        }
+        if let Some(v) = self.third_party_connected_apps_allowed_type {
+            s.third_party_connected_apps_allowed_type = wire(v);
+        }
+        if let Some(v) = self.allowed_third_party_connected_apps {
+            s.allowed_third_party_connected_apps =
+                checked_ids("allowed_third_party_connected_apps", v)?;
+        }
+        if s.mfa_methods == "RESTRICTED" && s.allowed_mfa_methods.is_empty() {
+            return Err(ApiError::bad_request(
+                "allowed_mfa_methods: required when mfa_methods is RESTRICTED",
+            ));
+        }
+        if s.auth_methods == "RESTRICTED" && s.allowed_auth_methods.is_empty() {
+            return Err(ApiError::bad_request(
+                "allowed_auth_methods: required when auth_methods is RESTRICTED",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn checked_name(raw: &str) -> Result<String, ApiError> {
+    let name = raw.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 128 {
+        return Err(ApiError::bad_request(
+            "organization_name must be 1 to 128 characters",
+        ));
+    }
+    Ok(name)
+}
+
+fn checked_logo_url(raw: String) -> Result<String, ApiError> {
+    if raw.is_empty() {
+        return Ok(raw);
+    }
+    if raw.len() > 2048 || !(raw.starts_with("https://") || raw.starts_with("http://")) {
+        return Err(ApiError::bad_request(
+            "organization_logo_url must be an http(s) URL of at most 2048 characters",
+        ));
+    }
+    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ApiError::bad_request(
+            "organization_logo_url must not contain whitespace",
+        ));
+    }
+    Ok(raw)
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct CreateOrganizationInput {
+    #[schema(min_length = 1, max_length = 128)]
     organization_name: String,
+    #[schema(pattern = r"^[A-Za-z0-9._~-]{2,128}$")]
     organization_slug: String,
+    #[schema(pattern = r"^[A-Za-z0-9._|-]{1,128}$")]
     organization_external_id: Option<String>,
+    #[schema(max_length = 2048)]
     organization_logo_url: Option<String>,
-    /// `OPTIONAL` (default) or `REQUIRED_FOR_ALL`.
-    mfa_policy: Option<String>,
+    mfa_policy: Option<MfaPolicyInput>,
     #[schema(value_type = Option<Object>)]
     trusted_metadata: Option<serde_json::Map<String, Value>>,
+    #[serde(flatten)]
+    settings: OrgSettingsInput,
 }
 
 /// Create an organization.
@@ -149,21 +470,12 @@ pub async fn create_organization(
     RequestId(request_id): RequestId,
     Json(i): Json<CreateOrganizationInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = i.organization_name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 128 {
-        return Err(ApiError::bad_request(
-            "organization_name must be 1 to 128 characters",
-        ));
-    }
+    let name = checked_name(&i.organization_name)?;
     if !valid_slug(&i.organization_slug) {
         return Err(ApiError::new(ErrorKind::InvalidOrganizationSlug));
     }
-    let mfa_policy = match i.mfa_policy.as_deref() {
-        None | Some("") => MfaPolicy::Optional,
-        Some(p) => MfaPolicy::parse(p).ok_or_else(|| {
-            ApiError::bad_request("mfa_policy must be OPTIONAL or REQUIRED_FOR_ALL")
-        })?,
-    };
+    let mut settings = OrgSettings::default();
+    i.settings.apply(&mut settings)?;
     let org = b2b::create_organization(
         &state.services,
         &project,
@@ -171,9 +483,10 @@ pub async fn create_organization(
             name,
             slug: i.organization_slug,
             external_id: external_id(i.organization_external_id)?,
-            logo_url: i.organization_logo_url.unwrap_or_default(),
-            mfa_policy,
+            logo_url: checked_logo_url(i.organization_logo_url.unwrap_or_default())?,
+            mfa_policy: i.mfa_policy.map_or(MfaPolicy::Optional, MfaPolicy::from),
             trusted_metadata: Value::Object(i.trusted_metadata.unwrap_or_default()),
+            settings,
         },
     )
     .await?;
@@ -211,18 +524,125 @@ pub async fn get_organization(
     })))
 }
 
+/// `organizations.update`: only the fields present change.
+#[derive(Deserialize, ToSchema)]
+pub struct UpdateOrganizationInput {
+    #[schema(min_length = 1, max_length = 128)]
+    organization_name: Option<String>,
+    #[schema(pattern = r"^[A-Za-z0-9._~-]{2,128}$")]
+    organization_slug: Option<String>,
+    /// An empty string removes the external id.
+    #[schema(pattern = r"^([A-Za-z0-9._|-]{1,128})?$")]
+    organization_external_id: Option<String>,
+    /// An empty string removes the logo.
+    #[schema(max_length = 2048)]
+    organization_logo_url: Option<String>,
+    mfa_policy: Option<MfaPolicyInput>,
+    /// Replaces the whole trusted metadata.
+    #[schema(value_type = Option<Object>)]
+    trusted_metadata: Option<serde_json::Map<String, Value>>,
+    #[serde(flatten)]
+    settings: OrgSettingsInput,
+}
+
+/// Update an organization.
+#[utoipa::path(
+    put,
+    path = "/v1/b2b/organizations/{organization_id}",
+    tag = "b2b",
+    operation_id = "b2b_update_organization",
+    security(("basic" = [])),
+    params(("organization_id" = String, Path, description = "Organization id, slug or external id")),
+    request_body = UpdateOrganizationInput,
+    responses(
+        (status = 200, description = "The updated organization", body = OrganizationResponse),
+        (status = 400, description = "Malformed request (`bad_request`, `invalid_organization_slug`, `organization_slug_already_used`, `organization_external_id_already_used`)", body = ErrorBody),
+        Unauthorized,
+        (status = 404, description = "`organization_not_found`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
+        ServerErrors
+    )
+)]
+pub async fn update_organization(
+    state: web::Data<AppState>,
+    Authenticated(project): Authenticated,
+    RequestId(request_id): RequestId,
+    path: web::Path<String>,
+    Json(i): Json<UpdateOrganizationInput>,
+) -> Result<HttpResponse, ApiError> {
+    let mut org = b2b::organization(&state.services, &project, &path.into_inner()).await?;
+    if let Some(name) = i.organization_name {
+        org.name = checked_name(&name)?;
+    }
+    if let Some(slug) = i.organization_slug {
+        if !valid_slug(&slug) {
+            return Err(ApiError::new(ErrorKind::InvalidOrganizationSlug));
+        }
+        org.slug = slug;
+    }
+    if let Some(ext) = i.organization_external_id {
+        org.external_id = if ext.is_empty() {
+            None
+        } else {
+            external_id(Some(ext))?
+        };
+    }
+    if let Some(url) = i.organization_logo_url {
+        org.logo_url = checked_logo_url(url)?;
+    }
+    if let Some(p) = i.mfa_policy {
+        org.mfa_policy = p.into();
+    }
+    if let Some(meta) = i.trusted_metadata {
+        org.trusted_metadata = Value::Object(meta);
+    }
+    i.settings.apply(&mut org.settings)?;
+    let org = b2b::update_organization(&state.services, &project, &org).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "status_code": 200, "request_id": request_id, "organization": organization_body(&org)
+    })))
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct CreateMemberInput {
+    #[schema(max_length = 254)]
     email_address: String,
+    #[schema(max_length = 256)]
     name: Option<String>,
+    #[schema(pattern = r"^[A-Za-z0-9._|-]{1,128}$")]
     external_id: Option<String>,
+    #[schema(pattern = r"^\+[1-9][0-9]{6,14}$")]
     mfa_phone_number: Option<String>,
     mfa_enrolled: Option<bool>,
     create_member_as_pending: Option<bool>,
+    /// Only `false`: otpd has no break-glass (SSO-bypass) members.
+    is_breakglass: Option<bool>,
+    /// Role ids assigned directly (otpd stores them; it enforces no RBAC).
+    #[schema(max_items = 64, inline)]
+    roles: Option<Vec<RoleId>>,
     #[schema(value_type = Option<Object>)]
     trusted_metadata: Option<serde_json::Map<String, Value>>,
     #[schema(value_type = Option<Object>)]
     untrusted_metadata: Option<serde_json::Map<String, Value>>,
+}
+
+/// A role id.
+#[derive(Deserialize, ToSchema)]
+#[schema(pattern = r"^[A-Za-z0-9_.:-]{1,128}$")]
+pub struct RoleId(String);
+
+fn roles(field: &str, v: Option<Vec<RoleId>>) -> Result<Option<Vec<String>>, ApiError> {
+    v.map(|r| checked_roles(field, r.into_iter().map(|RoleId(s)| s).collect()))
+        .transpose()
+}
+
+fn no_breakglass(v: Option<bool>) -> Result<(), ApiError> {
+    if v == Some(true) {
+        return Err(ApiError::bad_request(
+            "is_breakglass: otpd has no SSO to bypass, so no break-glass members",
+        ));
+    }
+    Ok(())
 }
 
 /// Create a member of an organization.
@@ -251,6 +671,7 @@ pub async fn create_member(
     Json(i): Json<CreateMemberInput>,
 ) -> Result<HttpResponse, ApiError> {
     let org = b2b::organization(&state.services, &project, &path.into_inner()).await?;
+    no_breakglass(i.is_breakglass)?;
     let req = CreateMember {
         email_address: parse_email(&i.email_address)?,
         name: i.name.unwrap_or_default(),
@@ -260,6 +681,7 @@ pub async fn create_member(
         pending: i.create_member_as_pending.unwrap_or(false),
         trusted_metadata: Value::Object(i.trusted_metadata.unwrap_or_default()),
         untrusted_metadata: Value::Object(i.untrusted_metadata.unwrap_or_default()),
+        roles: roles("roles", i.roles)?.unwrap_or_default(),
     };
     let m = b2b::create_member(&state.services, &project, &org, req).await?;
     Ok(member_reply(&request_id, &m, &org, Value::Null))
@@ -313,12 +735,35 @@ pub async fn get_member(
 
 #[derive(Deserialize, ToSchema)]
 pub struct UpdateMemberInput {
+    #[schema(max_length = 256)]
     name: Option<String>,
+    #[schema(max_length = 254)]
+    email_address: Option<String>,
+    #[schema(pattern = r"^[A-Za-z0-9._|-]{1,128}$")]
     external_id: Option<String>,
+    /// A verified number is never replaced: delete it first.
+    #[schema(pattern = r"^\+[1-9][0-9]{6,14}$")]
     mfa_phone_number: Option<String>,
     mfa_enrolled: Option<bool>,
     /// `sms_otp` or `totp`.
-    default_mfa_method: Option<String>,
+    default_mfa_method: Option<MfaMethod>,
+    /// Only `false`: otpd has no break-glass members.
+    is_breakglass: Option<bool>,
+    /// Replaces the member's directly assigned roles.
+    #[schema(max_items = 64, inline)]
+    roles: Option<Vec<RoleId>>,
+    /// Accepted: otpd keeps no retired email addresses, so a changed email is always unlinked.
+    #[allow(dead_code)]
+    unlink_email: Option<bool>,
+    /// Accepted: role changes never revoke sessions in otpd.
+    #[allow(dead_code)]
+    preserve_existing_sessions: Option<bool>,
+    /// Replaces the whole object.
+    #[schema(value_type = Option<Object>)]
+    trusted_metadata: Option<serde_json::Map<String, Value>>,
+    /// Replaces the whole object.
+    #[schema(value_type = Option<Object>)]
+    untrusted_metadata: Option<serde_json::Map<String, Value>>,
 }
 
 /// Update a member; changing the MFA phone withdraws codes sent to the old one.
@@ -348,19 +793,17 @@ pub async fn update_member(
 ) -> Result<HttpResponse, ApiError> {
     let (org_key, member_key) = path.into_inner();
     let org = b2b::organization(&state.services, &project, &org_key).await?;
-    if let Some(method) = i.default_mfa_method.as_deref() {
-        if !matches!(method, "sms_otp" | "totp") {
-            return Err(ApiError::bad_request(
-                "default_mfa_method must be sms_otp or totp",
-            ));
-        }
-    }
+    no_breakglass(i.is_breakglass)?;
     let req = UpdateMember {
         name: i.name,
+        email_address: i.email_address.as_deref().map(parse_email).transpose()?,
         external_id: external_id(i.external_id)?,
         mfa_phone_number: phone(i.mfa_phone_number.as_deref())?,
         mfa_enrolled: i.mfa_enrolled,
-        default_mfa_method: i.default_mfa_method,
+        default_mfa_method: i.default_mfa_method.map(wire),
+        trusted_metadata: i.trusted_metadata.map(Value::Object),
+        untrusted_metadata: i.untrusted_metadata.map(Value::Object),
+        roles: roles("roles", i.roles)?,
     };
     let m = b2b::update_member(&state.services, &project, &org, &member_key, req).await?;
     Ok(member_reply(&request_id, &m, &org, Value::Null))

@@ -62,8 +62,8 @@ pub struct UserBody<'a> {
     pub is_locked: bool,
     pub lock_created_at: Option<String>,
     pub lock_expires_at: Option<String>,
-    #[schema(value_type = Vec<Object>)]
-    pub roles: [Value; 0],
+    /// Role ids, as set by `users.create` / `users.update`.
+    pub roles: Vec<&'a str>,
 }
 
 impl<'a> From<&'a User> for UserBody<'a> {
@@ -107,7 +107,7 @@ impl<'a> From<&'a User> for UserBody<'a> {
             is_locked: false,
             lock_created_at: None,
             lock_expires_at: None,
-            roles: [],
+            roles: u.roles.iter().map(String::as_str).collect(),
         }
     }
 }

@@ -25,7 +25,13 @@ pub enum ErrorKind {
     InvalidPhoneId,
     DuplicatePhoneNumber,
     DuplicateEmail,
-    DuplicateExternalId,
+    DuplicateUserExternalId,
+    DuplicateMemberEmail,
+    DuplicateMemberExternalId,
+    DuplicateMemberPhoneNumber,
+    OrganizationSlugAlreadyUsed,
+    OrganizationExternalIdAlreadyUsed,
+    OperationRestrictedByOrganizationMfaMethods,
     UnauthorizedCredentials,
     InvalidSignature,
     UnableToAuthOtpCode,
@@ -35,8 +41,6 @@ pub enum ErrorKind {
     OrganizationNotFound,
     MemberNotFound,
     MemberPhoneNumberNotFound,
-    MemberPhoneNumberAlreadyVerified,
-    DuplicateOrganizationSlug,
     InvalidOrganizationSlug,
     RouteNotFound,
     TooManyRequests,
@@ -47,6 +51,45 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, so the documentation's error table can be checked against this one.
+    pub const ALL: &'static [ErrorKind] = &[
+        ErrorKind::BadRequest,
+        ErrorKind::InvalidPhoneNumber,
+        ErrorKind::InvalidPhoneNumberCountryCode,
+        ErrorKind::UnsubscribedPhoneNumber,
+        ErrorKind::InvalidEmail,
+        ErrorKind::InvalidExpiration,
+        ErrorKind::InvalidCode,
+        ErrorKind::InvalidMethodId,
+        ErrorKind::InvalidUserId,
+        ErrorKind::InvalidPhoneId,
+        ErrorKind::DuplicatePhoneNumber,
+        ErrorKind::DuplicateEmail,
+        ErrorKind::DuplicateUserExternalId,
+        ErrorKind::DuplicateMemberEmail,
+        ErrorKind::DuplicateMemberExternalId,
+        ErrorKind::DuplicateMemberPhoneNumber,
+        ErrorKind::OrganizationSlugAlreadyUsed,
+        ErrorKind::OrganizationExternalIdAlreadyUsed,
+        ErrorKind::OperationRestrictedByOrganizationMfaMethods,
+        ErrorKind::UnauthorizedCredentials,
+        ErrorKind::InvalidSignature,
+        ErrorKind::UnableToAuthOtpCode,
+        ErrorKind::OtpCodeNotFound,
+        ErrorKind::UserNotFound,
+        ErrorKind::PhoneNumberNotFound,
+        ErrorKind::OrganizationNotFound,
+        ErrorKind::MemberNotFound,
+        ErrorKind::MemberPhoneNumberNotFound,
+        ErrorKind::InvalidOrganizationSlug,
+        ErrorKind::RouteNotFound,
+        ErrorKind::TooManyRequests,
+        ErrorKind::TooFewTokensAuthenticated,
+        ErrorKind::UnsupportedPhoneNumberType,
+        ErrorKind::InternalServerError,
+        ErrorKind::ServiceUnavailable,
+    ];
+
     /// `(status, error_type, default message)`.
     pub fn table(self) -> (StatusCode, &'static str, &'static str) {
         use ErrorKind::*;
@@ -87,10 +130,40 @@ impl ErrorKind {
                 "duplicate_email",
                 "This email address is already in use here.",
             ),
-            DuplicateExternalId => (
+            DuplicateUserExternalId => (
                 StatusCode::BAD_REQUEST,
-                "duplicate_external_id",
-                "This external_id is already in use here.",
+                "duplicate_user_external_id",
+                "A user with this external_id already exists in this project.",
+            ),
+            DuplicateMemberEmail => (
+                StatusCode::BAD_REQUEST,
+                "duplicate_member_email",
+                "A member with this email address already exists in this organization.",
+            ),
+            DuplicateMemberExternalId => (
+                StatusCode::BAD_REQUEST,
+                "duplicate_member_external_id",
+                "A member with this external_id already exists in this organization.",
+            ),
+            DuplicateMemberPhoneNumber => (
+                StatusCode::BAD_REQUEST,
+                "duplicate_member_phone_number",
+                "A member with the specified phone number already exists for this organization.",
+            ),
+            OrganizationSlugAlreadyUsed => (
+                StatusCode::BAD_REQUEST,
+                "organization_slug_already_used",
+                "An organization with this organization_slug already exists in this project.",
+            ),
+            OrganizationExternalIdAlreadyUsed => (
+                StatusCode::BAD_REQUEST,
+                "organization_external_id_already_used",
+                "An organization with this organization_external_id already exists in this project.",
+            ),
+            OperationRestrictedByOrganizationMfaMethods => (
+                StatusCode::FORBIDDEN,
+                "operation_restricted_by_organization_mfa_methods",
+                "The organization's mfa_methods are RESTRICTED and allowed_mfa_methods does not include sms_otp.",
             ),
             UnauthorizedCredentials => (StatusCode::UNAUTHORIZED, "unauthorized_credentials", "Unauthorized credentials."),
             InvalidSignature => (
@@ -121,16 +194,6 @@ impl ErrorKind {
                 "member_phone_number_not_found",
                 "The member has no MFA phone number: pass mfa_phone_number.",
             ),
-            MemberPhoneNumberAlreadyVerified => (
-                StatusCode::BAD_REQUEST,
-                "member_phone_number_already_verified",
-                "The member already has a different, verified MFA phone number; delete it first to change it.",
-            ),
-            DuplicateOrganizationSlug => (
-                StatusCode::BAD_REQUEST,
-                "duplicate_organization_slug",
-                "An organization with this slug already exists in this project.",
-            ),
             InvalidOrganizationSlug => (
                 StatusCode::BAD_REQUEST,
                 "invalid_organization_slug",
@@ -155,7 +218,7 @@ impl ErrorKind {
             ),
             ServiceUnavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                "service_unavailable",
+                "server_unavailable",
                 "The service is temporarily overloaded or its database is unreachable. Retry shortly.",
             ),
         }
@@ -214,7 +277,7 @@ pub enum ServerErrors {
     Internal(ErrorBody<'static>),
     #[response(
         status = 503,
-        description = "`service_unavailable`, with `Retry-After`"
+        description = "`server_unavailable` (Stytch's name), with `Retry-After`"
     )]
     Unavailable(ErrorBody<'static>),
 }
@@ -345,12 +408,23 @@ impl From<OtpError> for ApiError {
             OtpError::PhoneNotFound => ApiError::new(PhoneNumberNotFound),
             OtpError::DuplicatePhone => ApiError::new(DuplicatePhoneNumber),
             OtpError::DuplicateEmail => ApiError::new(DuplicateEmail),
-            OtpError::DuplicateExternalId => ApiError::new(DuplicateExternalId),
+            OtpError::DuplicateExternalId => ApiError::new(DuplicateUserExternalId),
+            OtpError::DuplicateMemberEmail => ApiError::new(DuplicateMemberEmail),
+            OtpError::DuplicateMemberExternalId => ApiError::new(DuplicateMemberExternalId),
+            OtpError::DuplicateMemberPhone => ApiError::new(DuplicateMemberPhoneNumber),
+            OtpError::DuplicateOrganizationExternalId => {
+                ApiError::new(OrganizationExternalIdAlreadyUsed)
+            }
             OtpError::OrganizationNotFound => ApiError::new(OrganizationNotFound),
             OtpError::MemberNotFound => ApiError::new(MemberNotFound),
             OtpError::MemberPhoneNotFound => ApiError::new(MemberPhoneNumberNotFound),
-            OtpError::MemberPhoneAlreadyVerified => ApiError::new(MemberPhoneNumberAlreadyVerified),
-            OtpError::DuplicateSlug => ApiError::new(DuplicateOrganizationSlug),
+            OtpError::MemberPhoneMismatch { verified } => ApiError::bad_request(if *verified {
+                "mfa_phone_number: the member already has a verified MFA phone number; delete it (members.delete_mfa_phone_number) before setting another."
+            } else {
+                "mfa_phone_number does not match the member's existing MFA phone number; delete it (members.delete_mfa_phone_number) before using another."
+            }),
+            OtpError::SmsMfaRestricted => ApiError::new(OperationRestrictedByOrganizationMfaMethods),
+            OtpError::DuplicateSlug => ApiError::new(OrganizationSlugAlreadyUsed),
             OtpError::WrongCode => ApiError::new(OtpCodeNotFound),
             OtpError::UnableToAuth => ApiError::new(UnableToAuthOtpCode),
             OtpError::Overloaded => {

@@ -72,7 +72,7 @@ pub async fn readyz(state: web::Data<AppState>, RequestId(id): RequestId) -> Htt
         HttpResponse::Ok().json(json!({"status_code": 200, "request_id": id, "status": detail}))
     } else {
         HttpResponse::ServiceUnavailable().json(json!({
-            "status_code": 503, "request_id": id, "error_type": "service_unavailable",
+            "status_code": 503, "request_id": id, "error_type": "server_unavailable",
             "error_message": detail, "error_url": "https://stytch.com/docs/api/errors/503"
         }))
     }

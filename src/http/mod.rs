@@ -52,7 +52,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/v1/users/phone_numbers/{phone_id}",
             web::delete().to(users::delete_phone),
         )
+        .route("/v1/users/search", web::post().to(users::search))
         .route("/v1/users/{user_id}", web::get().to(users::get))
+        .route("/v1/users/{user_id}", web::put().to(users::update))
         .route("/v1/users/{user_id}", web::delete().to(users::delete))
         .route("/v1/otps/sms/send", web::post().to(otps::sms_send))
         .route(
@@ -75,6 +77,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/v1/b2b/organizations/{organization_id}",
             web::get().to(b2b::get_organization),
+        )
+        .route(
+            "/v1/b2b/organizations/{organization_id}",
+            web::put().to(b2b::update_organization),
         )
         .route(
             "/v1/b2b/organizations/{organization_id}/members",

@@ -28,6 +28,8 @@ use super::{b2b, health, otps, sandbox, users, webhooks};
     paths(
         users::create,
         users::get,
+        users::update,
+        users::search,
         users::delete,
         users::delete_phone,
         otps::sms_send,
@@ -37,6 +39,7 @@ use super::{b2b, health, otps, sandbox, users, webhooks};
         otps::authenticate,
         b2b::create_organization,
         b2b::get_organization,
+        b2b::update_organization,
         b2b::create_member,
         b2b::get_member,
         b2b::update_member,
@@ -188,6 +191,7 @@ pub struct Member {
     pub mfa_phone_number: String,
     /// `sms_otp`, `totp` or empty.
     pub default_mfa_method: String,
+    /// Directly assigned roles: `{role_id, sources: [{type: "direct_assignment", details: {}}]}`.
     #[schema(value_type = Vec<Object>)]
     pub roles: Vec<Value>,
     #[schema(value_type = Object)]

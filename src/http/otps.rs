@@ -60,7 +60,8 @@ pub struct SendInput {
     attributes: Option<Attributes>,
     /// 1 to 10; default 2.
     expiration_minutes: Option<i64>,
-    /// `en`, `es`, `fr`, `pt-br`; other tags fall back to English.
+    /// One of Stytch's 16: `en`, `es`, `pt-br`, `fr`, `it`, `de-DE`, `zh-Hans`, `ca-ES`, `ja`,
+    /// `ru`, `nl`, `pl`, `tr`, `fa`, `vi`, `cs` (matched by language); others fall back to English.
     locale: Option<String>,
     /// The Stytch frontend SDKs' field, accepted on the backend endpoints too.
     enable_autofill: Option<bool>,
@@ -70,7 +71,8 @@ pub struct SendInput {
     create_user_as_pending: Option<bool>,
 }
 
-fn recipient(project: &Project, raw: &str) -> Result<Recipient, ApiError> {
+/// A real number, or Stytch's sandbox number in a test project (live projects refuse it).
+pub(super) fn recipient(project: &Project, raw: &str) -> Result<Recipient, ApiError> {
     if raw == SANDBOX_NUMBER && project.env() == Environment::Test {
         return Ok(Recipient::Sandbox);
     }

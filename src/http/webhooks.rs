@@ -49,7 +49,7 @@ fn forbidden() -> ApiError {
         (status = 400, description = "`bad_request`: not form-encoded, or `MessageSid`/`MessageStatus` missing", body = ErrorBody),
         (status = 403, description = "`invalid_signature`: missing or bad signature, or receipts are not configured", body = ErrorBody),
         (status = 500, description = "`internal_server_error`", body = ErrorBody),
-        (status = 503, description = "`service_unavailable`: the database is unreachable", body = ErrorBody)
+        (status = 503, description = "`server_unavailable`: the database is unreachable", body = ErrorBody)
     )
 )]
 pub async fn twilio_status(

@@ -51,45 +51,58 @@ pub struct RenderError {
 
 /// Every locale's template, parsed and checked once in `startup`, shared by all workers.
 pub struct Renderer {
-    en: templates::Bundle,
-    es: templates::Bundle,
-    fr: templates::Bundle,
-    pt_br: templates::Bundle,
+    /// In the order of [`Locale::ALL`].
+    bundles: Vec<(Locale, templates::Bundle)>,
 }
 
 impl Renderer {
     /// The built-in templates, each replaced by `<dir>/<locale>/otp.ftl` where that exists.
     pub fn load(overrides: Option<&Path>) -> Result<Renderer, TemplateError> {
-        Ok(Renderer {
-            en: templates::load(Locale::En, overrides)?,
-            es: templates::load(Locale::Es, overrides)?,
-            fr: templates::load(Locale::Fr, overrides)?,
-            pt_br: templates::load(Locale::PtBr, overrides)?,
-        })
+        let bundles = Locale::ALL
+            .iter()
+            .map(|&l| templates::load(l, overrides).map(|b| (l, b)))
+            .collect::<Result<_, _>>()?;
+        Ok(Renderer { bundles })
     }
 
-    fn bundle(&self, locale: Locale) -> &templates::Bundle {
-        match locale {
-            Locale::En => &self.en,
-            Locale::Es => &self.es,
-            Locale::Fr => &self.fr,
-            Locale::PtBr => &self.pt_br,
-        }
+    fn bundle(&self, locale: Locale) -> Result<&templates::Bundle, RenderError> {
+        self.bundles
+            .iter()
+            .find(|(l, _)| *l == locale)
+            .map(|(_, b)| b)
+            .ok_or_else(|| RenderError {
+                locale,
+                reason: "is not loaded".into(),
+            })
     }
 
-    /// The body: the localized text, then the autofill line (if any) as the very last line.
-    pub fn render(&self, req: &MessageRequest<'_>) -> Result<Rendered, RenderError> {
-        let text = templates::format(self.bundle(req.locale), req.brand, req.code, req.minutes)
-            .map_err(|reason| RenderError {
-                locale: req.locale,
-                reason,
-            })?;
+    fn compose(&self, locale: Locale, req: &MessageRequest<'_>) -> Result<String, RenderError> {
+        let text = templates::format(self.bundle(locale)?, req.brand, req.code, req.minutes)
+            .map_err(|reason| RenderError { locale, reason })?;
         let mut body = text.trim_end().to_owned();
         if let Some(autofill) = &req.autofill {
             body.push('\n');
             body.push_str(&autofill.line(req.code));
         }
-        let info = encoding::analyse(&body);
+        Ok(body)
+    }
+
+    /// The body: the localized text, then the autofill line (if any) as the very last line.
+    /// A script GSM-7 can't carry (Chinese, Japanese, Russian, Persian) costs UCS-2, 70
+    /// characters a segment; when a long brand and autofill line push such a message past
+    /// one segment, the English text (GSM-7, proved to fit) is sent instead.
+    pub fn render(&self, req: &MessageRequest<'_>) -> Result<Rendered, RenderError> {
+        let mut body = self.compose(req.locale, req)?;
+        let mut info = encoding::analyse(&body);
+        if info.segments > 1 && req.locale != Locale::En {
+            tracing::info!(
+                locale = %req.locale,
+                units = info.units,
+                "localized message exceeds one segment; sending the English text"
+            );
+            body = self.compose(Locale::En, req)?;
+            info = encoding::analyse(&body);
+        }
         if req.autofill.is_some_and(|a| a.app_hash.is_some())
             && info.payload_octets() > SMS_RETRIEVER_MAX_BYTES
         {
@@ -125,7 +138,7 @@ mod tests {
     use crate::domain::project::{MAX_AUTOFILL_DOMAIN_LEN, MAX_BRAND_LEN};
     use crate::domain::ExpiryMinutes;
 
-    const LOCALES: [Locale; 4] = [Locale::En, Locale::Es, Locale::Fr, Locale::PtBr];
+    const LOCALES: [Locale; 16] = Locale::ALL;
     const HASH: &str = "FA+9qCX9VSu";
 
     fn built_in() -> Renderer {
@@ -242,6 +255,14 @@ mod tests {
         ]
     }
 
+    /// Scripts GSM-7 cannot carry: these locales cost UCS-2 (70 units a segment).
+    fn needs_ucs2(locale: Locale) -> bool {
+        matches!(
+            locale,
+            Locale::ZhHans | Locale::Ja | Locale::Ru | Locale::Fa | Locale::Vi
+        )
+    }
+
     #[test]
     fn every_built_in_template_fits_one_sms_segment_in_the_worst_case() {
         let renderer = built_in();
@@ -249,35 +270,139 @@ mod tests {
         assert_eq!(domain.len(), MAX_AUTOFILL_DOMAIN_LEN);
         let mut settings = crate::domain::project::ProjectSettings::default();
         settings.set_autofill_domain(&domain).unwrap();
+        let mut fell_back = 0;
         for brand in worst_brands() {
             settings.set_brand(&brand).unwrap();
             assert_eq!(brand.chars().count(), MAX_BRAND_LEN);
             for locale in LOCALES {
                 for autofill in worst_autofills(&domain) {
                     let minutes = ExpiryMinutes::MAX;
-                    let r = renderer
-                        .render(&MessageRequest {
-                            locale,
-                            brand: &brand,
-                            code: "999999",
-                            minutes,
-                            autofill,
-                        })
-                        .unwrap();
+                    let req = MessageRequest {
+                        locale,
+                        brand: &brand,
+                        code: "999999",
+                        minutes,
+                        autofill,
+                    };
+                    let r = renderer.render(&req).unwrap();
+                    let localized = renderer.compose(locale, &req).unwrap();
+                    let english = renderer.compose(Locale::En, &req).unwrap();
                     let case = format!("{locale} {autofill:?}: {:?}", r.body);
-                    assert_eq!(r.info.encoding, Encoding::Gsm7, "{case}");
-                    assert_eq!(r.info.segments, 1, "{case} ({} septets)", r.info.units);
+                    assert_eq!(r.info.segments, 1, "{case} ({} units)", r.info.units);
                     assert!(r.body.contains(&brand), "{case}");
-                    assert!(r.body.contains(&format!("{minutes} ")), "{case}");
+                    assert!(r.body.contains(&format!("{minutes}")), "{case}");
                     assert_eq!(first_code(&r.body), Some("999999"), "{case}");
-                    if autofill.is_some_and(|a| a.app_hash.is_some()) {
+                    if let Some(a) = autofill {
+                        assert!(
+                            r.body.ends_with(&format!("\n{}", a.line("999999"))),
+                            "{case}"
+                        );
+                    }
+                    if needs_ucs2(locale) {
+                        // Localized when it fits one UCS-2 segment, else the English text.
+                        if r.body == localized {
+                            assert_eq!(r.info.encoding, Encoding::Ucs2, "{case}");
+                            assert!(r.info.units <= 70, "{case}");
+                        } else {
+                            assert_eq!(r.body, english, "{case}");
+                            fell_back += 1;
+                        }
+                        // Without autofill even the longest brand gets the localized text.
+                        if autofill.is_none() {
+                            assert_eq!(r.body, localized, "{case}");
+                        }
+                    } else {
+                        assert_eq!(r.body, localized, "{case}");
+                        assert_eq!(r.info.encoding, Encoding::Gsm7, "{case}");
+                    }
+                    if r.info.encoding == Encoding::Gsm7
+                        && autofill.is_some_and(|a| a.app_hash.is_some())
+                    {
                         assert!(r.info.payload_octets() <= SMS_RETRIEVER_MAX_BYTES, "{case}");
-                        if brand.is_ascii() {
+                        if r.body.is_ascii() {
                             assert!(r.body.len() <= SMS_RETRIEVER_MAX_BYTES, "{case}");
                         }
                     }
                 }
             }
         }
+        assert!(fell_back > 0, "the worst cases do exceed UCS-2's 70 units");
+    }
+
+    /// GSM-7 locales always keep their text; UCS-2 ones with a short brand and a WebOTP line.
+    #[test]
+    fn a_typical_brand_and_autofill_get_the_localized_text_in_every_locale() {
+        let renderer = built_in();
+        for locale in LOCALES {
+            for autofill in worst_autofills("example.com") {
+                if needs_ucs2(locale) && autofill.is_some_and(|a| a.app_hash.is_some()) {
+                    continue;
+                }
+                let req = MessageRequest {
+                    locale,
+                    brand: "Acme",
+                    code: "123456",
+                    minutes: 10,
+                    autofill,
+                };
+                let r = renderer.render(&req).unwrap();
+                assert_eq!(r.body, renderer.compose(locale, &req).unwrap(), "{locale}");
+                assert_eq!(r.info.segments, 1, "{locale}: {:?}", r.body);
+                let expected = if needs_ucs2(locale) {
+                    Encoding::Ucs2
+                } else {
+                    Encoding::Gsm7
+                };
+                assert_eq!(r.info.encoding, expected, "{locale}: {:?}", r.body);
+            }
+        }
+    }
+
+    /// An independent detector (lingua, limited to the 16 languages of Stytch's enum) must
+    /// recognise each template's language in every plural form it renders.
+    #[test]
+    fn an_independent_language_detector_recognises_every_template() {
+        use lingua::{Language, LanguageDetectorBuilder};
+        let expected = |l: Locale| match l {
+            Locale::En => Language::English,
+            Locale::Es => Language::Spanish,
+            Locale::Fr => Language::French,
+            Locale::PtBr => Language::Portuguese,
+            Locale::It => Language::Italian,
+            Locale::DeDe => Language::German,
+            Locale::ZhHans => Language::Chinese,
+            Locale::CaEs => Language::Catalan,
+            Locale::Ja => Language::Japanese,
+            Locale::Ru => Language::Russian,
+            Locale::Nl => Language::Dutch,
+            Locale::Pl => Language::Polish,
+            Locale::Tr => Language::Turkish,
+            Locale::Fa => Language::Persian,
+            Locale::Vi => Language::Vietnamese,
+            Locale::Cs => Language::Czech,
+        };
+        let languages: Vec<Language> = LOCALES.iter().map(|&l| expected(l)).collect();
+        let detector = LanguageDetectorBuilder::from_languages(&languages).build();
+        let renderer = built_in();
+        let mut failures = Vec::new();
+        for locale in LOCALES {
+            for minutes in [1, 2, 5, 10] {
+                let body = renderer
+                    .render(&MessageRequest {
+                        locale,
+                        brand: "Acme",
+                        code: "123456",
+                        minutes,
+                        autofill: None,
+                    })
+                    .unwrap()
+                    .body;
+                let detected = detector.detect_language_of(&body);
+                if detected != Some(expected(locale)) {
+                    failures.push(format!("{locale} {minutes}: {detected:?} for {body:?}"));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{failures:#?}");
     }
 }

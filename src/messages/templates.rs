@@ -35,6 +35,18 @@ fn built_in_source(locale: Locale) -> &'static str {
         Locale::Es => include_str!("../../locales/es/otp.ftl"),
         Locale::Fr => include_str!("../../locales/fr/otp.ftl"),
         Locale::PtBr => include_str!("../../locales/pt-br/otp.ftl"),
+        Locale::It => include_str!("../../locales/it/otp.ftl"),
+        Locale::DeDe => include_str!("../../locales/de-DE/otp.ftl"),
+        Locale::ZhHans => include_str!("../../locales/zh-Hans/otp.ftl"),
+        Locale::CaEs => include_str!("../../locales/ca-ES/otp.ftl"),
+        Locale::Ja => include_str!("../../locales/ja/otp.ftl"),
+        Locale::Ru => include_str!("../../locales/ru/otp.ftl"),
+        Locale::Nl => include_str!("../../locales/nl/otp.ftl"),
+        Locale::Pl => include_str!("../../locales/pl/otp.ftl"),
+        Locale::Tr => include_str!("../../locales/tr/otp.ftl"),
+        Locale::Fa => include_str!("../../locales/fa/otp.ftl"),
+        Locale::Vi => include_str!("../../locales/vi/otp.ftl"),
+        Locale::Cs => include_str!("../../locales/cs/otp.ftl"),
     }
 }
 
@@ -45,6 +57,18 @@ fn language(locale: Locale) -> LanguageIdentifier {
         Locale::Es => langid!("es"),
         Locale::Fr => langid!("fr"),
         Locale::PtBr => langid!("pt-BR"),
+        Locale::It => langid!("it"),
+        Locale::DeDe => langid!("de-DE"),
+        Locale::ZhHans => langid!("zh-Hans"),
+        Locale::CaEs => langid!("ca-ES"),
+        Locale::Ja => langid!("ja"),
+        Locale::Ru => langid!("ru"),
+        Locale::Nl => langid!("nl"),
+        Locale::Pl => langid!("pl"),
+        Locale::Tr => langid!("tr"),
+        Locale::Fa => langid!("fa"),
+        Locale::Vi => langid!("vi"),
+        Locale::Cs => langid!("cs"),
     }
 }
 

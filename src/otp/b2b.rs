@@ -1,11 +1,11 @@
 //! B2B use cases: organizations, members, and SMS MFA send/authenticate.
 
 use crate::domain::ids::{MemberId, OrganizationId};
-use crate::domain::organization::{EnrollmentChange, Member, MfaPolicy, Organization};
+use crate::domain::organization::{EnrollmentChange, Member, MfaPolicy, OrgSettings, Organization};
 use crate::domain::project::Project;
 use crate::domain::{Channel, ExpiryMinutes, Locale, Passcode, PhoneNumber};
 use crate::limits;
-use crate::store::organizations::{self as db, MemberKey, MemberUpdate};
+use crate::store::organizations::{self as db, MemberKey, MemberUpdate, MemberUpdated};
 use crate::store::{passcodes, StoreError};
 
 use super::codes::{self, Delivery};
@@ -14,12 +14,14 @@ use super::{OtpError, Services};
 fn conflict(e: StoreError) -> OtpError {
     if e.is_conflict_on(db::SLUG_TAKEN) {
         OtpError::DuplicateSlug
-    } else if e.is_conflict_on(db::ORG_EXTERNAL_ID_TAKEN)
-        || e.is_conflict_on(db::MEMBER_EXTERNAL_ID_TAKEN)
-    {
-        OtpError::DuplicateExternalId
+    } else if e.is_conflict_on(db::ORG_EXTERNAL_ID_TAKEN) {
+        OtpError::DuplicateOrganizationExternalId
+    } else if e.is_conflict_on(db::MEMBER_EXTERNAL_ID_TAKEN) {
+        OtpError::DuplicateMemberExternalId
     } else if e.is_conflict_on(db::MEMBER_EMAIL_TAKEN) {
-        OtpError::DuplicateEmail
+        OtpError::DuplicateMemberEmail
+    } else if e.is_conflict_on(db::MEMBER_PHONE_TAKEN) {
+        OtpError::DuplicateMemberPhone
     } else {
         OtpError::Store(e)
     }
@@ -32,6 +34,7 @@ pub struct CreateOrganization {
     pub logo_url: String,
     pub mfa_policy: MfaPolicy,
     pub trusted_metadata: serde_json::Value,
+    pub settings: OrgSettings,
 }
 
 pub async fn create_organization(
@@ -51,11 +54,40 @@ pub async fn create_organization(
             logo_url: &req.logo_url,
             mfa_policy: req.mfa_policy,
             trusted_metadata: &req.trusted_metadata,
+            settings: &req.settings,
         },
     )
     .await
     .map_err(conflict)?;
     organization(svc, project, id.as_str()).await
+}
+
+/// `organizations.update`: `org` with the request already merged in is written whole.
+pub async fn update_organization(
+    svc: &Services,
+    project: &Project,
+    org: &Organization,
+) -> Result<Organization, OtpError> {
+    let written = db::update_organization(
+        &svc.pool,
+        &org.id,
+        db::OrganizationUpdate {
+            name: &org.name,
+            slug: &org.slug,
+            external_id: org.external_id.as_deref(),
+            logo_url: &org.logo_url,
+            mfa_policy: org.mfa_policy,
+            trusted_metadata: &org.trusted_metadata,
+            settings: &org.settings,
+        },
+    )
+    .await
+    .map_err(conflict)?;
+    if !written {
+        return Err(OtpError::OrganizationNotFound);
+    }
+    tracing::info!(organization = %org.id, "organization updated");
+    organization(svc, project, org.id.as_str()).await
 }
 
 /// Resolves an organization id, slug or external id.
@@ -90,6 +122,7 @@ pub struct CreateMember {
     pub pending: bool,
     pub trusted_metadata: serde_json::Value,
     pub untrusted_metadata: serde_json::Value,
+    pub roles: Vec<String>,
 }
 
 pub async fn create_member(
@@ -116,6 +149,7 @@ pub async fn create_member(
             mfa_enrolled: req.mfa_enrolled,
             trusted_metadata: &req.trusted_metadata,
             untrusted_metadata: &req.untrusted_metadata,
+            roles: &req.roles,
         },
     )
     .await
@@ -125,10 +159,22 @@ pub async fn create_member(
 
 pub struct UpdateMember {
     pub name: Option<String>,
+    pub email_address: Option<String>,
     pub external_id: Option<String>,
     pub mfa_phone_number: Option<PhoneNumber>,
     pub mfa_enrolled: Option<bool>,
     pub default_mfa_method: Option<String>,
+    pub trusted_metadata: Option<serde_json::Value>,
+    pub untrusted_metadata: Option<serde_json::Value>,
+    pub roles: Option<Vec<String>>,
+}
+
+fn updated(outcome: MemberUpdated) -> Result<(), OtpError> {
+    match outcome {
+        MemberUpdated::Done => Ok(()),
+        MemberUpdated::Gone => Err(OtpError::MemberNotFound),
+        MemberUpdated::VerifiedPhoneKept => Err(OtpError::MemberPhoneMismatch { verified: true }),
+    }
 }
 
 pub async fn update_member(
@@ -139,20 +185,25 @@ pub async fn update_member(
     req: UpdateMember,
 ) -> Result<Member, OtpError> {
     let m = member(svc, org, MemberKey::IdOrExternal(key)).await?;
-    db::update_member(
+    let outcome = db::update_member(
         &svc.pool,
         &project.id,
         &m.id,
         MemberUpdate {
             name: req.name.as_deref(),
+            email_address: req.email_address.as_deref(),
             external_id: req.external_id.as_deref(),
             mfa_phone_number: req.mfa_phone_number.as_ref().map(PhoneNumber::as_e164),
             mfa_enrolled: req.mfa_enrolled,
             default_mfa_method: req.default_mfa_method.as_deref(),
+            trusted_metadata: req.trusted_metadata.as_ref(),
+            untrusted_metadata: req.untrusted_metadata.as_ref(),
+            roles: req.roles.as_deref(),
         },
     )
     .await
     .map_err(conflict)?;
+    updated(outcome)?;
     member(svc, org, MemberKey::IdOrExternal(m.id.as_str())).await
 }
 
@@ -163,7 +214,7 @@ pub async fn delete_mfa_phone(
     key: &str,
 ) -> Result<Member, OtpError> {
     let m = member(svc, org, MemberKey::IdOrExternal(key)).await?;
-    db::delete_mfa_phone(&svc.pool, &project.id, &m.id).await?;
+    updated(db::delete_mfa_phone(&svc.pool, &project.id, &m.id).await?)?;
     member(svc, org, MemberKey::IdOrExternal(m.id.as_str())).await
 }
 
@@ -179,23 +230,31 @@ pub async fn send_sms(
     mfa_phone_number: Option<PhoneNumber>,
     locale: Locale,
 ) -> Result<Member, OtpError> {
+    if !org.settings.allows_sms_mfa() {
+        return Err(OtpError::SmsMfaRestricted);
+    }
     let m = member(svc, org, MemberKey::IdOrExternal(member_key)).await?;
     let phone = match (m.mfa_phone_number.as_str(), mfa_phone_number) {
         ("", None) => return Err(OtpError::MemberPhoneNotFound),
         (current, None) => PhoneNumber::parse(current)?,
         (current, Some(given)) => {
-            if current != given.as_e164() && m.mfa_phone_number_verified {
-                return Err(OtpError::MemberPhoneAlreadyVerified);
+            // Stytch: an error if the member already has a number and the given one differs.
+            if !current.is_empty() && current != given.as_e164() {
+                return Err(OtpError::MemberPhoneMismatch {
+                    verified: m.mfa_phone_number_verified,
+                });
             }
             given
         }
     };
     codes::admit(svc, project, &phone).await?;
     if m.mfa_phone_number != phone.as_e164()
-        && !db::set_unverified_phone(&svc.pool, &m.id, phone.as_e164()).await?
+        && !db::set_unverified_phone(&svc.pool, &m.id, phone.as_e164())
+            .await
+            .map_err(conflict)?
     {
-        // A concurrent authenticate verified the old number in between.
-        return Err(OtpError::MemberPhoneAlreadyVerified);
+        // A concurrent send or update linked another number in between.
+        return Err(OtpError::MemberPhoneMismatch { verified: false });
     }
     codes::issue(
         svc,

@@ -65,8 +65,18 @@ pub enum OtpError {
     MemberNotFound,
     #[error("member has no MFA phone number")]
     MemberPhoneNotFound,
-    #[error("member's MFA phone number is verified and can't be replaced by a send")]
-    MemberPhoneAlreadyVerified,
+    #[error("mfa_phone_number differs from the member's existing number")]
+    MemberPhoneMismatch { verified: bool },
+    #[error("the organization's MFA methods exclude sms_otp")]
+    SmsMfaRestricted,
+    #[error("member email already in use in the organization")]
+    DuplicateMemberEmail,
+    #[error("member external id already in use in the organization")]
+    DuplicateMemberExternalId,
+    #[error("member phone number already in use in the organization")]
+    DuplicateMemberPhone,
+    #[error("organization external id already in use")]
+    DuplicateOrganizationExternalId,
     #[error("organization slug already in use")]
     DuplicateSlug,
     #[error("the passcode is wrong")]

@@ -2,21 +2,23 @@
 
 use crate::domain::ids::{EmailId, ExternalId, PhoneId, UserId, UserRef};
 use crate::domain::project::Project;
-use crate::domain::user::{Name, User, UserStatus};
-use crate::domain::PhoneNumber;
+use crate::domain::user::{Name, SearchCursor, User, UserQuery, UserStatus};
 use crate::store::{self, users as db, StoreError};
 
+use super::send::Recipient;
 use super::{OtpError, Services};
 
 /// A validated `users.create` request.
 pub struct CreateUser {
     pub email: Option<String>,
-    pub phone: Option<PhoneNumber>,
+    /// A real number, or the sandbox number in a test project.
+    pub phone: Option<Recipient>,
     pub name: Name,
     pub external_id: Option<ExternalId>,
     pub pending: bool,
     pub trusted_metadata: serde_json::Value,
     pub untrusted_metadata: serde_json::Value,
+    pub roles: Vec<String>,
 }
 
 pub struct CreatedUser {
@@ -78,6 +80,7 @@ pub async fn create(
             external_id: req.external_id.as_ref(),
             trusted_metadata: &req.trusted_metadata,
             untrusted_metadata: &req.untrusted_metadata,
+            roles: &req.roles,
         },
     )
     .await
@@ -93,7 +96,7 @@ pub async fn create(
     let mut phone_id = None;
     if let Some(phone) = &req.phone {
         let id = PhoneId::generate(env);
-        db::insert_phone(&mut tx, &id, &project.id, &user_id, phone.as_e164())
+        db::insert_phone(&mut tx, &id, &project.id, &user_id, phone.e164())
             .await
             .map_err(conflict)?;
         phone_id = Some(id);
@@ -144,4 +147,75 @@ pub async fn delete_phone(
         .await?
         .ok_or(OtpError::PhoneNotFound)?;
     load(svc, project, &owner).await
+}
+
+/// A validated `users.update`: `None` leaves a field as it is.
+#[derive(Default)]
+pub struct UpdateUser {
+    pub first_name: Option<String>,
+    pub middle_name: Option<String>,
+    pub last_name: Option<String>,
+    /// `Some("")` removes the external id.
+    pub external_id: Option<String>,
+    pub trusted_metadata: Option<serde_json::Value>,
+    pub untrusted_metadata: Option<serde_json::Value>,
+    pub roles: Option<Vec<String>>,
+}
+
+pub async fn update(
+    svc: &Services,
+    project: &Project,
+    user: &UserRef,
+    req: UpdateUser,
+) -> Result<User, OtpError> {
+    let id = store::users::resolve_user(&svc.pool, &project.id, user)
+        .await?
+        .ok_or(OtpError::UserNotFound)?;
+    let written = db::update_user(
+        &svc.pool,
+        &project.id,
+        &id,
+        db::UserUpdate {
+            first_name: req.first_name.as_deref(),
+            middle_name: req.middle_name.as_deref(),
+            last_name: req.last_name.as_deref(),
+            external_id: req.external_id.as_deref(),
+            trusted_metadata: req.trusted_metadata.as_ref(),
+            untrusted_metadata: req.untrusted_metadata.as_ref(),
+            roles: req.roles.as_deref(),
+        },
+    )
+    .await
+    .map_err(conflict)?;
+    if !written {
+        return Err(OtpError::UserNotFound);
+    }
+    tracing::info!(user_id = %id, "user updated");
+    load(svc, project, &id).await
+}
+
+/// One page of matching users, the total number of matches, and where the next page starts.
+pub struct SearchPage {
+    pub users: Vec<User>,
+    pub total: i64,
+    pub next: Option<SearchCursor>,
+}
+
+pub async fn search(
+    svc: &Services,
+    project: &Project,
+    query: &UserQuery,
+    after: Option<&SearchCursor>,
+    limit: u16,
+) -> Result<SearchPage, OtpError> {
+    let (users, total) =
+        db::search_users(&svc.pool, &project.id, query, after, i64::from(limit)).await?;
+    let next = (users.len() == usize::from(limit))
+        .then(|| users.last())
+        .flatten()
+        .map(|u| SearchCursor {
+            created_at: u.created_at,
+            user_id: u.id.as_str().to_owned(),
+        });
+    Ok(SearchPage { users, total, next })
 }

@@ -4,7 +4,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::ids::{MemberId, OrganizationId, ProjectId};
-use crate::domain::organization::{Member, MfaPolicy, Organization};
+use crate::domain::organization::{Member, MfaPolicy, OrgSettings, Organization};
 
 use super::StoreError;
 
@@ -12,6 +12,16 @@ pub const SLUG_TAKEN: &str = "organizations_slug_key";
 pub const ORG_EXTERNAL_ID_TAKEN: &str = "organizations_external_id_key";
 pub const MEMBER_EMAIL_TAKEN: &str = "members_email_key";
 pub const MEMBER_EXTERNAL_ID_TAKEN: &str = "members_external_id_key";
+pub const MEMBER_PHONE_TAKEN: &str = "members_phone_key";
+
+fn settings_json(s: &OrgSettings) -> serde_json::Value {
+    serde_json::to_value(s).unwrap_or_default()
+}
+
+/// Settings as stored; keys a newer otpd added fall back to Stytch's defaults.
+fn settings_from(v: serde_json::Value) -> OrgSettings {
+    serde_json::from_value(v).unwrap_or_default()
+}
 
 pub struct NewOrganization<'a> {
     pub id: &'a OrganizationId,
@@ -22,12 +32,14 @@ pub struct NewOrganization<'a> {
     pub logo_url: &'a str,
     pub mfa_policy: MfaPolicy,
     pub trusted_metadata: &'a serde_json::Value,
+    pub settings: &'a OrgSettings,
 }
 
 pub async fn insert_organization(pool: &PgPool, o: NewOrganization<'_>) -> Result<(), StoreError> {
     sqlx::query!(
-        "insert into organizations (id, project_id, name, slug, external_id, logo_url, mfa_policy, trusted_metadata)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "insert into organizations (id, project_id, name, slug, external_id, logo_url, mfa_policy,
+                                    trusted_metadata, settings)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         o.id.as_str(),
         o.project.as_str(),
         o.name,
@@ -35,11 +47,48 @@ pub async fn insert_organization(pool: &PgPool, o: NewOrganization<'_>) -> Resul
         o.external_id,
         o.logo_url,
         o.mfa_policy.as_str(),
-        o.trusted_metadata
+        o.trusted_metadata,
+        settings_json(o.settings)
     )
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// A whole organization as it should be after `organizations.update`: the caller merged the
+/// request into the current values.
+pub struct OrganizationUpdate<'a> {
+    pub name: &'a str,
+    pub slug: &'a str,
+    pub external_id: Option<&'a str>,
+    pub logo_url: &'a str,
+    pub mfa_policy: MfaPolicy,
+    pub trusted_metadata: &'a serde_json::Value,
+    pub settings: &'a OrgSettings,
+}
+
+pub async fn update_organization(
+    pool: &PgPool,
+    id: &OrganizationId,
+    u: OrganizationUpdate<'_>,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query!(
+        "update organizations set name = $2, slug = $3, external_id = $4, logo_url = $5,
+                                  mfa_policy = $6, trusted_metadata = $7, settings = $8,
+                                  updated_at = now()
+         where id = $1",
+        id.as_str(),
+        u.name,
+        u.slug,
+        u.external_id,
+        u.logo_url,
+        u.mfa_policy.as_str(),
+        u.trusted_metadata,
+        settings_json(u.settings)
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Finds an organization by id, slug or external id (in that order of preference).
@@ -49,7 +98,8 @@ pub async fn find_organization(
     key: &str,
 ) -> Result<Option<Organization>, StoreError> {
     let row = sqlx::query!(
-        "select id, name, slug, external_id, logo_url, mfa_policy, trusted_metadata, created_at, updated_at
+        "select id, name, slug, external_id, logo_url, mfa_policy, trusted_metadata, settings,
+                created_at, updated_at
          from organizations
          where project_id = $1 and (id = $2 or slug = $2 or external_id = $2)
          order by (id = $2) desc, (slug = $2) desc
@@ -67,6 +117,7 @@ pub async fn find_organization(
         logo_url: r.logo_url,
         mfa_policy: MfaPolicy::parse(&r.mfa_policy).unwrap_or(MfaPolicy::Optional),
         trusted_metadata: r.trusted_metadata,
+        settings: settings_from(r.settings),
         created_at: r.created_at,
         updated_at: r.updated_at,
     }))
@@ -84,13 +135,14 @@ pub struct NewMember<'a> {
     pub mfa_enrolled: bool,
     pub trusted_metadata: &'a serde_json::Value,
     pub untrusted_metadata: &'a serde_json::Value,
+    pub roles: &'a [String],
 }
 
 pub async fn insert_member(pool: &PgPool, m: NewMember<'_>) -> Result<(), StoreError> {
     sqlx::query!(
         "insert into members (id, project_id, organization_id, email_address, name, external_id, status,
-                              mfa_phone_number, mfa_enrolled, trusted_metadata, untrusted_metadata)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                              mfa_phone_number, mfa_enrolled, trusted_metadata, untrusted_metadata, roles)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         m.id.as_str(),
         m.project.as_str(),
         m.organization.as_str(),
@@ -101,7 +153,8 @@ pub async fn insert_member(pool: &PgPool, m: NewMember<'_>) -> Result<(), StoreE
         m.mfa_phone_number,
         m.mfa_enrolled,
         m.trusted_metadata,
-        m.untrusted_metadata
+        m.untrusted_metadata,
+        m.roles
     )
     .execute(pool)
     .await?;
@@ -126,7 +179,7 @@ pub async fn find_member(
     };
     let row = sqlx::query!(
         "select id, organization_id, email_address, name, external_id, status, mfa_phone_number,
-                mfa_phone_number_verified, mfa_enrolled, default_mfa_method, trusted_metadata,
+                mfa_phone_number_verified, mfa_enrolled, default_mfa_method, roles, trusted_metadata,
                 untrusted_metadata, created_at, updated_at
          from members
          where organization_id = $1
@@ -150,6 +203,7 @@ pub async fn find_member(
         mfa_phone_number_verified: r.mfa_phone_number_verified,
         mfa_enrolled: r.mfa_enrolled,
         default_mfa_method: r.default_mfa_method,
+        roles: r.roles,
         trusted_metadata: r.trusted_metadata,
         untrusted_metadata: r.untrusted_metadata,
         created_at: r.created_at,
@@ -158,14 +212,28 @@ pub async fn find_member(
 }
 
 /// Partial member update; `None` leaves a column as it is. Changing the MFA phone resets its
-/// verification and withdraws codes sent to the old number, in one transaction.
+/// verification and withdraws codes sent to the old number, in one transaction. A verified
+/// number is never replaced here (Stytch: delete it first).
 #[derive(Default)]
 pub struct MemberUpdate<'a> {
     pub name: Option<&'a str>,
+    pub email_address: Option<&'a str>,
     pub external_id: Option<&'a str>,
     pub mfa_phone_number: Option<&'a str>,
     pub mfa_enrolled: Option<bool>,
     pub default_mfa_method: Option<&'a str>,
+    pub trusted_metadata: Option<&'a serde_json::Value>,
+    pub untrusted_metadata: Option<&'a serde_json::Value>,
+    pub roles: Option<&'a [String]>,
+}
+
+/// What became of an update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberUpdated {
+    Done,
+    Gone,
+    /// The member has a verified MFA number and the update named another one.
+    VerifiedPhoneKept,
 }
 
 pub async fn update_member(
@@ -173,10 +241,11 @@ pub async fn update_member(
     project: &ProjectId,
     member: &MemberId,
     u: MemberUpdate<'_>,
-) -> Result<(), StoreError> {
+) -> Result<MemberUpdated, StoreError> {
     let mut tx = pool.begin().await?;
-    let changed_phone = sqlx::query_scalar!(
-        r#"with old as (select mfa_phone_number from members where id = $1 for update)
+    let row = sqlx::query!(
+        r#"with old as (select mfa_phone_number, mfa_phone_number_verified
+                        from members where id = $1 for update)
            update members m set
                name = coalesce($2, m.name),
                external_id = coalesce($3, m.external_id),
@@ -185,19 +254,42 @@ pub async fn update_member(
                                                 then m.mfa_phone_number_verified else false end,
                mfa_enrolled = coalesce($5, m.mfa_enrolled),
                default_mfa_method = coalesce($6, m.default_mfa_method),
+               email_address = coalesce($7, m.email_address),
+               trusted_metadata = coalesce($8, m.trusted_metadata),
+               untrusted_metadata = coalesce($9, m.untrusted_metadata),
+               roles = coalesce($10, m.roles),
                updated_at = now()
            from old where m.id = $1
+             and ($4::text is null or $4 = old.mfa_phone_number or $4 = ''
+                  or old.mfa_phone_number = '' or not old.mfa_phone_number_verified)
            returning ($4::text is not null and $4 <> old.mfa_phone_number) as "changed!""#,
         member.as_str(),
         u.name,
         u.external_id,
         u.mfa_phone_number,
         u.mfa_enrolled,
-        u.default_mfa_method
+        u.default_mfa_method,
+        u.email_address,
+        u.trusted_metadata,
+        u.untrusted_metadata,
+        u.roles
     )
     .fetch_optional(&mut *tx)
     .await?;
-    if changed_phone == Some(true) {
+    let Some(row) = row else {
+        let exists = sqlx::query_scalar!(
+            "select 1 as \"one!\" from members where id = $1",
+            member.as_str()
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        return Ok(if exists.is_some() {
+            MemberUpdated::VerifiedPhoneKept
+        } else {
+            MemberUpdated::Gone
+        });
+    };
+    if row.changed {
         sqlx::query!(
             "delete from passcodes where project_id = $1 and method_id = $2",
             project.as_str(),
@@ -207,11 +299,11 @@ pub async fn update_member(
         .await?;
     }
     tx.commit().await?;
-    Ok(())
+    Ok(MemberUpdated::Done)
 }
 
-/// Points an unverified member at a new MFA number; refuses (false) if a verified number is
-/// already there, so a send can never redirect a verified member's codes.
+/// Links a member without an MFA number to one; refuses (false) when the member already has
+/// another number, verified or not (Stytch: the numbers must match).
 pub async fn set_unverified_phone(
     pool: &PgPool,
     member: &MemberId,
@@ -219,7 +311,7 @@ pub async fn set_unverified_phone(
 ) -> Result<bool, StoreError> {
     let row = sqlx::query_scalar!(
         "update members set mfa_phone_number = $2, mfa_phone_number_verified = false, updated_at = now()
-         where id = $1 and (mfa_phone_number = '' or not mfa_phone_number_verified or mfa_phone_number = $2)
+         where id = $1 and (mfa_phone_number = '' or mfa_phone_number = $2)
          returning id",
         member.as_str(),
         e164
@@ -264,7 +356,7 @@ pub async fn delete_mfa_phone(
     pool: &PgPool,
     project: &ProjectId,
     member: &MemberId,
-) -> Result<(), StoreError> {
+) -> Result<MemberUpdated, StoreError> {
     update_member(
         pool,
         project,

@@ -1,15 +1,22 @@
 //! Consumer users, their emails and phone numbers.
 
+use std::collections::HashMap;
+
 use sqlx::{PgConnection, PgPool};
 
 use crate::domain::ids::{EmailId, ExternalId, PhoneId, ProjectId, UserId, UserRef};
-use crate::domain::user::{Name, User, UserEmail, UserPhone, UserStatus};
+use crate::domain::user::{
+    Name, SearchCursor, User, UserEmail, UserFilter, UserPhone, UserQuery, UserStatus,
+};
 
 use super::StoreError;
 
 pub const PHONE_TAKEN: &str = "phone_numbers_project_phone_key";
 pub const EMAIL_TAKEN: &str = "emails_project_email_key";
 pub const EXTERNAL_ID_TAKEN: &str = "users_external_id_key";
+
+/// How long a number attached by `send(user_id)` may stay unverified (Stytch's 5 minutes).
+pub const ATTACH_WINDOW_SECONDS: i64 = 300;
 
 pub struct NewUser<'a> {
     pub id: &'a UserId,
@@ -19,13 +26,14 @@ pub struct NewUser<'a> {
     pub external_id: Option<&'a ExternalId>,
     pub trusted_metadata: &'a serde_json::Value,
     pub untrusted_metadata: &'a serde_json::Value,
+    pub roles: &'a [String],
 }
 
 pub async fn insert_user(conn: &mut PgConnection, u: NewUser<'_>) -> Result<(), StoreError> {
     sqlx::query!(
         "insert into users (id, project_id, status, first_name, middle_name, last_name,
-                            external_id, trusted_metadata, untrusted_metadata)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                            external_id, trusted_metadata, untrusted_metadata, roles)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         u.id.as_str(),
         u.project.as_str(),
         u.status.as_str(),
@@ -35,10 +43,54 @@ pub async fn insert_user(conn: &mut PgConnection, u: NewUser<'_>) -> Result<(), 
         u.external_id.map(ExternalId::as_str),
         u.trusted_metadata,
         u.untrusted_metadata,
+        u.roles,
     )
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// `users.update`: `None` leaves a column as it is; an empty external id removes it.
+#[derive(Default)]
+pub struct UserUpdate<'a> {
+    pub first_name: Option<&'a str>,
+    pub middle_name: Option<&'a str>,
+    pub last_name: Option<&'a str>,
+    pub external_id: Option<&'a str>,
+    pub trusted_metadata: Option<&'a serde_json::Value>,
+    pub untrusted_metadata: Option<&'a serde_json::Value>,
+    pub roles: Option<&'a [String]>,
+}
+
+pub async fn update_user(
+    pool: &PgPool,
+    project: &ProjectId,
+    id: &UserId,
+    u: UserUpdate<'_>,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query!(
+        "update users set first_name = coalesce($3, first_name),
+                          middle_name = coalesce($4, middle_name),
+                          last_name = coalesce($5, last_name),
+                          external_id = case when $6::text is null then external_id
+                                             else nullif($6, '') end,
+                          trusted_metadata = coalesce($7, trusted_metadata),
+                          untrusted_metadata = coalesce($8, untrusted_metadata),
+                          roles = coalesce($9, roles)
+         where project_id = $1 and id = $2",
+        project.as_str(),
+        id.as_str(),
+        u.first_name,
+        u.middle_name,
+        u.last_name,
+        u.external_id,
+        u.trusted_metadata,
+        u.untrusted_metadata,
+        u.roles,
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn insert_email(
@@ -73,6 +125,29 @@ pub async fn insert_phone(
         project.as_str(),
         user.as_str(),
         e164
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Attaches a number to an existing user by `send(user_id)`: it stays only if verified within
+/// [`ATTACH_WINDOW_SECONDS`]; after that it is invisible and the next lookup detaches it.
+pub async fn attach_phone(
+    conn: &mut PgConnection,
+    id: &PhoneId,
+    project: &ProjectId,
+    user: &UserId,
+    e164: &str,
+) -> Result<(), StoreError> {
+    sqlx::query!(
+        "insert into phone_numbers (id, project_id, user_id, phone_number, attach_expires_at)
+         values ($1, $2, $3, $4, now() + make_interval(secs => $5))",
+        id.as_str(),
+        project.as_str(),
+        user.as_str(),
+        e164,
+        ATTACH_WINDOW_SECONDS as f64
     )
     .execute(conn)
     .await?;
@@ -114,8 +189,17 @@ pub async fn find_phone_by_number(
     project: &ProjectId,
     e164: &str,
 ) -> Result<Option<PhoneOwner>, StoreError> {
+    // A number attached by send(user_id) and not verified in time is detached here, in the
+    // same statement, so login_or_create can give it to whoever proves possession next.
     let row = sqlx::query!(
-        "select id, user_id, phone_number from phone_numbers where project_id = $1 and phone_number = $2",
+        r#"with stale as (
+               delete from phone_numbers
+               where project_id = $1 and phone_number = $2 and not verified
+                 and attach_expires_at <= now()
+               returning id)
+           select id as "id!", user_id as "user_id!", phone_number as "phone_number!"
+           from phone_numbers
+           where project_id = $1 and phone_number = $2 and id not in (select id from stale)"#,
         project.as_str(),
         e164
     )
@@ -134,7 +218,9 @@ pub async fn find_phone_by_id(
     id: &PhoneId,
 ) -> Result<Option<PhoneOwner>, StoreError> {
     let row = sqlx::query!(
-        "select id, user_id, phone_number from phone_numbers where project_id = $1 and id = $2",
+        "select id, user_id, phone_number from phone_numbers
+         where project_id = $1 and id = $2
+           and (verified or attach_expires_at is null or attach_expires_at > now())",
         project.as_str(),
         id.as_str()
     )
@@ -173,59 +259,78 @@ pub async fn load_user(
     project: &ProjectId,
     id: &UserId,
 ) -> Result<Option<User>, StoreError> {
-    let Some(u) = sqlx::query!(
+    let ids = [id.as_str().to_owned()];
+    Ok(load_users(conn, project, &ids).await?.into_iter().next())
+}
+
+/// Loads users with their phones and emails in three queries, in the order of `ids`;
+/// unknown ids are skipped.
+pub async fn load_users(
+    conn: &mut PgConnection,
+    project: &ProjectId,
+    ids: &[String],
+) -> Result<Vec<User>, StoreError> {
+    let rows = sqlx::query!(
         "select id, status, first_name, middle_name, last_name, external_id,
-                trusted_metadata, untrusted_metadata, created_at
-         from users where project_id = $1 and id = $2",
+                trusted_metadata, untrusted_metadata, roles, created_at
+         from users where project_id = $1 and id = any($2)",
         project.as_str(),
-        id.as_str()
-    )
-    .fetch_optional(&mut *conn)
-    .await?
-    else {
-        return Ok(None);
-    };
-    let phones = sqlx::query!(
-        "select id, phone_number, verified from phone_numbers where user_id = $1 order by created_at, id",
-        id.as_str()
+        ids
     )
     .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|r| UserPhone {
-        id: PhoneId::from_trusted(r.id),
-        phone_number: r.phone_number,
-        verified: r.verified,
-    })
-    .collect();
-    let emails = sqlx::query!(
-        "select id, email, verified from emails where user_id = $1 order by created_at, id",
-        id.as_str()
+    .await?;
+    let phone_rows = sqlx::query!(
+        "select id, user_id, phone_number, verified from phone_numbers
+         where user_id = any($1)
+           and (verified or attach_expires_at is null or attach_expires_at > now())
+         order by created_at, id",
+        ids
     )
     .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|r| UserEmail {
-        id: EmailId::from_trusted(r.id),
-        email: r.email,
-        verified: r.verified,
-    })
-    .collect();
-    Ok(Some(User {
-        id: UserId::from_trusted(u.id),
-        status: UserStatus::from_db(&u.status),
-        name: Name {
-            first_name: u.first_name,
-            middle_name: u.middle_name,
-            last_name: u.last_name,
-        },
-        external_id: u.external_id,
-        trusted_metadata: u.trusted_metadata,
-        untrusted_metadata: u.untrusted_metadata,
-        created_at: u.created_at,
-        emails,
-        phones,
-    }))
+    .await?;
+    let email_rows = sqlx::query!(
+        "select id, user_id, email, verified from emails where user_id = any($1) order by created_at, id",
+        ids
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut phones: HashMap<String, Vec<UserPhone>> = HashMap::new();
+    for r in phone_rows {
+        phones.entry(r.user_id).or_default().push(UserPhone {
+            id: PhoneId::from_trusted(r.id),
+            phone_number: r.phone_number,
+            verified: r.verified,
+        });
+    }
+    let mut emails: HashMap<String, Vec<UserEmail>> = HashMap::new();
+    for r in email_rows {
+        emails.entry(r.user_id).or_default().push(UserEmail {
+            id: EmailId::from_trusted(r.id),
+            email: r.email,
+            verified: r.verified,
+        });
+    }
+    let mut users: Vec<User> = rows
+        .into_iter()
+        .map(|u| User {
+            phones: phones.remove(&u.id).unwrap_or_default(),
+            emails: emails.remove(&u.id).unwrap_or_default(),
+            id: UserId::from_trusted(u.id),
+            status: UserStatus::from_db(&u.status),
+            name: Name {
+                first_name: u.first_name,
+                middle_name: u.middle_name,
+                last_name: u.last_name,
+            },
+            external_id: u.external_id,
+            trusted_metadata: u.trusted_metadata,
+            untrusted_metadata: u.untrusted_metadata,
+            roles: u.roles,
+            created_at: u.created_at,
+        })
+        .collect();
+    users.sort_by_key(|u| ids.iter().position(|i| i == u.id.as_str()));
+    Ok(users)
 }
 
 pub async fn delete_user(
@@ -276,7 +381,7 @@ pub async fn mark_phone_verified(
 ) -> Result<(), StoreError> {
     sqlx::query!(
         "with p as (
-             update phone_numbers set verified = true
+             update phone_numbers set verified = true, attach_expires_at = null
              where project_id = $1 and id = $2 returning user_id)
          update users set status = 'active' from p where users.id = p.user_id",
         project.as_str(),
@@ -285,4 +390,113 @@ pub async fn mark_phone_verified(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+fn push_filter(qb: &mut sqlx::QueryBuilder<'_, sqlx::Postgres>, f: &UserFilter) {
+    const VISIBLE: &str =
+        "(p.verified or p.attach_expires_at is null or p.attach_expires_at > now())";
+    match f {
+        UserFilter::UserIds(ids) => {
+            qb.push("u.id = any(").push_bind(ids.clone()).push(")");
+        }
+        UserFilter::ExternalIds(ids) => {
+            qb.push("u.external_id = any(")
+                .push_bind(ids.clone())
+                .push(")");
+        }
+        UserFilter::PhoneNumbers(numbers) => {
+            qb.push("exists (select 1 from phone_numbers p where p.user_id = u.id and ")
+                .push(VISIBLE)
+                .push(" and p.phone_number = any(")
+                .push_bind(numbers.clone())
+                .push("))");
+        }
+        UserFilter::PhoneIds(ids) => {
+            qb.push("exists (select 1 from phone_numbers p where p.user_id = u.id and ")
+                .push(VISIBLE)
+                .push(" and p.id = any(")
+                .push_bind(ids.clone())
+                .push("))");
+        }
+        UserFilter::PhoneNumberFuzzy(part) => {
+            // Digits and '+' only (checked by the caller), so no LIKE wildcard gets through.
+            qb.push("exists (select 1 from phone_numbers p where p.user_id = u.id and ")
+                .push(VISIBLE)
+                .push(" and strpos(p.phone_number, ")
+                .push_bind(part.clone())
+                .push(") > 0)");
+        }
+        UserFilter::PhoneVerified(v) => {
+            qb.push(
+                "exists (select 1 from phone_numbers p where p.user_id = u.id and p.verified) = ",
+            )
+            .push_bind(*v);
+        }
+        UserFilter::Status(s) => {
+            qb.push("u.status = ").push_bind(s.as_str());
+        }
+        UserFilter::CreatedAfter(t) => {
+            qb.push("u.created_at > ").push_bind(*t);
+        }
+        UserFilter::CreatedBefore(t) => {
+            qb.push("u.created_at < ").push_bind(*t);
+        }
+        UserFilter::CreatedBetween(after, before) => {
+            qb.push("u.created_at > ")
+                .push_bind(*after)
+                .push(" and u.created_at < ")
+                .push_bind(*before);
+        }
+    }
+}
+
+fn push_where(
+    qb: &mut sqlx::QueryBuilder<'_, sqlx::Postgres>,
+    project: &ProjectId,
+    query: &UserQuery,
+) {
+    qb.push(" where u.project_id = ")
+        .push_bind(project.as_str().to_owned());
+    if query.filters.is_empty() {
+        return;
+    }
+    qb.push(" and (");
+    for (i, f) in query.filters.iter().enumerate() {
+        if i > 0 {
+            qb.push(if query.all { " and " } else { " or " });
+        }
+        qb.push("(");
+        push_filter(qb, f);
+        qb.push(")");
+    }
+    qb.push(")");
+}
+
+/// One page of `users.search` in `(created_at, id)` order, with the total number of matches.
+pub async fn search_users(
+    pool: &PgPool,
+    project: &ProjectId,
+    query: &UserQuery,
+    after: Option<&SearchCursor>,
+    limit: i64,
+) -> Result<(Vec<User>, i64), StoreError> {
+    let mut count = sqlx::QueryBuilder::new("select count(*) from users u");
+    push_where(&mut count, project, query);
+    let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
+
+    let mut page = sqlx::QueryBuilder::new("select u.id from users u");
+    push_where(&mut page, project, query);
+    if let Some(c) = after {
+        page.push(" and (u.created_at, u.id) > (")
+            .push_bind(c.created_at)
+            .push(", ")
+            .push_bind(c.user_id.clone())
+            .push(")");
+    }
+    page.push(" order by u.created_at, u.id limit ")
+        .push_bind(limit);
+    let ids: Vec<String> = page.build_query_scalar().fetch_all(pool).await?;
+    let mut conn = pool.acquire().await?;
+    let users = load_users(&mut conn, project, &ids).await?;
+    Ok((users, total))
 }

@@ -56,14 +56,17 @@ async fn organizations_carry_the_fields_the_sdk_requires_and_resolve_by_id_slug_
         .await;
     assert_eq!(
         (dup.status, dup.error_type()),
-        (StatusCode::BAD_REQUEST, "duplicate_organization_slug")
+        (StatusCode::BAD_REQUEST, "organization_slug_already_used")
     );
     let dup = app
         .post("/v1/b2b/organizations", json!({"organization_name": "B", "organization_slug": "b2", "organization_external_id": "crm-7"}))
         .await;
     assert_eq!(
         (dup.status, dup.error_type()),
-        (StatusCode::BAD_REQUEST, "duplicate_external_id")
+        (
+            StatusCode::BAD_REQUEST,
+            "organization_external_id_already_used"
+        )
     );
     let bad = app
         .post(
@@ -152,7 +155,7 @@ async fn members_are_created_fetched_updated_and_scoped_to_their_organization() 
             json!({"email_address": "ann@alpha.io"}),
         )
         .await;
-    assert_eq!(dup.error_type(), "duplicate_email");
+    assert_eq!(dup.error_type(), "duplicate_member_email");
     // The same email is fine in another organization.
     member(&app, b_id, json!({"email_address": "ann@alpha.io"})).await;
 }
@@ -244,10 +247,15 @@ async fn sms_mfa_sends_to_the_given_number_then_verifies_and_enrolls_the_member(
         .await;
     assert_eq!(
         (redirect.status, redirect.error_type()),
-        (
-            StatusCode::BAD_REQUEST,
-            "member_phone_number_already_verified"
-        )
+        (StatusCode::BAD_REQUEST, "bad_request")
+    );
+    assert!(
+        redirect.body["error_message"]
+            .as_str()
+            .unwrap()
+            .starts_with("mfa_phone_number"),
+        "{:?}",
+        redirect.body
     );
     let resend = app
         .post(

@@ -91,7 +91,7 @@ async fn a_full_hashing_queue_sheds_sends_with_503_and_retry_after() {
     assert!(!shed.is_empty(), "a burst of 30 must overflow a queue of 1");
     assert!(!ok.is_empty());
     for r in &shed {
-        assert_eq!(r.error_type(), "service_unavailable");
+        assert_eq!(r.error_type(), "server_unavailable");
         assert_eq!(r.headers["retry-after"], "1");
     }
     // Every accepted send delivered a code; no shed send left a code behind.

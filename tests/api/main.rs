@@ -7,6 +7,7 @@ mod cli;
 mod concurrency;
 mod deploy;
 mod errors;
+mod fidelity;
 mod health;
 mod helpers;
 mod limits;

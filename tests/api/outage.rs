@@ -219,7 +219,7 @@ async fn a_database_outage_gives_quick_503s_and_otpd_recovers_when_it_returns() 
         let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
         let body: serde_json::Value = res.json().await.unwrap();
         assert_eq!(body["status_code"], 503);
-        assert_eq!(body["error_type"], "service_unavailable");
+        assert_eq!(body["error_type"], "server_unavailable");
         assert_eq!(body["request_id"], id.as_str());
         assert!(body["error_message"].is_string() && body["error_url"].is_string());
         assert!(elapsed < Duration::from_secs(3), "503 took {elapsed:?}");

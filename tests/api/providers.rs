@@ -544,7 +544,7 @@ async fn retries_stop_after_max_attempts_and_the_caller_gets_a_503() {
         let r = app.login_or_create(&unique_us_number()).await;
         assert_eq!(
             (r.status, r.error_type()),
-            (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),
+            (StatusCode::SERVICE_UNAVAILABLE, "server_unavailable"),
             "{step:?}"
         );
         assert!(r.headers.contains_key("retry-after"));
@@ -833,7 +833,7 @@ async fn the_fake_provider_honours_twilio_style_magic_numbers() {
         (
             "+15005550012",
             StatusCode::SERVICE_UNAVAILABLE,
-            "service_unavailable",
+            "server_unavailable",
         ),
     ] {
         let r = app.login_or_create(to).await;

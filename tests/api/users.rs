@@ -128,7 +128,7 @@ async fn a_number_or_email_or_external_id_belongs_to_one_user_only() {
     let dup = app.post("/v1/users", json!({"email": "A@B.co"})).await;
     assert_eq!(dup.error_type(), "duplicate_email");
     let dup = app.post("/v1/users", json!({"external_id": "x"})).await;
-    assert_eq!(dup.error_type(), "duplicate_external_id");
+    assert_eq!(dup.error_type(), "duplicate_user_external_id");
     assert_eq!(
         app.count("select count(*) from users").await,
         2,

@@ -39,6 +39,81 @@ def send_and_authenticate(b2b, org_ref, member_ref, phone, **auth_args):
     return sent, res
 
 
+def fidelity(b2b, tag, org_id, member_id, phone):
+    # Stytch's error names for taken values.
+    expect_stytch_error(lambda: b2b.organizations.create(organization_name="X", organization_slug=f"sdk-org-{tag}"),
+                        "organization_slug_already_used", 400, "taken slug")
+    expect_stytch_error(lambda: b2b.organizations.create(organization_name="X", organization_slug=f"x-{tag}",
+                                                         organization_external_id=f"org-ext-{tag}"),
+                        "organization_external_id_already_used", 400, "taken organization external id")
+    expect_stytch_error(lambda: b2b.organizations.members.create(organization_id=org_id, email_address=f"{tag}@example.com"),
+                        "duplicate_member_email", 400, "taken member email")
+    expect_stytch_error(lambda: b2b.organizations.members.create(organization_id=org_id, email_address=f"x{tag}@example.com",
+                                                                 external_id=f"emp-{tag}"),
+                        "duplicate_member_external_id", 400, "taken member external id")
+    expect_stytch_error(lambda: b2b.organizations.members.create(organization_id=org_id, email_address=f"y{tag}@example.com",
+                                                                 mfa_phone_number=phone),
+                        "duplicate_member_phone_number", 400, "taken member phone number")
+    ok("organization_slug_already_used, organization_external_id_already_used, duplicate_member_email/_external_id/_phone_number")
+
+    # organizations.create settings and organizations.update: write, read back, compare.
+    created = b2b.organizations.create(
+        organization_name="Settings Co", organization_slug=f"set-{tag}", email_allowed_domains=["example.com"],
+        email_invites="RESTRICTED", auth_methods="RESTRICTED", allowed_auth_methods=["magic_link", "sso"],
+        mfa_methods="ALL_ALLOWED", trusted_metadata={"crm": 1},
+    ).organization
+    got = b2b.organizations.get(organization_id=created.organization_id).organization
+    expect_eq((got.email_allowed_domains, got.email_invites, got.auth_methods, got.allowed_auth_methods,
+               got.trusted_metadata),
+              (["example.com"], "RESTRICTED", "RESTRICTED", ["magic_link", "sso"], {"crm": 1}),
+              "organizations.create settings read back")
+    ok("organizations.create: settings stored and read back")
+    res = b2b.organizations.update(
+        organization_id=created.organization_id, organization_name="Settings Co 2",
+        organization_slug=f"set2-{tag}", organization_external_id=f"set-ext-{tag}",
+        organization_logo_url="https://example.com/logo.png", trusted_metadata={"crm": 2},
+        mfa_policy="REQUIRED_FOR_ALL", mfa_methods="RESTRICTED", allowed_mfa_methods=["totp"],
+    )
+    expect_eq(res.organization.organization_name, "Settings Co 2", "organizations.update response name")
+    got = b2b.organizations.get(organization_id=f"set-ext-{tag}").organization
+    expect_eq((got.organization_name, got.organization_slug, got.organization_logo_url, got.trusted_metadata,
+               got.mfa_policy, got.mfa_methods, got.allowed_mfa_methods, got.email_invites),
+              ("Settings Co 2", f"set2-{tag}", "https://example.com/logo.png", {"crm": 2},
+               "REQUIRED_FOR_ALL", "RESTRICTED", ["totp"], "RESTRICTED"),
+              "organizations.get after organizations.update")
+    ok("organizations.update: name, slug, external id, logo, metadata, mfa_policy, mfa_methods read back")
+    m = b2b.organizations.members.create(organization_id=got.organization_id, email_address=f"r{tag}@example.com")
+    expect_stytch_error(lambda: b2b.otps.sms.send(organization_id=got.organization_id, member_id=m.member_id,
+                                                  mfa_phone_number=random_us_number()),
+                        "operation_restricted_by_organization_mfa_methods", 403, "SMS MFA restricted")
+    expect_stytch_error(lambda: b2b.organizations.update(organization_id=got.organization_id, organization_slug=slug_of(tag)),
+                        "organization_slug_already_used", 400, "organizations.update to a taken slug")
+    ok("mfa_methods RESTRICTED without sms_otp refuses otps.sms.send; update to a taken slug refused")
+
+    # members: every field written and read back, or refused naming the field.
+    res = b2b.organizations.members.update(
+        organization_id=org_id, member_id=member_id, name="Renamed", email_address=f"new-{tag}@example.com",
+        trusted_metadata={"level": 3}, untrusted_metadata={"ui": "compact"}, roles=["reviewer"],
+        default_mfa_method="sms_otp",
+    )
+    got = b2b.organizations.members.get(organization_id=org_id, member_id=member_id).member
+    for view in (res.member, got):
+        expect_eq((view.name, view.email_address, view.trusted_metadata, view.untrusted_metadata,
+                   [r.role_id for r in view.roles], view.default_mfa_method),
+                  ("Renamed", f"new-{tag}@example.com", {"level": 3}, {"ui": "compact"}, ["reviewer"], "sms_otp"),
+                  "members.update fields read back")
+    ok("members.update: name, email, metadata, roles, default_mfa_method read back")
+    err = expect_stytch_error(lambda: b2b.organizations.members.create(
+        organization_id=org_id, email_address=f"bg{tag}@example.com", is_breakglass=True),
+        "bad_request", 400, "is_breakglass is refused, not dropped")
+    expect("is_breakglass" in err.details.error_message, "error names is_breakglass", err.details.error_message)
+    ok("members.create(is_breakglass=True) -> bad_request naming the field")
+
+
+def slug_of(tag):
+    return f"sdk-org-{tag}"
+
+
 def main():
     b2b = make_b2b_client()
     tag = "%06d" % random.randrange(1_000_000)
@@ -106,10 +181,20 @@ def main():
     lonely = b2b.organizations.members.create(organization_id=slug, email_address=f"lonely-{tag}@example.com")
     expect_stytch_error(lambda: b2b.otps.sms.send(organization_id=slug, member_id=lonely.member_id),
                         "member_phone_number_not_found", 400, "member without phone")
-    expect_stytch_error(
+    err = expect_stytch_error(
         lambda: b2b.otps.sms.send(organization_id=slug, member_id=member_id, mfa_phone_number=random_us_number()),
-        "member_phone_number_already_verified", 400, "verified phone can't be redirected")
-    ok("bad references get the right 4xx")
+        "bad_request", 400, "a different number can't be used while the member has one")
+    expect(err.details.error_message.startswith("mfa_phone_number"), "error names mfa_phone_number",
+           err.details.error_message)
+    expect_stytch_error(
+        lambda: b2b.organizations.members.update(organization_id=slug, member_id=member_id,
+                                                 mfa_phone_number=random_us_number()),
+        "bad_request", 400, "members.update can't replace a verified number")
+    expect_eq(b2b.organizations.members.get(organization_id=slug, member_id=member_id).member.mfa_phone_number,
+              phone, "verified number kept")
+    ok("bad references get the right 4xx; a member's number is not silently replaced")
+
+    fidelity(b2b, tag, org.organization_id, member_id, phone)
 
     print(f"python b2b sdk compat: {compat.PASSED} checks passed", flush=True)
 

@@ -161,6 +161,87 @@ async function waitForMessage(to, previousId, channel) {
   return [match[0], m];
 }
 
+// --------------------------------------------------------------------- b2b --
+
+async function b2b() {
+  const b = new stytch.B2BClient({ project_id: PROJECT_ID, secret: SECRET, custom_base_url: BASE_URL });
+  const tag = String(Math.floor(Math.random() * 1e8)).padStart(8, "0");
+  const slug = `node-org-${tag}`;
+  const org = (await b.organizations.create({
+    organization_name: "Node Org", organization_slug: slug, organization_external_id: `node-ext-${tag}`,
+    email_allowed_domains: ["example.com"], email_invites: "RESTRICTED",
+  })).organization;
+  expect(org.organization_id.startsWith("organization-test-"), "organization id shape", org.organization_id);
+  let got = (await b.organizations.get({ organization_id: `node-ext-${tag}` })).organization;
+  expectEq([got.organization_slug, got.email_allowed_domains, got.email_invites], [slug, ["example.com"], "RESTRICTED"],
+    "organizations.get");
+  ok("B2BClient organizations.create + get by external id, settings read back");
+
+  const phone = randomUsNumber();
+  const created = await b.organizations.members.create({
+    organization_id: org.organization_id, email_address: `${tag}@example.com`, external_id: `emp-${tag}`,
+    roles: ["editor"], trusted_metadata: { t: 1 },
+  });
+  const memberId = created.member_id;
+  const fetched = await b.organizations.members.get({ organization_id: slug, member_id: `emp-${tag}` });
+  expectEq([fetched.member_id, fetched.member.roles.map((r) => r.role_id), fetched.member.trusted_metadata],
+    [memberId, ["editor"], { t: 1 }], "members.get");
+  ok("B2BClient members.create + get by slug and external id, roles and metadata read back");
+
+  let before = await lastMessageId(phone);
+  const sent = await b.otps.sms.send({ organization_id: org.organization_id, member_id: memberId, mfa_phone_number: phone });
+  expectEq(sent.member.mfa_phone_number, phone, "send links the MFA phone");
+  let [code] = await waitForMessage(phone, before, "sms");
+  const auth = await b.otps.sms.authenticate({
+    organization_id: org.organization_id, member_id: memberId, code, set_mfa_enrollment: "enroll",
+  });
+  expectEq([auth.member_id, auth.member.mfa_phone_number_verified, auth.member.mfa_enrolled], [memberId, true, true],
+    "authenticate");
+  ok("B2BClient otps.sms.send + authenticate (enroll)");
+  before = await lastMessageId(phone);
+  await b.otps.sms.send({ organization_id: slug, member_id: `emp-${tag}` });
+  [code] = await waitForMessage(phone, before, "sms");
+  await expectStytchError(
+    () => b.otps.sms.authenticate({ organization_id: slug, member_id: memberId, code: code.slice(0, 5) + (code[5] === "9" ? "0" : String(Number(code[5]) + 1)) }),
+    "otp_code_not_found", 404, "wrong code");
+  await b.otps.sms.authenticate({ organization_id: slug, member_id: memberId, code });
+  await expectStytchError(() => b.otps.sms.authenticate({ organization_id: slug, member_id: memberId, code }),
+    "unable_to_auth_otp_code", 401, "reused code");
+  ok("B2BClient by slug + member external id; wrong code 404, reused 401");
+
+  await expectStytchError(
+    () => b.otps.sms.send({ organization_id: slug, member_id: memberId, mfa_phone_number: randomUsNumber() }),
+    "bad_request", 400, "a different mfa_phone_number is refused");
+  await expectStytchError(
+    () => b.organizations.members.update({ organization_id: slug, member_id: memberId, mfa_phone_number: randomUsNumber() }),
+    "bad_request", 400, "a verified number isn't replaced by update");
+  await expectStytchError(
+    () => b.organizations.members.create({ organization_id: slug, email_address: `dup-${tag}@example.com`, mfa_phone_number: phone }),
+    "duplicate_member_phone_number", 400, "member numbers are unique per organization");
+  await expectStytchError(() => b.organizations.create({ organization_name: "X", organization_slug: slug }),
+    "organization_slug_already_used", 400, "taken slug");
+  ok("MFA phone rules and Stytch's error names through the Node B2BClient");
+
+  const upd = await b.organizations.update({
+    organization_id: org.organization_id, organization_name: "Node Org 2", organization_logo_url: "https://example.com/l.png",
+    trusted_metadata: { plan: "pro" }, mfa_policy: "REQUIRED_FOR_ALL",
+  });
+  expectEq(upd.organization.organization_name, "Node Org 2", "organizations.update response");
+  got = (await b.organizations.get({ organization_id: slug })).organization;
+  expectEq([got.organization_name, got.organization_logo_url, got.trusted_metadata, got.mfa_policy],
+    ["Node Org 2", "https://example.com/l.png", { plan: "pro" }, "REQUIRED_FOR_ALL"], "organizations.get after update");
+  const mu = await b.organizations.members.update({
+    organization_id: slug, member_id: memberId, name: "N", email_address: `new-${tag}@example.com`,
+    untrusted_metadata: { u: 2 }, roles: ["viewer"],
+  });
+  const mg = (await b.organizations.members.get({ organization_id: slug, member_id: memberId })).member;
+  for (const m of [mu.member, mg]) {
+    expectEq([m.name, m.email_address, m.untrusted_metadata, m.roles.map((r) => r.role_id)],
+      ["N", `new-${tag}@example.com`, { u: 2 }, ["viewer"]], "members.update read back");
+  }
+  ok("B2BClient organizations.update and members.update: written and read back");
+}
+
 // ------------------------------------------------------------------- flows --
 
 async function main() {
@@ -322,15 +403,55 @@ async function main() {
   );
   ok("users.delete -> users.get raises user_not_found 404");
 
-  // j. sandbox number
-  expectEq(await lastMessageId(SANDBOX_PHONE), null, "outbox for sandbox number before");
-  res = await client.otps.sms.loginOrCreate({ phone_number: SANDBOX_PHONE });
-  expectEq(res.status_code, 200, "sandbox loginOrCreate status_code");
-  expect(typeof res.phone_id === "string" && res.phone_id !== "", "sandbox loginOrCreate phone_id", JSON.stringify(res.phone_id));
+  // j. sandbox number: users.create accepts it, send needs no prior user (test projects)
+  const found = await client.users.search({
+    query: { operator: "AND", operands: [{ filter_name: "phone_number", filter_value: [SANDBOX_PHONE] }] },
+  });
+  for (const u of found.results) await client.users.delete({ user_id: u.user_id });
+  res = await client.users.create({ phone_number: SANDBOX_PHONE });
+  expectEq(res.status_code, 201, "users.create(sandbox) status_code");
+  await client.users.delete({ user_id: res.user_id });
+  res = await client.otps.sms.send({ phone_number: SANDBOX_PHONE });
+  expectEq(res.status_code, 200, "sandbox otps.sms.send without a user");
   res = await client.otps.authenticate({ method_id: res.phone_id, code: SANDBOX_CODE });
   expectEq(res.status_code, 200, "sandbox authenticate status_code");
   expectEq(await lastMessageId(SANDBOX_PHONE), null, "outbox for sandbox number after");
-  ok(`sandbox ${SANDBOX_PHONE} loginOrCreate + authenticate(${SANDBOX_CODE}) -> 200, nothing sent`);
+  ok(`users.create(${SANDBOX_PHONE}) -> 201; otps.sms.send without a prior user -> 200; authenticate(${SANDBOX_CODE}) -> 200`);
+
+  // k. users.update / users.search
+  const tag = String(Math.floor(Math.random() * 1e8)).padStart(8, "0");
+  const nums = [randomUsNumber(), randomUsNumber(), randomUsNumber()];
+  const ids = [];
+  for (const n of nums) ids.push((await client.users.create({ phone_number: n })).user_id);
+  res = await client.users.update({
+    user_id: ids[0], name: { first_name: "Node", last_name: "User" }, trusted_metadata: { n: 1 },
+    untrusted_metadata: { ui: "dark" }, external_id: `node-${tag}`, roles: ["admin"],
+  });
+  expectEq(res.user_id, ids[0], "users.update user_id");
+  const got = await client.users.get({ user_id: `node-${tag}` });
+  expectEq(
+    [got.name.first_name, got.name.last_name, got.trusted_metadata, got.untrusted_metadata, got.external_id, got.roles],
+    ["Node", "User", { n: 1 }, { ui: "dark" }, `node-${tag}`, ["admin"]],
+    "users.get after users.update",
+  );
+  ok("users.update: name, metadata, external_id, roles written and read back");
+  const q = { operator: "AND", operands: [{ filter_name: "user_id", filter_value: ids }] };
+  const p1 = await client.users.search({ limit: 2, query: q });
+  expectEq([p1.results.length, p1.results_metadata.total], [2, 3], "users.search page 1");
+  const p2 = await client.users.search({ limit: 2, query: q, cursor: p1.results_metadata.next_cursor });
+  expectEq(p2.results.length, 1, "users.search page 2");
+  expect(!p2.results_metadata.next_cursor, "users.search last page has no next_cursor");
+  expectEq([...p1.results, ...p2.results].map((u) => u.user_id).sort(), [...ids].sort(), "users.search pages");
+  res = await client.users.search({
+    query: { operator: "OR", operands: [
+      { filter_name: "phone_number", filter_value: [nums[1]] },
+      { filter_name: "phone_number_fuzzy", filter_value: nums[2].slice(-7) },
+    ] },
+  });
+  expectEq(res.results.map((u) => u.user_id).sort(), [ids[1], ids[2]].sort(), "users.search OR");
+  ok("users.search: cursor pages (2 + 1 of 3) and OR operands");
+
+  await b2b();
 
   console.log(`node sdk compat: ${PASSED} checks passed`);
 }

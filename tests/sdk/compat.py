@@ -20,6 +20,7 @@ Exits 0 and prints "python sdk compat: N checks passed" on success; on the first
 mismatch prints "FAIL: ..." to stderr and exits 1.
 """
 
+import asyncio
 import base64
 import json
 import os
@@ -32,6 +33,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import aiohttp
 import requests
 import stytch
 from stytch.core.response_base import StytchError
@@ -181,6 +183,130 @@ def wait_for_message(to, previous_id, channel):
     match = CODE_RE.search(m.get("body", ""))
     expect(match is not None, f"outbox message for {to} contains a 6-digit code", repr(m.get("body")))
     return match.group(0), m
+
+
+# --------------------------------------------------------- users.update/search --
+
+def user_view(u):
+    """What users.update wrote, as read back."""
+    return {
+        "name": (u.name.first_name, u.name.middle_name, u.name.last_name) if u.name else None,
+        "trusted_metadata": u.trusted_metadata,
+        "untrusted_metadata": u.untrusted_metadata,
+        "external_id": u.external_id,
+        "roles": u.roles,
+    }
+
+
+def fidelity(client):
+    tag = "%08d" % random.randrange(100_000_000)
+    # Every field users.create sends is stored and read back.
+    n1, n2, n3 = random_us_number(), random_us_number(), random_us_number()
+    created = client.users.create(
+        phone_number=n1, name={"first_name": "Ada", "last_name": "Lovelace"},
+        trusted_metadata={"tier": "gold"}, untrusted_metadata={"theme": "dark"},
+        external_id=f"crm-{tag}", roles=["admin"], attributes={"ip_address": "203.0.113.7"},
+    )
+    u1 = created.user_id
+    got = client.users.get(user_id=f"crm-{tag}")
+    expect_eq(user_view(got), {
+        "name": ("Ada", "", "Lovelace"), "trusted_metadata": {"tier": "gold"},
+        "untrusted_metadata": {"theme": "dark"}, "external_id": f"crm-{tag}", "roles": ["admin"],
+    }, "users.create fields read back")
+    ok("users.create: name, metadata, external_id, roles stored and read back")
+    expect_stytch_error(
+        lambda: client.users.create(phone_number=random_us_number(), external_id=f"crm-{tag}"),
+        "duplicate_user_external_id", 400, "users.create with a taken external_id")
+    ok("taken external_id -> StytchError duplicate_user_external_id 400")
+
+    # users.update: write, read back, compare.
+    res = client.users.update(
+        user_id=u1, name={"first_name": "Augusta", "middle_name": "Ada"},
+        trusted_metadata={"tier": "platinum", "n": 2}, untrusted_metadata={},
+        external_id=f"crm2-{tag}", roles=["admin", "billing"],
+        attributes={"ip_address": "203.0.113.7", "user_agent": "compat.py"},
+    )
+    expect_eq(res.status_code, 200, "users.update status_code")
+    expect_eq(res.user_id, u1, "users.update user_id")
+    expect_eq([p.phone_number for p in res.phone_numbers], [n1], "users.update phone_numbers")
+    want = {
+        "name": ("Augusta", "Ada", "Lovelace"), "trusted_metadata": {"tier": "platinum", "n": 2},
+        "untrusted_metadata": {}, "external_id": f"crm2-{tag}", "roles": ["admin", "billing"],
+    }
+    expect_eq(user_view(res.user), want, "users.update response user")
+    expect_eq(user_view(client.users.get(user_id=u1)), want, "users.get after users.update")
+    ok("users.update: name, metadata, external_id, roles written and read back")
+    expect_stytch_error(lambda: client.users.update(user_id=f"nobody-{tag}", roles=[]),
+                        "user_not_found", 404, "users.update of an unknown user")
+    ok("users.update of an unknown external id -> user_not_found 404")
+
+    # users.search: cursor pagination and AND/OR operands.
+    u2 = client.users.create(phone_number=n2, create_user_as_pending=True).user_id
+    u3 = client.users.create(phone_number=n3).user_id
+    mine = [u1, u2, u3]
+    ids_q = {"operator": "AND", "operands": [{"filter_name": "user_id", "filter_value": mine}]}
+    page1 = client.users.search(limit=2, query=ids_q)
+    expect_eq(page1.results_metadata.total, 3, "users.search total")
+    expect_eq(len(page1.results), 2, "users.search page 1 size")
+    expect(page1.results_metadata.next_cursor, "users.search page 1 has a next_cursor")
+    page2 = client.users.search(limit=2, query=ids_q, cursor=page1.results_metadata.next_cursor)
+    expect_eq(len(page2.results), 1, "users.search page 2 size")
+    expect_eq(page2.results_metadata.next_cursor, None, "users.search last page next_cursor")
+    expect_eq(sorted(u.user_id for u in page1.results + page2.results), sorted(mine), "users.search pages")
+    ok("users.search: limit 2 over 3 users -> two pages by cursor, total 3, last next_cursor null")
+    res = client.users.search(query={"operator": "OR", "operands": [
+        {"filter_name": "phone_number", "filter_value": [n1]},
+        {"filter_name": "user_id", "filter_value": [u3]},
+    ]})
+    expect_eq(sorted(u.user_id for u in res.results), sorted([u1, u3]), "users.search OR")
+    res = client.users.search(query={"operator": "AND", "operands": [
+        {"filter_name": "user_id", "filter_value": mine},
+        {"filter_name": "status", "filter_value": "pending"},
+    ]})
+    expect_eq([u.user_id for u in res.results], [u2], "users.search AND status=pending")
+    res = client.users.search(query={"operator": "AND", "operands": [
+        {"filter_name": "phone_number_fuzzy", "filter_value": n3[-7:]},
+        {"filter_name": "phone_verified", "filter_value": False},
+        {"filter_name": "created_at_between", "filter_value": {
+            "greater_than": "2020-01-01T00:00:00Z", "less_than": "2100-01-01T00:00:00Z"}},
+    ]})
+    expect_eq([u.user_id for u in res.results], [u3], "users.search AND fuzzy + verified + created_at")
+    ok("users.search: OR (phone_number | user_id), AND (status, phone_number_fuzzy, phone_verified, created_at_between)")
+    expect_stytch_error(lambda: client.users.search(query={"operator": "AND", "operands": [
+        {"filter_name": "email_address", "filter_value": ["a@b.co"]}]}),
+        "bad_request", 400, "users.search with a filter otpd lacks")
+    ok("users.search with an unsupported filter -> bad_request 400")
+
+    # Locales: the SDK enum's values reach the template.
+    for locale, word in [("de-DE", "Code"), ("ja", "認証コード"), ("cs", "kod")]:
+        n = random_us_number()
+        client.users.create(phone_number=n)
+        prev = last_message_id(n)
+        client.otps.sms.send(phone_number=n, locale=locale)
+        _, m = wait_for_message(n, prev, "sms")
+        expect(word in m["body"], f"locale {locale} message", repr(m["body"]))
+    ok("otps.sms.send(locale=de-DE / ja / cs) -> message in that language")
+
+
+async def fidelity_async():
+    """The same users.update / users.search through the SDK's async client."""
+    ctx = ssl.create_default_context(cafile=CA_FILE) if CA_FILE else ssl.create_default_context()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as session:
+        client = stytch.Client(project_id=PROJECT_ID, secret=SECRET, custom_base_url=BASE_URL,
+                               async_session=session)
+        n = random_us_number()
+        created = await client.users.create_async(phone_number=n)
+        res = await client.users.update_async(user_id=created.user_id, name={"first_name": "Async"},
+                                              trusted_metadata={"via": "aiohttp"}, roles=["viewer"])
+        expect_eq(res.user.name.first_name, "Async", "users.update_async name")
+        got = await client.users.get_async(user_id=created.user_id)
+        expect_eq((got.trusted_metadata, got.roles), ({"via": "aiohttp"}, ["viewer"]),
+                  "users.get_async after update_async")
+        res = await client.users.search_async(limit=1, query={"operator": "OR", "operands": [
+            {"filter_name": "phone_number", "filter_value": [n]}]})
+        expect_eq([u.user_id for u in res.results], [created.user_id], "users.search_async")
+        expect_eq(res.results_metadata.total, 1, "users.search_async total")
+    ok("async client: users.update_async, users.get_async, users.search_async")
 
 
 # ------------------------------------------------------------------- flows --
@@ -335,15 +461,32 @@ def main():
     )
     ok("users.delete -> users.get raises user_not_found 404")
 
-    # j. sandbox number
+    # j. sandbox number: users.create accepts it, send needs no prior user (test projects)
     expect_eq(last_message_id(SANDBOX_PHONE), None, "outbox for sandbox number before")
+    res = client.users.create(phone_number=SANDBOX_PHONE)
+    expect_eq(res.status_code, 201, "users.create(sandbox) status_code")
+    expect_eq(res.user.phone_numbers[0].phone_number, SANDBOX_PHONE, "users.create(sandbox) phone")
+    client.users.delete(user_id=res.user_id)
+    ok(f"users.create({SANDBOX_PHONE}) -> 201 in a test project")
+    res = client.otps.sms.send(phone_number=SANDBOX_PHONE)
+    expect_eq(res.status_code, 200, "sandbox otps.sms.send without a user: status_code")
+    sandbox_phone_id = res.phone_id
+    expect(sandbox_phone_id.startswith("phone-number-test-"), "sandbox send phone_id", sandbox_phone_id)
+    res = client.otps.authenticate(method_id=sandbox_phone_id, code=SANDBOX_CODE)
+    expect_eq(res.status_code, 200, "sandbox authenticate after send status_code")
+    res = client.otps.whatsapp.send(phone_number=SANDBOX_PHONE)
+    expect_eq(res.phone_id, sandbox_phone_id, "sandbox otps.whatsapp.send phone_id")
+    ok(f"otps.sms.send / whatsapp.send({SANDBOX_PHONE}) without a prior user -> 200; {SANDBOX_CODE} authenticates")
     res = client.otps.sms.login_or_create(phone_number=SANDBOX_PHONE)
     expect_eq(res.status_code, 200, "sandbox login_or_create status_code")
-    expect(res.phone_id != "", "sandbox login_or_create phone_id", repr(res.phone_id))
+    expect_eq(res.phone_id, sandbox_phone_id, "sandbox login_or_create phone_id")
     res = client.otps.authenticate(method_id=res.phone_id, code=SANDBOX_CODE)
     expect_eq(res.status_code, 200, "sandbox authenticate status_code")
     expect_eq(last_message_id(SANDBOX_PHONE), None, "outbox for sandbox number after")
     ok(f"sandbox {SANDBOX_PHONE} login_or_create + authenticate({SANDBOX_CODE}) -> 200, nothing sent")
+
+    fidelity(client)
+    asyncio.run(fidelity_async())
 
     print(f"python sdk compat: {PASSED} checks passed", flush=True)
 
