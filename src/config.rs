@@ -242,6 +242,8 @@ pub struct RetentionConfig {
     pub outbox_age_hours: u32,
     /// Sent-message records are deleted after this many days.
     pub message_age_days: u32,
+    /// Sessions are deleted this many hours after they expire or are revoked.
+    pub session_age_hours: u32,
     /// Rows per DELETE statement, so no pass holds many locks or a long transaction.
     pub batch_size: u32,
 }
@@ -253,6 +255,7 @@ impl Default for RetentionConfig {
             code_age_hours: 24,
             outbox_age_hours: 72,
             message_age_days: 30,
+            session_age_hours: 24,
             batch_size: 1000,
         }
     }

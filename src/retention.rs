@@ -1,5 +1,5 @@
-//! The retention job: purges expired passcodes, old outbox rows and old message records in
-//! small batches on a timer. Safe with many replicas: every batch skips rows another pass has
+//! The retention job: purges expired passcodes, old outbox rows, old message records and
+//! expired sessions in small batches on a timer. Safe with many replicas: every batch skips rows another pass has
 //! locked, and a pass is only a cleanup, so running it twice or concurrently is harmless.
 
 use std::time::Duration;
@@ -13,12 +13,14 @@ use crate::metrics;
 use crate::store::{retention as db, StoreError};
 
 /// The `table` label values of `otpd_retention_deleted_total`.
-pub const TABLES: [&str; 5] = [
+pub const TABLES: [&str; 7] = [
     "passcodes",
     "sandbox_outbox",
     "messages",
     "limit_gcra",
     "limit_windows",
+    "sessions",
+    "signing_keys",
 ];
 
 /// Pause between two full batches, so a large backlog never monopolises the database.
@@ -32,6 +34,8 @@ pub struct Purged {
     pub messages: u64,
     /// Spent rate-limit state (buckets back at full capacity, windows older than two days).
     pub limits: u64,
+    /// Expired or revoked sessions, and signing keys long retired.
+    pub sessions: u64,
 }
 
 /// One pass over every table, batch after batch until a batch comes back short.
@@ -60,11 +64,21 @@ pub async fn run_once(pool: &PgPool, cfg: &RetentionConfig) -> Result<Purged, St
         db::delete_old_windows(pool, batch)
     })
     .await?;
+    let session_hours = i32::try_from(cfg.session_age_hours).unwrap_or(i32::MAX);
+    let sessions = drain(batch, "sessions", || {
+        db::delete_old_sessions(pool, session_hours, batch)
+    })
+    .await?;
+    let keys = drain(batch, "signing_keys", || {
+        db::delete_retired_keys(pool, batch)
+    })
+    .await?;
     Ok(Purged {
         passcodes,
         sandbox_outbox,
         messages,
         limits: gcra + windows,
+        sessions: sessions + keys,
     })
 }
 
@@ -101,6 +115,7 @@ pub fn spawn(pool: PgPool, cfg: RetentionConfig) -> Option<JoinHandle<()>> {
                     passcodes = p.passcodes,
                     sandbox_outbox = p.sandbox_outbox,
                     messages = p.messages,
+                    sessions = p.sessions,
                     "retention pass purged rows"
                 ),
                 Ok(_) => {}

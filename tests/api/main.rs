@@ -20,6 +20,7 @@ mod pumping;
 mod retention;
 mod sdk;
 mod send;
+mod sessions;
 mod shutdown;
 mod users;
 mod webhooks;
