@@ -26,7 +26,7 @@ pub const AUTHENTICATION_OUTCOMES: [&str; 6] = [
 pub const SESSION_EVENTS: [&str; 3] = ["created", "authenticated", "revoked"];
 pub const SESSION_OUTCOMES: [&str; 3] = ["success", "not_found", "invalid"];
 pub const SESSION_KINDS: [&str; 2] = ["consumer", "b2b"];
-pub const REFUSAL_REASONS: [&str; 9] = [
+pub const REFUSAL_REASONS: [&str; 10] = [
     "rate_limit",
     "daily_cap",
     "guess_budget",
@@ -35,6 +35,7 @@ pub const REFUSAL_REASONS: [&str; 9] = [
     "number_type",
     "prefix_velocity",
     "conversion",
+    "pending_sends",
     "budget",
 ];
 
@@ -270,7 +271,8 @@ pub fn init() -> Result<(), String> {
     METRICS.as_ref().map(|_| ()).map_err(|e| e.to_string())
 }
 
-/// One send after the provider answered: `outcome` is `sent`, `rejected` or `failed`.
+/// One send after the provider answered: `outcome` is `sent`, `rejected`, `failed`, or
+/// `unknown` (every attempt timed out or lost its connection; the code was kept).
 pub fn send(channel: &str, country: &str, provider: &str, outcome: &str) {
     if let Some(m) = get() {
         m.sends

@@ -218,6 +218,7 @@ impl Application {
                 providers,
                 renderer: Arc::new(renderer),
                 max_attempts: config.otp.max_attempts,
+                send_timings: Arc::default(),
                 sessions: Arc::new(
                     crate::otp::sessions::SessionKeys::new(&pepper)
                         .map_err(|e| anyhow::anyhow!("deriving the session keys: {e}"))?,
@@ -226,6 +227,7 @@ impl Application {
             secret_hasher: Arc::new(SecretHasher::new(&pepper)),
             sandbox_outbox: config.provider.kind == ProviderKind::Fake,
             client_limits,
+            readiness: http::health::Readiness::default(),
         });
 
         metrics::init().map_err(|e| anyhow::anyhow!("building the metrics registry: {e}"))?;

@@ -7,6 +7,7 @@ pub mod codes;
 pub mod projects;
 pub mod send;
 pub mod sessions;
+pub mod timing;
 pub mod users;
 
 use std::sync::Arc;
@@ -29,6 +30,8 @@ pub struct Services {
     pub providers: Router,
     pub renderer: Arc<Renderer>,
     pub max_attempts: u32,
+    /// Recent real send durations, which concealed sends imitate.
+    pub send_timings: Arc<timing::SendTimings>,
     /// Session token hashing and the JWT signing keys.
     pub sessions: Arc<sessions::SessionKeys>,
 }
