@@ -107,6 +107,18 @@ pub enum ProjectCommand {
         #[command(subcommand)]
         command: SecretCommand,
     },
+    /// Session JWT signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Make a new signing key current; the old one stays in the JWKS (and verifies) for an
+    /// hour, longer than any JWT it signed lives.
+    Rotate { id: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -411,6 +423,24 @@ async fn project(config: &Config, command: ProjectCommand) -> Result<(), Failure
                 "pending new-number sends cleared ({pending} buckets); conversion history cleared for {} ({breaker} buckets)",
                 country.as_deref().unwrap_or("all countries")
             );
+        }
+        ProjectCommand::Keys {
+            command: KeysCommand::Rotate { id },
+        } => {
+            let id = ProjectId::parse(&id).context("project id")?;
+            if store::projects::get_project(&pool, &id)
+                .await
+                .context("loading")?
+                .is_none()
+            {
+                return Err(Failure::Other(anyhow::anyhow!("no project {id}")));
+            }
+            let keys = crate::otp::sessions::SessionKeys::new(config.pepper()?)
+                .map_err(|e| anyhow::anyhow!("deriving the session keys: {e}"))?;
+            let kid = crate::otp::sessions::rotate_key(&pool, &keys, &id)
+                .await
+                .context("rotating the signing key")?;
+            println!("{kid}");
         }
         ProjectCommand::Secret { command } => match command {
             SecretCommand::Create { id, json } => {

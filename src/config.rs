@@ -248,6 +248,8 @@ pub struct RetentionConfig {
     pub outbox_age_hours: u32,
     /// Sent-message records are deleted after this many days.
     pub message_age_days: u32,
+    /// Sessions are deleted this many hours after they expire or are revoked.
+    pub session_age_hours: u32,
     /// Rows per DELETE statement, so no pass holds many locks or a long transaction.
     pub batch_size: u32,
 }
@@ -259,6 +261,7 @@ impl Default for RetentionConfig {
             code_age_hours: 24,
             outbox_age_hours: 72,
             message_age_days: 30,
+            session_age_hours: 24,
             batch_size: 1000,
         }
     }
@@ -702,6 +705,12 @@ impl Config {
         if !(1..=MAX_RETENTION_HOURS).contains(&r.code_age_hours) {
             return Err(invalid(
                 "retention.code_age_hours",
+                format!("must be between 1 and {MAX_RETENTION_HOURS} (ten years)"),
+            ));
+        }
+        if !(1..=MAX_RETENTION_HOURS).contains(&r.session_age_hours) {
+            return Err(invalid(
+                "retention.session_age_hours",
                 format!("must be between 1 and {MAX_RETENTION_HOURS} (ten years)"),
             ));
         }

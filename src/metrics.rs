@@ -22,6 +22,10 @@ pub const AUTHENTICATION_OUTCOMES: [&str; 6] = [
     "not_found",
     "rate_limited",
 ];
+/// `otpd_sessions_total` labels: `event` × `outcome`, per `kind` (`consumer`, `b2b`).
+pub const SESSION_EVENTS: [&str; 3] = ["created", "authenticated", "revoked"];
+pub const SESSION_OUTCOMES: [&str; 3] = ["success", "not_found", "invalid"];
+pub const SESSION_KINDS: [&str; 2] = ["consumer", "b2b"];
 pub const REFUSAL_REASONS: [&str; 10] = [
     "rate_limit",
     "daily_cap",
@@ -51,6 +55,7 @@ struct Metrics {
     registry: Registry,
     sends: IntCounterVec,
     authentications: IntCounterVec,
+    sessions: IntCounterVec,
     refusals: IntCounterVec,
     provider_requests: IntCounterVec,
     provider_errors: IntCounterVec,
@@ -126,6 +131,12 @@ impl Metrics {
                 "otpd_authentications_total",
                 "Passcode authentications by outcome.",
                 &["outcome"],
+            )?,
+            sessions: counter_vec(
+                &r,
+                "otpd_sessions_total",
+                "Session events (created, authenticated, revoked) by kind and outcome.",
+                &["kind", "event", "outcome"],
             )?,
             refusals: counter_vec(
                 &r,
@@ -232,6 +243,13 @@ impl Metrics {
         for reason in REFUSAL_REASONS {
             m.refusals.with_label_values(&[reason]);
         }
+        for kind in SESSION_KINDS {
+            for event in SESSION_EVENTS {
+                for outcome in SESSION_OUTCOMES {
+                    m.sessions.with_label_values(&[kind, event, outcome]);
+                }
+            }
+        }
         for table in crate::retention::TABLES {
             m.retention_deleted.with_label_values(&[table]);
         }
@@ -267,6 +285,13 @@ pub fn send(channel: &str, country: &str, provider: &str, outcome: &str) {
 pub fn authentication(outcome: &str) {
     if let Some(m) = get() {
         m.authentications.with_label_values(&[outcome]).inc();
+    }
+}
+
+/// One session event; labels from [`SESSION_KINDS`], [`SESSION_EVENTS`], [`SESSION_OUTCOMES`].
+pub fn session(kind: &str, event: &str, outcome: &str) {
+    if let Some(m) = get() {
+        m.sessions.with_label_values(&[kind, event, outcome]).inc();
     }
 }
 

@@ -13,13 +13,15 @@ use crate::metrics;
 use crate::store::{retention as db, StoreError};
 
 /// The `table` label values of `otpd_retention_deleted_total`.
-pub const TABLES: [&str; 6] = [
+pub const TABLES: [&str; 8] = [
     "passcodes",
     "sandbox_outbox",
     "messages",
     "delivery_receipts",
     "limit_gcra",
     "limit_windows",
+    "sessions",
+    "signing_keys",
 ];
 
 /// Pause between two full batches, so a large backlog never monopolises the database.
@@ -34,6 +36,8 @@ pub struct Purged {
     pub delivery_receipts: u64,
     /// Spent rate-limit state (buckets back at full capacity, windows older than two days).
     pub limits: u64,
+    /// Expired or revoked sessions, and signing keys long retired.
+    pub sessions: u64,
 }
 
 /// A pass in which some tables could not be purged; the others were.
@@ -109,12 +113,28 @@ pub async fn run_once(pool: &PgPool, cfg: &RetentionConfig) -> Result<Purged, Pa
         })
         .await,
     );
+    let session_hours = i32::try_from(cfg.session_age_hours).unwrap_or(i32::MAX);
+    let sessions = keep(
+        "sessions",
+        drain(batch, "sessions", || {
+            db::delete_old_sessions(pool, session_hours, batch)
+        })
+        .await,
+    );
+    let keys = keep(
+        "signing_keys",
+        drain(batch, "signing_keys", || {
+            db::delete_retired_keys(pool, batch)
+        })
+        .await,
+    );
     let purged = Purged {
         passcodes,
         sandbox_outbox,
         messages,
         delivery_receipts,
         limits: gcra + windows,
+        sessions: sessions + keys,
     };
     match first {
         None => Ok(purged),
@@ -168,6 +188,7 @@ pub fn spawn(pool: PgPool, cfg: RetentionConfig) -> Option<JoinHandle<()>> {
                     sandbox_outbox = p.sandbox_outbox,
                     messages = p.messages,
                     delivery_receipts = p.delivery_receipts,
+                    sessions = p.sessions,
                     "retention pass purged rows"
                 );
             }

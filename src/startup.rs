@@ -219,6 +219,10 @@ impl Application {
                 renderer: Arc::new(renderer),
                 max_attempts: config.otp.max_attempts,
                 send_timings: Arc::default(),
+                sessions: Arc::new(
+                    crate::otp::sessions::SessionKeys::new(&pepper)
+                        .map_err(|e| anyhow::anyhow!("deriving the session keys: {e}"))?,
+                ),
             },
             secret_hasher: Arc::new(SecretHasher::new(&pepper)),
             sandbox_outbox: config.provider.kind == ProviderKind::Fake,

@@ -126,6 +126,13 @@ typed_id!(EmailId, "email");
 typed_id!(RequestId, "request-id");
 typed_id!(OrganizationId, "organization");
 typed_id!(MemberId, "member");
+typed_id!(SessionId, "session");
+typed_id!(MemberSessionId, "member-session");
+typed_id!(
+    /// The `kid` of a project's JWT signing key.
+    SigningKeyId,
+    "jwk"
+);
 
 impl ProjectId {
     pub fn env(&self) -> Environment {

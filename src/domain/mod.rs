@@ -9,6 +9,8 @@ pub mod passcode;
 pub mod phone_number;
 pub mod project;
 pub mod secret;
+pub mod session;
+pub mod signing_key;
 pub mod user;
 
 pub use channel::{Channel, ExpiryMinutes};

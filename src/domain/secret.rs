@@ -33,9 +33,15 @@ pub struct SecretHasher {
 
 impl SecretHasher {
     pub fn new(pepper: &SecretString) -> Self {
+        Self::for_purpose(pepper, b"otpd api-secret key v1")
+    }
+
+    /// A hasher whose key is derived for one purpose (API secrets, session tokens), so a
+    /// hash of one kind never matches a value of another.
+    pub fn for_purpose(pepper: &SecretString, purpose: &[u8]) -> Self {
         let mut key = [0u8; 32];
         if let Ok(mut mac) = HmacSha256::new_from_slice(pepper.expose_secret().as_bytes()) {
-            mac.update(b"otpd api-secret key v1");
+            mac.update(purpose);
             key.copy_from_slice(&mac.finalize().into_bytes());
         }
         SecretHasher {

@@ -98,14 +98,19 @@ fn member_body(m: &Member) -> Value {
     })
 }
 
-fn member_reply(request_id: &str, m: &Member, o: &Organization, extra: Value) -> HttpResponse {
-    let mut body = json!({
+/// `{status_code, request_id, member_id, member, organization}`.
+pub fn member_reply_body(request_id: &str, m: &Member, o: &Organization) -> Value {
+    json!({
         "status_code": 200,
         "request_id": request_id,
         "member_id": m.id.as_str(),
         "member": member_body(m),
         "organization": organization_body(o),
-    });
+    })
+}
+
+fn member_reply(request_id: &str, m: &Member, o: &Organization, extra: Value) -> HttpResponse {
+    let mut body = member_reply_body(request_id, m, o);
     if let (Some(b), Value::Object(more)) = (body.as_object_mut(), extra) {
         b.extend(more);
     }
@@ -885,14 +890,18 @@ pub struct SmsAuthenticateInput {
     /// `enroll` or `unenroll`.
     set_mfa_enrollment: Option<String>,
     set_default_mfa: Option<bool>,
-}
-
-#[derive(Serialize)]
-struct NoSession {
-    session_token: &'static str,
-    session_jwt: &'static str,
-    member_session: Option<Value>,
-    member_device: Option<Value>,
+    /// The member session to add this factor to (it must be this member's).
+    #[schema(max_length = 128, pattern = "^[A-Za-z0-9_=-]*$")]
+    session_token: Option<String>,
+    /// As `session_token`, naming the session by a JWT.
+    #[schema(max_length = 16384, pattern = "^[A-Za-z0-9_=.-]*$")]
+    session_jwt: Option<String>,
+    /// Default 60: a member session is always started or extended.
+    #[schema(minimum = 5, maximum = 527040)]
+    session_duration_minutes: Option<i64>,
+    /// Stored on the session and put into its JWTs; reserved claims are refused.
+    #[schema(value_type = Option<Object>)]
+    session_custom_claims: Option<Value>,
 }
 
 /// Check a member's MFA passcode.
@@ -929,7 +938,18 @@ pub async fn sms_authenticate(
             ))
         }
     };
+    let duration = super::sessions::duration(i.session_duration_minutes)?;
+    let claims = super::sessions::claims(i.session_custom_claims)?;
     let org = b2b::organization(&state.services, &project, &i.organization_id).await?;
+    // A presented session is checked before the code is spent.
+    let presented = super::sessions::presented(
+        &state,
+        &project,
+        crate::otp::sessions::Kind::Member,
+        i.session_token,
+        i.session_jwt,
+    )
+    .await?;
     let m = b2b::authenticate_sms(
         &state.services,
         &project,
@@ -940,12 +960,21 @@ pub async fn sms_authenticate(
         i.set_default_mfa.unwrap_or(false),
     )
     .await?;
-    let extra = serde_json::to_value(NoSession {
-        session_token: "",
-        session_jwt: "",
-        member_session: None,
-        member_device: None,
-    })
-    .unwrap_or(Value::Null);
+    let issued = crate::otp::sessions::after_member_factor(
+        &state.services,
+        &project,
+        &m,
+        &org,
+        presented,
+        duration,
+        &claims,
+    )
+    .await?;
+    let extra = json!({
+        "session_token": issued.token,
+        "session_jwt": issued.jwt,
+        "member_session": super::sessions::member_session_body(&issued.row, &org.slug),
+        "member_device": null,
+    });
     Ok(member_reply(&request_id, &m, &org, extra))
 }

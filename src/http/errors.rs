@@ -42,6 +42,10 @@ pub enum ErrorKind {
     MemberNotFound,
     MemberPhoneNumberNotFound,
     InvalidOrganizationSlug,
+    SessionNotFound,
+    TooManySessionArguments,
+    InvalidSessionDuration,
+    InvalidSessionCustomClaims,
     RouteNotFound,
     TooManyRequests,
     TooFewTokensAuthenticated,
@@ -198,6 +202,26 @@ impl ErrorKind {
                 StatusCode::BAD_REQUEST,
                 "invalid_organization_slug",
                 "organization_slug must be 2 to 128 characters of A-Z a-z 0-9 - . _ ~",
+            ),
+            SessionNotFound => (
+                StatusCode::NOT_FOUND,
+                "session_not_found",
+                "Session could not be found: it is unknown, expired or revoked.",
+            ),
+            TooManySessionArguments => (
+                StatusCode::BAD_REQUEST,
+                "too_many_session_arguments",
+                "Pass only one of session_token and session_jwt.",
+            ),
+            InvalidSessionDuration => (
+                StatusCode::BAD_REQUEST,
+                "invalid_session_duration",
+                "session_duration_minutes must be between 5 and 527040.",
+            ),
+            InvalidSessionCustomClaims => (
+                StatusCode::BAD_REQUEST,
+                "invalid_session_custom_claims",
+                "session_custom_claims must be an object of at most 4096 bytes without reserved claims.",
             ),
             RouteNotFound => (StatusCode::NOT_FOUND, "route_not_found", "There is no such endpoint."),
             TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", "Too many requests have been made."),
@@ -426,6 +450,13 @@ impl From<OtpError> for ApiError {
             OtpError::SmsMfaRestricted => ApiError::new(OperationRestrictedByOrganizationMfaMethods),
             OtpError::DuplicateSlug => ApiError::new(OrganizationSlugAlreadyUsed),
             OtpError::WrongCode => ApiError::new(OtpCodeNotFound),
+            OtpError::SessionNotFound => ApiError::new(SessionNotFound),
+            OtpError::TooManySessionArguments => ApiError::new(TooManySessionArguments),
+            OtpError::InvalidClaims(m) => ApiError::with_message(InvalidSessionCustomClaims, m.clone()),
+            OtpError::SigningKey(k) => {
+                tracing::error!(error = %k, "session signing key failure");
+                ApiError::new(InternalServerError)
+            }
             OtpError::UnableToAuth => ApiError::new(UnableToAuthOtpCode),
             OtpError::Overloaded => {
                 tracing::warn!("hashing queue full: shedding a request");

@@ -10,6 +10,7 @@ pub mod json;
 pub mod openapi;
 pub mod otps;
 pub mod sandbox;
+pub mod sessions;
 pub mod users;
 pub mod webhooks;
 
@@ -102,6 +103,29 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/v1/b2b/otps/sms/authenticate",
             web::post().to(b2b::sms_authenticate),
+        )
+        .route("/v1/sessions", web::get().to(sessions::list))
+        .route(
+            "/v1/sessions/authenticate",
+            web::post().to(sessions::authenticate),
+        )
+        .route("/v1/sessions/revoke", web::post().to(sessions::revoke))
+        .route(
+            "/v1/sessions/jwks/{project_id}",
+            web::get().to(sessions::jwks),
+        )
+        .route("/v1/b2b/sessions", web::get().to(sessions::b2b_list))
+        .route(
+            "/v1/b2b/sessions/authenticate",
+            web::post().to(sessions::b2b_authenticate),
+        )
+        .route(
+            "/v1/b2b/sessions/revoke",
+            web::post().to(sessions::b2b_revoke),
+        )
+        .route(
+            "/v1/b2b/sessions/jwks/{project_id}",
+            web::get().to(sessions::b2b_jwks),
         )
         .route("/v1/sandbox/messages", web::get().to(sandbox::messages))
         .route(

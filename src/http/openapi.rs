@@ -13,7 +13,7 @@ use serde_json::Value;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{b2b, health, otps, sandbox, users, webhooks};
+use super::{b2b, health, otps, sandbox, sessions, users, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -46,6 +46,14 @@ use super::{b2b, health, otps, sandbox, users, webhooks};
         b2b::delete_mfa_phone,
         b2b::sms_send,
         b2b::sms_authenticate,
+        sessions::authenticate,
+        sessions::list,
+        sessions::revoke,
+        sessions::jwks,
+        sessions::b2b_authenticate,
+        sessions::b2b_list,
+        sessions::b2b_revoke,
+        sessions::b2b_jwks,
         sandbox::messages,
         webhooks::twilio_status,
         health::healthz,
@@ -57,7 +65,8 @@ use super::{b2b, health, otps, sandbox, users, webhooks};
     tags(
         (name = "users", description = "Consumer users and their phone numbers"),
         (name = "otps", description = "Consumer passcodes over SMS and WhatsApp"),
-        (name = "b2b", description = "Organizations, members and SMS MFA"),
+        (name = "b2b", description = "Organizations, members, SMS MFA and member sessions"),
+        (name = "sessions", description = "Consumer sessions and the JWT signing keys"),
         (name = "sandbox", description = "The fake provider's outbox"),
         (name = "webhooks", description = "Signed delivery status callbacks from providers"),
         (name = "operations", description = "Health and the API description")

@@ -11,6 +11,7 @@ use super::context::RequestId;
 use super::dto::UserBody;
 use super::errors::{ApiError, ErrorBody, ErrorKind, ServerErrors, Unauthorized};
 use super::json::Json;
+use super::sessions;
 use super::AppState;
 use crate::domain::ids::{Environment, PhoneId, UserRef};
 use crate::domain::project::Project;
@@ -23,8 +24,7 @@ use crate::otp::send::{self, Recipient, SendOutcome, SendRequest, Target};
 pub struct Attributes {
     /// The end user's IPv4 or IPv6 address.
     ip_address: Option<String>,
-    /// Accepted for compatibility; not used.
-    #[allow(dead_code)]
+    /// Recorded on a session this request starts.
     user_agent: Option<String>,
 }
 
@@ -69,6 +69,12 @@ pub struct SendInput {
     user_id: Option<String>,
     /// `login_or_create` only.
     create_user_as_pending: Option<bool>,
+    /// `send` only: attach the number to this session's user (as `user_id` does).
+    #[schema(max_length = 128, pattern = "^[A-Za-z0-9_=-]*$")]
+    session_token: Option<String>,
+    /// `send` only: as `session_token`.
+    #[schema(max_length = 16384, pattern = "^[A-Za-z0-9_=.-]*$")]
+    session_jwt: Option<String>,
 }
 
 /// A real number, or Stytch's sandbox number in a test project (live projects refuse it).
@@ -129,6 +135,28 @@ async fn run_send(
     login_or_create: bool,
 ) -> Result<HttpResponse, ApiError> {
     guard_end_user(state, project, input.attributes.as_ref())?;
+    let mut input = input;
+    if !login_or_create {
+        let session_user = super::sessions::session_user(
+            state,
+            project,
+            input.session_token.take(),
+            input.session_jwt.take(),
+        )
+        .await?;
+        if let Some(user_id) = session_user {
+            if input
+                .user_id
+                .as_deref()
+                .is_some_and(|u| !u.is_empty() && u != user_id)
+            {
+                return Err(ApiError::bad_request(
+                    "user_id and the session name different users.",
+                ));
+            }
+            input.user_id = Some(user_id);
+        }
+    }
     let req = send_request(project, input, channel, login_or_create)?;
     let SendOutcome {
         user_id,
@@ -246,7 +274,8 @@ pub async fn whatsapp_login_or_create(
     run_send(&state, &project, &id, input, Channel::WhatsApp, true).await
 }
 
-/// Session fields are accepted and ignored: sessions belong to the calling backend.
+/// Without `session_duration_minutes`, `session_token` or `session_jwt` no session is made
+/// (the calling backend owns its sessions) and the session fields come back empty.
 #[derive(Deserialize, ToSchema)]
 pub struct AuthenticateInput {
     /// The `phone_id` the code was sent to.
@@ -254,9 +283,21 @@ pub struct AuthenticateInput {
     /// Six digits.
     code: String,
     attributes: Option<Attributes>,
+    /// Start a session lasting this long (or extend the presented one to end this long from now).
+    #[schema(minimum = 5, maximum = 527040)]
+    session_duration_minutes: Option<i64>,
+    /// Add this factor to the session of this token instead of starting one.
+    #[schema(max_length = 128, pattern = "^[A-Za-z0-9_=-]*$")]
+    session_token: Option<String>,
+    /// As `session_token`, naming the session by a JWT.
+    #[schema(max_length = 16384, pattern = "^[A-Za-z0-9_=.-]*$")]
+    session_jwt: Option<String>,
+    /// Stored on the session and put into its JWTs; reserved claims are refused.
+    #[schema(value_type = Option<Object>)]
+    session_custom_claims: Option<serde_json::Value>,
 }
 
-/// Sessions are the caller's: the session fields are always empty or null.
+/// The session fields are empty and `session` null unless a session was asked for.
 #[derive(Serialize, ToSchema)]
 struct AuthenticateOutput<'a> {
     status_code: u16,
@@ -300,15 +341,45 @@ pub async fn authenticate(
     let method_id = PhoneId::parse(&input.method_id)
         .map_err(|e| ApiError::with_message(ErrorKind::InvalidMethodId, e.to_string()))?;
     let code = Passcode::parse(&input.code).map_err(|_| ApiError::new(ErrorKind::InvalidCode))?;
+    let duration = sessions::duration(input.session_duration_minutes)?;
+    let claims = sessions::claims(input.session_custom_claims)?;
+    // A presented session is checked before the code is spent.
+    let presented = sessions::presented(
+        &state,
+        &project,
+        crate::otp::sessions::Kind::Consumer,
+        input.session_token,
+        input.session_jwt,
+    )
+    .await?;
     let user = authenticate_code(&state.services, &project, &method_id, &code).await?;
+    let issued = if presented.is_some() || duration.is_some() {
+        let attributes = input.attributes.as_ref();
+        sessions::phone_factor_session(
+            &state,
+            &project,
+            &user,
+            &method_id,
+            presented,
+            duration,
+            &claims,
+            sessions::attributes(
+                attributes.and_then(|a| a.ip_address.as_deref()),
+                attributes.and_then(|a| a.user_agent.as_deref()),
+            ),
+        )
+        .await?
+    } else {
+        None
+    };
     Ok(HttpResponse::Ok().json(AuthenticateOutput {
         status_code: 200,
         request_id: &request_id,
         user_id: user.id.as_str(),
         method_id: method_id.as_str(),
-        session_token: "",
-        session_jwt: "",
-        session: None,
+        session_token: issued.as_ref().map_or("", |i| i.token.as_str()),
+        session_jwt: issued.as_ref().map_or("", |i| i.jwt.as_str()),
+        session: issued.as_ref().map(|i| sessions::session_body(&i.row)),
         user: UserBody::from(&user),
         reset_sessions: false,
         user_device: None,

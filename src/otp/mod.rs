@@ -6,6 +6,7 @@ pub mod b2b;
 pub mod codes;
 pub mod projects;
 pub mod send;
+pub mod sessions;
 pub mod timing;
 pub mod users;
 
@@ -31,6 +32,8 @@ pub struct Services {
     pub max_attempts: u32,
     /// Recent real send durations, which concealed sends imitate.
     pub send_timings: Arc<timing::SendTimings>,
+    /// Session token hashing and the JWT signing keys.
+    pub sessions: Arc<sessions::SessionKeys>,
 }
 
 /// Domain failures of the use cases; `http::errors` is the one place they become responses.
@@ -83,6 +86,14 @@ pub enum OtpError {
     WrongCode,
     #[error("the passcode is expired, used, superseded or out of attempts")]
     UnableToAuth,
+    #[error("session not found, expired or revoked")]
+    SessionNotFound,
+    #[error("both session_token and session_jwt were given")]
+    TooManySessionArguments,
+    #[error("{0}")]
+    InvalidClaims(String),
+    #[error("signing key: {0}")]
+    SigningKey(String),
     #[error("hashing queue is full")]
     Overloaded,
     #[error("provider: {0}")]

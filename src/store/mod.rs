@@ -7,6 +7,7 @@ pub mod organizations;
 pub mod passcodes;
 pub mod projects;
 pub mod retention;
+pub mod sessions;
 pub mod users;
 
 use secrecy::ExposeSecret;

@@ -96,3 +96,35 @@ pub async fn delete_old_windows(pool: &PgPool, batch: i64) -> Result<u64, StoreE
     .await?;
     Ok(done.rows_affected())
 }
+
+/// Sessions that expired or were revoked more than `hours` ago.
+pub async fn delete_old_sessions(pool: &PgPool, hours: i32, batch: i64) -> Result<u64, StoreError> {
+    let done = sqlx::query!(
+        "delete from sessions where id in (
+             select id from sessions
+             where expires_at < now() - make_interval(hours => $1)
+                or revoked_at < now() - make_interval(hours => $1)
+             limit $2 for update skip locked)",
+        hours,
+        batch
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Signing keys retired long enough ago that no JWT they signed can still be presented
+/// (twice the grace period the JWKS keeps them for).
+pub async fn delete_retired_keys(pool: &PgPool, batch: i64) -> Result<u64, StoreError> {
+    let done = sqlx::query!(
+        "delete from signing_keys where kid in (
+             select kid from signing_keys
+             where retired_at < now() - make_interval(secs => $1)
+             limit $2 for update skip locked)",
+        2.0 * super::sessions::RETIRED_KEY_GRACE_SECS,
+        batch
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}

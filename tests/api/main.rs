@@ -21,6 +21,7 @@ mod pumping;
 mod retention;
 mod sdk;
 mod send;
+mod sessions;
 mod settings;
 mod shutdown;
 mod users;

@@ -84,7 +84,8 @@ async fn a_pass_purges_aged_codes_outbox_and_messages_in_batches_and_keeps_fresh
             sandbox_outbox: 3,
             messages: 3,
             delivery_receipts: 0,
-            limits: 2
+            limits: 2,
+            sessions: 0
         }
     );
     let q = |table: &str, col: &str| format!("select count(*) from {table} where {col} = $1");

@@ -60,6 +60,10 @@ async fn the_official_python_and_node_sdks_work_unmodified_over_https_consumer_a
     py.arg("tests/sdk/compat.py");
     run_script(py, &served.address, pid, secret, &ca.ca_pem);
 
+    let mut py_sessions = Command::new(&python);
+    py_sessions.arg("tests/sdk/sessions_compat.py");
+    run_script(py_sessions, &served.address, pid, secret, &ca.ca_pem);
+
     let mut py_b2b = Command::new(&python);
     py_b2b.arg("tests/sdk/b2b_compat.py");
     run_script(py_b2b, &served.address, pid, secret, &ca.ca_pem);

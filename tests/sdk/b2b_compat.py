@@ -145,10 +145,30 @@ def main():
         organization_id=org.organization_id, member_id=member_id, code=code, set_mfa_enrollment="enroll"
     )
     expect_eq(auth.member_id, member_id, "authenticate member_id")
-    expect_eq(auth.session_token, "", "no session token")
     expect(auth.member.mfa_phone_number_verified, "phone verified after MFA")
     expect(auth.member.mfa_enrolled, "member enrolled")
     ok("otps.sms.send + otps.sms.authenticate by ids (enroll)")
+
+    # Stytch always starts a member session (60 minutes by default).
+    ms = auth.member_session
+    expect(ms is not None and ms.member_session_id.startswith("member-session-test-"), "member_session", repr(ms))
+    expect_eq((ms.member_id, ms.organization_id, ms.organization_slug),
+              (member_id, org.organization_id, slug), "member_session owner")
+    expect(abs((ms.expires_at - ms.started_at).total_seconds() - 3600) <= 2, "member session lasts 60 minutes")
+    expect(len(auth.session_token) == 44 and auth.session_jwt.count(".") == 2, "session token and JWT")
+    res = b2b.sessions.authenticate(session_token=auth.session_token)
+    expect_eq(res.member_session.member_session_id, ms.member_session_id, "b2b.sessions.authenticate(token)")
+    expect_eq(res.member.member_id, member_id, "b2b.sessions.authenticate member")
+    local = b2b.sessions.authenticate_jwt_local(session_jwt=auth.session_jwt)
+    expect(local is not None, "b2b authenticate_jwt_local verified with otpd's JWKS")
+    expect_eq((local.member_session_id, local.organization_slug), (ms.member_session_id, slug),
+              "b2b authenticate_jwt_local session")
+    listed = b2b.sessions.get(organization_id=org.organization_id, member_id=member_id)
+    expect_eq([s.member_session_id for s in listed.member_sessions], [ms.member_session_id], "b2b.sessions.get")
+    b2b.sessions.revoke(member_session_id=ms.member_session_id)
+    expect_stytch_error(lambda: b2b.sessions.authenticate(session_token=auth.session_token),
+                        "session_not_found", 404, "b2b.sessions.authenticate after revoke")
+    ok("member session: b2b.sessions.authenticate, local JWT, get, revoke -> session_not_found")
 
     _, res = send_and_authenticate(b2b, slug, member_ext, phone)
     expect_eq(res.member_id, member_id, "by slug + member external id")

@@ -453,6 +453,38 @@ async function main() {
 
   await b2b();
 
+  // k. sessions: authenticate with a duration, the token, the JWT verified locally against
+  // the JWKS the SDK fetches from otpd, revoke.
+  const S = randomUsNumber();
+  res = await client.otps.sms.loginOrCreate({ phone_number: S });
+  const [codeS] = await waitForMessage(S, null, "sms");
+  res = await client.otps.authenticate({
+    method_id: res.phone_id, code: codeS, session_duration_minutes: 60,
+    session_custom_claims: { plan: "pro" },
+  });
+  const sessionToken = res.session_token;
+  const sessionJwt = res.session_jwt;
+  const sessionId = res.session.session_id;
+  const sUser = res.user_id;
+  expect(sessionToken.length === 44 && sessionJwt.split(".").length === 3, "otps.authenticate session fields", JSON.stringify(res));
+  ok("otps.authenticate(session_duration_minutes=60) -> session_token, session_jwt, session");
+  res = await client.sessions.authenticate({ session_token: sessionToken });
+  expectEq(res.session.session_id, sessionId, "sessions.authenticate(token) session_id");
+  expectEq(res.user.user_id, sUser, "sessions.authenticate(token) user");
+  ok("sessions.authenticate(session_token) -> the session and its user");
+  const local = await client.sessions.authenticateJwtLocal({ session_jwt: sessionJwt });
+  expectEq(local.session_id, sessionId, "sessions.authenticateJwtLocal session_id");
+  expectEq(local.user_id, sUser, "sessions.authenticateJwtLocal user_id");
+  expectEq(local.custom_claims.plan, "pro", "sessions.authenticateJwtLocal custom claim");
+  ok("sessions.authenticateJwtLocal -> verified with the JWKS from otpd");
+  res = await client.sessions.revoke({ session_token: sessionToken });
+  expectEq(res.status_code, 200, "sessions.revoke status_code");
+  await expectStytchError(
+    () => client.sessions.authenticate({ session_token: sessionToken }),
+    "session_not_found", 404, "sessions.authenticate after revoke",
+  );
+  ok("sessions.revoke -> sessions.authenticate raises session_not_found 404");
+
   console.log(`node sdk compat: ${PASSED} checks passed`);
 }
 

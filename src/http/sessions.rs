@@ -1,0 +1,510 @@
+//! `/v1/sessions/...` and `/v1/b2b/sessions/...`: Stytch's sessions APIs (authenticate, get,
+//! revoke, jwks), and the session pieces `otps.authenticate` and B2B authenticate share.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Authenticated;
+use super::context::RequestId;
+use super::dto::UserBody;
+use super::errors::{ApiError, ErrorBody, ErrorKind, ServerErrors, Unauthorized};
+use super::json::Json;
+use super::AppState;
+use crate::domain::ids::{Environment, ProjectId, UserId, UserRef};
+use crate::domain::project::Project;
+use crate::domain::session::{ClaimsUpdate, SessionDuration, SANDBOX_SESSION_TOKEN};
+use crate::otp::sessions::{self, Issued, Kind, Presented, RevokeTarget};
+use crate::otp::{b2b, users, OtpError};
+use crate::store::organizations::MemberKey;
+use crate::store::sessions::SessionRow;
+
+/// `session_duration_minutes`, when given.
+pub fn duration(raw: Option<i64>) -> Result<Option<SessionDuration>, ApiError> {
+    raw.map(SessionDuration::parse)
+        .transpose()
+        .map_err(|_| ApiError::new(ErrorKind::InvalidSessionDuration))
+}
+
+/// `session_custom_claims`: an object without reserved claims, at most 4 KB.
+pub fn claims(raw: Option<Value>) -> Result<ClaimsUpdate, ApiError> {
+    ClaimsUpdate::parse(raw)
+        .map_err(|e| ApiError::with_message(ErrorKind::InvalidSessionCustomClaims, e.to_string()))
+}
+
+/// The session's `attributes` as Stytch's model has them.
+pub fn attributes(ip_address: Option<&str>, user_agent: Option<&str>) -> Value {
+    json!({
+        "ip_address": ip_address.unwrap_or_default(),
+        "user_agent": user_agent.unwrap_or_default(),
+    })
+}
+
+/// A consumer `Session` with every field the SDK models require.
+pub fn session_body(row: &SessionRow) -> Value {
+    let (started, accessed, expires) = sessions::timestamps(row);
+    json!({
+        "session_id": row.id,
+        "user_id": row.user_id.as_deref().unwrap_or_default(),
+        "started_at": started,
+        "last_accessed_at": accessed,
+        "expires_at": expires,
+        "attributes": row.attributes,
+        "authentication_factors": row.factors,
+        "custom_claims": row.custom_claims,
+        "roles": sessions::roles(Kind::Consumer),
+    })
+}
+
+/// A B2B `MemberSession` with every field the SDK models require.
+pub fn member_session_body(row: &SessionRow, organization_slug: &str) -> Value {
+    let (started, accessed, expires) = sessions::timestamps(row);
+    json!({
+        "member_session_id": row.id,
+        "member_id": row.member_id.as_deref().unwrap_or_default(),
+        "organization_id": row.organization_id.as_deref().unwrap_or_default(),
+        "organization_slug": organization_slug,
+        "started_at": started,
+        "last_accessed_at": accessed,
+        "expires_at": expires,
+        "authentication_factors": row.factors,
+        "custom_claims": row.custom_claims,
+        "roles": sessions::roles(Kind::Member),
+    })
+}
+
+/// Which session a request names: `session_token` or `session_jwt` (at most one).
+pub async fn presented(
+    state: &AppState,
+    project: &Project,
+    kind: Kind,
+    token: Option<String>,
+    jwt: Option<String>,
+) -> Result<Option<sessions::Identified>, ApiError> {
+    match Presented::from_fields(token, jwt)? {
+        Some(p) => Ok(Some(
+            sessions::identify_live(&state.services, &project.id, kind, p).await?,
+        )),
+        None => Ok(None),
+    }
+}
+
+/// `send` with `session_token` / `session_jwt`: the session's user, to attach the number to.
+pub async fn session_user(
+    state: &AppState,
+    project: &Project,
+    token: Option<String>,
+    jwt: Option<String>,
+) -> Result<Option<String>, ApiError> {
+    match Presented::from_fields(token, jwt)? {
+        Some(p) => Ok(Some(sessions::user_of(&state.services, project, p).await?)),
+        None => Ok(None),
+    }
+}
+
+/// `otps.authenticate` with a session asked for: the phone factor, on the presented session
+/// or a new one.
+#[allow(clippy::too_many_arguments)]
+pub async fn phone_factor_session(
+    state: &AppState,
+    project: &Project,
+    user: &crate::domain::user::User,
+    method_id: &crate::domain::ids::PhoneId,
+    presented: Option<sessions::Identified>,
+    duration: Option<SessionDuration>,
+    claims: &ClaimsUpdate,
+    attributes: Value,
+) -> Result<Option<Issued>, ApiError> {
+    let number = user
+        .phones
+        .iter()
+        .find(|p| p.id == *method_id)
+        .map(|p| p.phone_number.clone())
+        .unwrap_or_default();
+    Ok(sessions::after_phone_factor(
+        &state.services,
+        project,
+        user.id.as_str(),
+        method_id.as_str(),
+        &number,
+        presented,
+        duration,
+        claims,
+        &attributes,
+    )
+    .await?)
+}
+
+/// `sessions.authenticate` (consumer and B2B).
+#[derive(Deserialize, ToSchema)]
+pub struct AuthenticateInput {
+    /// The opaque token from an authenticate response.
+    #[schema(max_length = 128, pattern = "^[A-Za-z0-9_=-]*$")]
+    session_token: Option<String>,
+    /// A JWT from an authenticate response (an expired one is accepted while its session lives).
+    #[schema(max_length = 16384, pattern = "^[A-Za-z0-9_=.-]*$")]
+    session_jwt: Option<String>,
+    /// Extend the session to end this many minutes from now.
+    #[schema(minimum = 5, maximum = 527040)]
+    session_duration_minutes: Option<i64>,
+    /// Claims to set (a `null` value deletes one); reserved JWT claims are refused.
+    #[schema(value_type = Option<Object>)]
+    session_custom_claims: Option<Value>,
+}
+
+async fn run_authenticate(
+    state: &AppState,
+    project: &Project,
+    kind: Kind,
+    i: AuthenticateInput,
+) -> Result<Issued, ApiError> {
+    let duration = duration(i.session_duration_minutes)?;
+    let claims = claims(i.session_custom_claims)?;
+    let presented = Presented::from_fields(i.session_token, i.session_jwt)?
+        .ok_or_else(|| ApiError::bad_request("session_token or session_jwt is required."))?;
+    Ok(
+        sessions::authenticate(&state.services, project, kind, presented, duration, &claims)
+            .await?,
+    )
+}
+
+fn is_sandbox(project: &Project, token: Option<&str>) -> bool {
+    project.env() == Environment::Test && token == Some(SANDBOX_SESSION_TOKEN)
+}
+
+/// Authenticate a session token or JWT; returns the session and a fresh JWT.
+#[utoipa::path(
+    post,
+    path = "/v1/sessions/authenticate",
+    tag = "sessions",
+    operation_id = "sessions_authenticate",
+    security(("basic" = [])),
+    request_body = AuthenticateInput,
+    responses(
+        (status = 200, description = "The session is live", body = Object),
+        (status = 400, description = "`bad_request`, `too_many_session_arguments`, `invalid_session_duration`, `invalid_session_custom_claims`", body = ErrorBody),
+        Unauthorized,
+        (status = 404, description = "`session_not_found`: unknown, expired or revoked", body = ErrorBody),
+        ServerErrors
+    )
+)]
+pub async fn authenticate(
+    state: web::Data<AppState>,
+    Authenticated(project): Authenticated,
+    RequestId(request_id): RequestId,
+    Json(i): Json<AuthenticateInput>,
+) -> Result<HttpResponse, ApiError> {
+    if is_sandbox(&project, i.session_token.as_deref()) {
+        let row = sessions::sandbox_row();
+        return Ok(HttpResponse::Ok().json(json!({
+            "status_code": 200,
+            "request_id": request_id,
+            "session": session_body(&row),
+            "session_token": SANDBOX_SESSION_TOKEN,
+            "session_jwt": "",
+            "user": sandbox_user(&row),
+        })));
+    }
+    let issued = run_authenticate(&state, &project, Kind::Consumer, i).await?;
+    let user_id = UserId::from_trusted(issued.row.user_id.clone().unwrap_or_default());
+    let user = users::load(&state.services, &project, &user_id).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "status_code": 200,
+        "request_id": request_id,
+        "session": session_body(&issued.row),
+        "session_token": issued.token,
+        "session_jwt": issued.jwt,
+        "user": UserBody::from(&user),
+    })))
+}
+
+fn sandbox_user(row: &SessionRow) -> Value {
+    json!({
+        "user_id": row.user_id, "created_at": "2021-12-29T12:33:09Z", "status": "active",
+        "name": {"first_name": "", "middle_name": "", "last_name": ""},
+        "emails": [], "phone_numbers": [{
+            "phone_id": row.factors.pointer("/0/phone_number_factor/phone_id"),
+            "phone_number": crate::domain::SANDBOX_NUMBER, "verified": true}],
+        "webauthn_registrations": [], "providers": [], "totps": [], "crypto_wallets": [],
+        "biometric_registrations": [], "password": null, "trusted_metadata": {},
+        "untrusted_metadata": {}, "external_id": null, "is_locked": false, "roles": [],
+    })
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// A `user_id` or the user's `external_id`.
+    #[param(min_length = 1, max_length = 128)]
+    user_id: String,
+}
+
+/// List a user's live sessions.
+#[utoipa::path(
+    get,
+    path = "/v1/sessions",
+    tag = "sessions",
+    operation_id = "sessions_get",
+    security(("basic" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The user's live sessions", body = Object),
+        (status = 400, description = "`invalid_user_id`", body = ErrorBody),
+        Unauthorized,
+        (status = 404, description = "`user_not_found`", body = ErrorBody),
+        ServerErrors
+    )
+)]
+pub async fn list(
+    state: web::Data<AppState>,
+    Authenticated(project): Authenticated,
+    RequestId(request_id): RequestId,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let user = UserRef::parse(&q.user_id)?;
+    let id = crate::store::users::resolve_user(&state.services.pool, &project.id, &user)
+        .await
+        .map_err(OtpError::from)?
+        .ok_or(OtpError::UserNotFound)?;
+    let rows = sessions::list(&state.services, &project, Some(id.as_str()), None).await?;
+    let list: Vec<Value> = rows.iter().map(session_body).collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "status_code": 200,
+        "request_id": request_id,
+        "sessions": list,
+    })))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RevokeInput {
+    #[schema(max_length = 128)]
+    session_id: Option<String>,
+    #[schema(max_length = 128, pattern = "^[A-Za-z0-9_=-]*$")]
+    session_token: Option<String>,
+    #[schema(max_length = 16384, pattern = "^[A-Za-z0-9_=.-]*$")]
+    session_jwt: Option<String>,
+}
+
+fn one_target(
+    id: Option<String>,
+    token: Option<String>,
+    jwt: Option<String>,
+    member: Option<String>,
+) -> Result<RevokeTarget, ApiError> {
+    let given = |s: Option<String>| s.filter(|s| !s.is_empty());
+    match (given(id), given(token), given(jwt), given(member)) {
+        (Some(id), None, None, None) => Ok(RevokeTarget::Id(id)),
+        (None, Some(t), None, None) => Ok(RevokeTarget::Presented(Presented::Token(t))),
+        (None, None, Some(j), None) => Ok(RevokeTarget::Presented(Presented::Jwt(j))),
+        (None, None, None, Some(m)) => Ok(RevokeTarget::Member(m)),
+        (None, None, None, None) => Err(ApiError::bad_request(
+            "Pass one of the session id, session_token or session_jwt.",
+        )),
+        _ => Err(ApiError::new(ErrorKind::TooManySessionArguments)),
+    }
+}
+
+/// Revoke a session by id, token or JWT.
+#[utoipa::path(
+    post,
+    path = "/v1/sessions/revoke",
+    tag = "sessions",
+    operation_id = "sessions_revoke",
+    security(("basic" = [])),
+    request_body = RevokeInput,
+    responses(
+        (status = 200, description = "The session is revoked", body = Object),
+        (status = 400, description = "`bad_request`, `too_many_session_arguments`", body = ErrorBody),
+        Unauthorized,
+        (status = 404, description = "`session_not_found`", body = ErrorBody),
+        ServerErrors
+    )
+)]
+pub async fn revoke(
+    state: web::Data<AppState>,
+    Authenticated(project): Authenticated,
+    RequestId(request_id): RequestId,
+    Json(i): Json<RevokeInput>,
+) -> Result<HttpResponse, ApiError> {
+    let target = one_target(i.session_id, i.session_token, i.session_jwt, None)?;
+    sessions::revoke(&state.services, &project, Kind::Consumer, target).await?;
+    Ok(HttpResponse::Ok().json(json!({"status_code": 200, "request_id": request_id})))
+}
+
+/// The project's JWT verification keys. Public (no credentials), as the SDKs fetch it with a
+/// plain HTTP client; it only ever holds public keys.
+#[utoipa::path(
+    get,
+    path = "/v1/sessions/jwks/{project_id}",
+    tag = "sessions",
+    operation_id = "sessions_jwks",
+    params(("project_id" = String, Path, max_length = 128, description = "The project id")),
+    responses(
+        (status = 200, description = "The JWKS", body = Object),
+        (status = 400, description = "`bad_request`: not a project id", body = ErrorBody),
+        ServerErrors
+    )
+)]
+pub async fn jwks(
+    state: web::Data<AppState>,
+    RequestId(request_id): RequestId,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let project = ProjectId::parse(&path.into_inner())?;
+    let keys = sessions::jwks(&state.services, &project).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "status_code": 200,
+        "request_id": request_id,
+        "keys": keys,
+    })))
+}
+
+/// The B2B JWKS: the same keys.
+#[utoipa::path(
+    get,
+    path = "/v1/b2b/sessions/jwks/{project_id}",
+    tag = "b2b",
+    operation_id = "b2b_sessions_jwks",
+    params(("project_id" = String, Path, max_length = 128, description = "The project id")),
+    responses(
+        (status = 200, description = "The JWKS", body = Object),
+        (status = 400, description = "`bad_request`: not a project id", body = ErrorBody),
+        ServerErrors
+    )
+)]
+pub async fn b2b_jwks(
+    state: web::Data<AppState>,
+    request_id: RequestId,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    jwks(state, request_id, path).await
+}
+
+/// Authenticate a member session token or JWT.
+#[utoipa::path(
+    post,
+    path = "/v1/b2b/sessions/authenticate",
+    tag = "b2b",
+    operation_id = "b2b_sessions_authenticate",
+    security(("basic" = [])),
+    request_body = AuthenticateInput,
+    responses(
+        (status = 200, description = "The member session is live", body = Object),
+        (status = 400, description = "`bad_request`, `too_many_session_arguments`, `invalid_session_duration`, `invalid_session_custom_claims`", body = ErrorBody),
+        Unauthorized,
+        (status = 404, description = "`session_not_found`: unknown, expired or revoked", body = ErrorBody),
+        ServerErrors
+    )
+)]
+pub async fn b2b_authenticate(
+    state: web::Data<AppState>,
+    Authenticated(project): Authenticated,
+    RequestId(request_id): RequestId,
+    Json(i): Json<AuthenticateInput>,
+) -> Result<HttpResponse, ApiError> {
+    let issued = run_authenticate(&state, &project, Kind::Member, i).await?;
+    let org_id = issued.row.organization_id.clone().unwrap_or_default();
+    let org = b2b::organization(&state.services, &project, &org_id).await?;
+    let member_id = issued.row.member_id.clone().unwrap_or_default();
+    let m = b2b::member(&state.services, &org, MemberKey::IdOrExternal(&member_id)).await?;
+    let mut body = super::b2b::member_reply_body(&request_id, &m, &org);
+    if let Some(b) = body.as_object_mut() {
+        b.insert(
+            "member_session".into(),
+            member_session_body(&issued.row, &org.slug),
+        );
+        b.insert("session_token".into(), json!(issued.token));
+        b.insert("session_jwt".into(), json!(issued.jwt));
+    }
+    Ok(HttpResponse::Ok().json(body))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct B2bListQuery {
+    #[param(min_length = 1, max_length = 128)]
+    organization_id: String,
+    #[param(min_length = 1, max_length = 128)]
+    member_id: String,
+}
+
+/// List a member's live sessions.
+#[utoipa::path(
+    get,
+    path = "/v1/b2b/sessions",
+    tag = "b2b",
+    operation_id = "b2b_sessions_get",
+    security(("basic" = [])),
+    params(B2bListQuery),
+    responses(
+        (status = 200, description = "The member's live sessions", body = Object),
+        Unauthorized,
+        (status = 404, description = "`organization_not_found`, `member_not_found`", body = ErrorBody),
+        ServerErrors
+    )
+)]
+pub async fn b2b_list(
+    state: web::Data<AppState>,
+    Authenticated(project): Authenticated,
+    RequestId(request_id): RequestId,
+    q: web::Query<B2bListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let org = b2b::organization(&state.services, &project, &q.organization_id).await?;
+    let m = b2b::member(&state.services, &org, MemberKey::IdOrExternal(&q.member_id)).await?;
+    let rows = sessions::list(&state.services, &project, None, Some(m.id.as_str())).await?;
+    let list: Vec<Value> = rows
+        .iter()
+        .map(|r| member_session_body(r, &org.slug))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "status_code": 200,
+        "request_id": request_id,
+        "member_sessions": list,
+    })))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct B2bRevokeInput {
+    #[schema(max_length = 128)]
+    member_session_id: Option<String>,
+    #[schema(max_length = 128, pattern = "^[A-Za-z0-9_=-]*$")]
+    session_token: Option<String>,
+    #[schema(max_length = 16384, pattern = "^[A-Za-z0-9_=.-]*$")]
+    session_jwt: Option<String>,
+    /// Revokes every session of this member.
+    #[schema(max_length = 128)]
+    member_id: Option<String>,
+}
+
+/// Revoke a member session (by id, token or JWT), or all of a member's sessions.
+#[utoipa::path(
+    post,
+    path = "/v1/b2b/sessions/revoke",
+    tag = "b2b",
+    operation_id = "b2b_sessions_revoke",
+    security(("basic" = [])),
+    request_body = B2bRevokeInput,
+    responses(
+        (status = 200, description = "Revoked", body = Object),
+        (status = 400, description = "`bad_request`, `too_many_session_arguments`", body = ErrorBody),
+        Unauthorized,
+        (status = 404, description = "`session_not_found`", body = ErrorBody),
+        ServerErrors
+    )
+)]
+pub async fn b2b_revoke(
+    state: web::Data<AppState>,
+    Authenticated(project): Authenticated,
+    RequestId(request_id): RequestId,
+    Json(i): Json<B2bRevokeInput>,
+) -> Result<HttpResponse, ApiError> {
+    let target = one_target(
+        i.member_session_id,
+        i.session_token,
+        i.session_jwt,
+        i.member_id,
+    )?;
+    sessions::revoke(&state.services, &project, Kind::Member, target).await?;
+    Ok(HttpResponse::Ok().json(json!({"status_code": 200, "request_id": request_id})))
+}

@@ -1,0 +1,702 @@
+//! Sessions: starting, authenticating, extending, listing and revoking consumer sessions and
+//! B2B member sessions, and the per-project keys that sign their JWTs.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use secrecy::SecretString;
+use serde_json::{json, Map, Value};
+
+use crate::domain::ids::{MemberSessionId, ProjectId, SessionId, SigningKeyId};
+use crate::domain::project::Project;
+use crate::domain::secret::SecretHasher;
+use crate::domain::session::{
+    ClaimsUpdate, SessionDuration, SessionToken, JWT_LIFETIME_SECS, STYTCH_CLAIM_PREFIX,
+};
+use crate::domain::signing_key::{self, KeyError, KeySealer, Signer};
+use crate::metrics;
+use crate::store::sessions::{self as db, Lookup, NewKey, NewSession, SessionRow, Touch};
+use crate::store::StoreError;
+
+use super::{OtpError, Services};
+
+/// How long a replica signs with a key it read before looking again: after a rotation,
+/// JWTs signed with the old key for this long still verify (it stays published an hour).
+const SIGNER_TTL: Duration = Duration::from_secs(30);
+
+pub const SESSION_CLAIM: &str = "https://stytch.com/session";
+pub const ORGANIZATION_CLAIM: &str = "https://stytch.com/organization";
+
+/// Session secrets and the in-process cache of signing keys, built once in `startup`.
+pub struct SessionKeys {
+    token_hasher: SecretHasher,
+    sealer: KeySealer,
+    signers: Mutex<HashMap<String, (Arc<Signer>, Instant)>>,
+    /// One key generation at a time per replica: concurrent first requests wait for it
+    /// instead of each spending an RSA key generation.
+    generating: tokio::sync::Mutex<()>,
+}
+
+impl SessionKeys {
+    pub fn new(pepper: &SecretString) -> Result<Self, KeyError> {
+        Ok(SessionKeys {
+            token_hasher: SecretHasher::for_purpose(pepper, b"otpd session-token key v1"),
+            sealer: KeySealer::new(pepper)?,
+            signers: Mutex::new(HashMap::new()),
+            generating: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn cached(&self, project: &ProjectId) -> Option<Arc<Signer>> {
+        let map = self.signers.lock().ok()?;
+        map.get(project.as_str())
+            .filter(|(_, at)| at.elapsed() < SIGNER_TTL)
+            .map(|(s, _)| s.clone())
+    }
+
+    fn remember(&self, project: &ProjectId, signer: Arc<Signer>) {
+        if let Ok(mut map) = self.signers.lock() {
+            map.insert(project.as_str().to_owned(), (signer, Instant::now()));
+        }
+    }
+}
+
+fn key_error(e: KeyError) -> OtpError {
+    OtpError::SigningKey(e.to_string())
+}
+
+async fn generate_sealed(
+    keys: &SessionKeys,
+    project: &ProjectId,
+) -> Result<(SigningKeyId, signing_key::GeneratedKey, Vec<u8>), OtpError> {
+    let generated = tokio::task::spawn_blocking(signing_key::generate)
+        .await
+        .map_err(|e| OtpError::SigningKey(e.to_string()))?
+        .map_err(key_error)?;
+    let kid = SigningKeyId::generate(project.environment());
+    let sealed = {
+        use secrecy::ExposeSecret;
+        keys.sealer
+            .seal(kid.as_str(), generated.private_der.expose_secret())
+            .map_err(key_error)?
+    };
+    Ok((kid, generated, sealed))
+}
+
+/// The project's current signing key, made on first use (race-safe across replicas).
+async fn signer(svc: &Services, project: &ProjectId) -> Result<Arc<Signer>, OtpError> {
+    let keys = &svc.sessions;
+    if let Some(s) = keys.cached(project) {
+        return Ok(s);
+    }
+    let row = match db::current_key(&svc.pool, project).await? {
+        Some(row) => row,
+        None => {
+            let _one = keys.generating.lock().await;
+            match db::current_key(&svc.pool, project).await? {
+                Some(row) => row,
+                None => {
+                    let (kid, generated, sealed) = generate_sealed(keys, project).await?;
+                    db::insert_first_key(
+                        &svc.pool,
+                        NewKey {
+                            kid: kid.as_str(),
+                            project,
+                            n: &generated.n,
+                            e: &generated.e,
+                            sealed: &sealed,
+                        },
+                    )
+                    .await?;
+                    // Ours, or another replica's that won the race.
+                    db::current_key(&svc.pool, project)
+                        .await?
+                        .ok_or_else(|| OtpError::SigningKey("no current key".into()))?
+                }
+            }
+        }
+    };
+    let der = keys
+        .sealer
+        .open(&row.kid, &row.private_sealed)
+        .map_err(key_error)?;
+    let signer = Arc::new(Signer::from_der(row.kid, &der));
+    keys.remember(project, signer.clone());
+    Ok(signer)
+}
+
+/// `otpd project keys rotate`: a new current key; the old one stays published for an hour.
+pub async fn rotate_key(
+    pool: &sqlx::PgPool,
+    keys: &SessionKeys,
+    project: &ProjectId,
+) -> Result<SigningKeyId, OtpError> {
+    let (kid, generated, sealed) = generate_sealed(keys, project).await?;
+    db::rotate_key(
+        pool,
+        NewKey {
+            kid: kid.as_str(),
+            project,
+            n: &generated.n,
+            e: &generated.e,
+            sealed: &sealed,
+        },
+    )
+    .await?;
+    Ok(kid)
+}
+
+/// The JWKS: every published key of the project (none until its first session).
+pub async fn jwks(svc: &Services, project: &ProjectId) -> Result<Value, OtpError> {
+    let keys = db::published_keys(&svc.pool, project).await?;
+    let keys: Vec<Value> = keys
+        .into_iter()
+        .map(|k| {
+            json!({
+                "kty": "RSA", "use": "sig", "alg": "RS256", "key_ops": ["verify"],
+                "kid": k.kid, "n": k.n, "e": k.e, "x5c": [], "x5tS256": "",
+            })
+        })
+        .collect();
+    Ok(Value::Array(keys))
+}
+
+/// Consumer sessions or B2B member sessions: they never answer for each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Consumer,
+    Member,
+}
+
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Consumer => "consumer",
+            Kind::Member => "b2b",
+        }
+    }
+}
+
+/// A session the caller presented: `session_token` or `session_jwt`, at most one.
+pub enum Presented {
+    Token(String),
+    Jwt(String),
+}
+
+impl Presented {
+    /// `None` when neither is given; both at once is Stytch's `too_many_session_arguments`.
+    pub fn from_fields(
+        token: Option<String>,
+        jwt: Option<String>,
+    ) -> Result<Option<Presented>, OtpError> {
+        let token = token.filter(|t| !t.is_empty());
+        let jwt = jwt.filter(|t| !t.is_empty());
+        match (token, jwt) {
+            (Some(_), Some(_)) => Err(OtpError::TooManySessionArguments),
+            (Some(t), None) => Ok(Some(Presented::Token(t))),
+            (None, Some(j)) => Ok(Some(Presented::Jwt(j))),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// A presented session, identified but not yet touched.
+pub struct Identified {
+    token_hash: Option<[u8; 32]>,
+    id: Option<String>,
+    /// The token to hand back (only a token can be; a JWT caller gets `""`).
+    token: String,
+}
+
+impl Identified {
+    fn lookup<'a>(&'a self, project: &'a ProjectId, kind: Kind) -> Lookup<'a> {
+        Lookup {
+            project,
+            token_hash: self.token_hash.as_ref().map(|h| h.as_slice()),
+            id: self.id.as_deref(),
+            member: kind == Kind::Member,
+        }
+    }
+}
+
+/// Hashes a token, or verifies a JWT against the project's published keys and takes the
+/// session id from its claim. A JWT that does not verify names no session.
+pub async fn identify(
+    svc: &Services,
+    project: &ProjectId,
+    presented: Presented,
+) -> Result<Identified, OtpError> {
+    match presented {
+        Presented::Token(t) => Ok(Identified {
+            token_hash: Some(svc.sessions.token_hasher.hash(&t)),
+            id: None,
+            token: t,
+        }),
+        Presented::Jwt(jwt) => {
+            let kid = signing_key::kid_of(&jwt).ok_or(OtpError::SessionNotFound)?;
+            let keys = db::published_keys(&svc.pool, project).await?;
+            let key = keys
+                .iter()
+                .find(|k| k.kid == kid)
+                .ok_or(OtpError::SessionNotFound)?;
+            let claims = signing_key::verify(&jwt, &key.n, &key.e, project.as_str())
+                .ok_or(OtpError::SessionNotFound)?;
+            let id = claims
+                .pointer(&format!("/{}/id", SESSION_CLAIM.replace('/', "~1")))
+                .and_then(Value::as_str)
+                .ok_or(OtpError::SessionNotFound)?;
+            Ok(Identified {
+                token_hash: None,
+                id: Some(id.to_owned()),
+                token: String::new(),
+            })
+        }
+    }
+}
+
+/// Identifies a presented session and checks it is live (before a passcode is spent on it).
+pub async fn identify_live(
+    svc: &Services,
+    project: &ProjectId,
+    kind: Kind,
+    presented: Presented,
+) -> Result<Identified, OtpError> {
+    let found = identify(svc, project, presented).await?;
+    if db::is_live(&svc.pool, found.lookup(project, kind)).await? {
+        Ok(found)
+    } else {
+        metrics::session(kind.label(), "authenticated", "not_found");
+        Err(OtpError::SessionNotFound)
+    }
+}
+
+/// Who a session belongs to.
+pub enum Owner<'a> {
+    User {
+        user_id: &'a str,
+    },
+    Member {
+        member_id: &'a str,
+        organization_id: &'a str,
+        organization_slug: &'a str,
+    },
+}
+
+impl Owner<'_> {
+    fn kind(&self) -> Kind {
+        match self {
+            Owner::User { .. } => Kind::Consumer,
+            Owner::Member { .. } => Kind::Member,
+        }
+    }
+
+    fn id(&self) -> &str {
+        match self {
+            Owner::User { user_id } => user_id,
+            Owner::Member { member_id, .. } => member_id,
+        }
+    }
+}
+
+/// A session as the API answers it: the row, its token (or `""`) and a fresh JWT.
+pub struct Issued {
+    pub row: SessionRow,
+    pub token: String,
+    pub jwt: String,
+}
+
+fn ts(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The roles every session carries at Stytch.
+pub fn roles(kind: Kind) -> [&'static str; 1] {
+    match kind {
+        Kind::Consumer => ["stytch_user"],
+        Kind::Member => ["stytch_member"],
+    }
+}
+
+async fn sign(
+    svc: &Services,
+    project: &ProjectId,
+    row: &SessionRow,
+    org_slug: Option<&str>,
+) -> Result<String, OtpError> {
+    let signer = signer(svc, project).await?;
+    let now = Utc::now().timestamp();
+    let kind = if row.member_id.is_some() {
+        Kind::Member
+    } else {
+        Kind::Consumer
+    };
+    let sub = row
+        .user_id
+        .as_deref()
+        .or(row.member_id.as_deref())
+        .unwrap_or_default();
+    let mut claims = Map::new();
+    if let Some(custom) = row.custom_claims.as_object() {
+        for (k, v) in custom {
+            if !k.starts_with(STYTCH_CLAIM_PREFIX) {
+                claims.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    claims.insert(
+        SESSION_CLAIM.into(),
+        json!({
+            "id": row.id,
+            "started_at": ts(&row.started_at),
+            "last_accessed_at": ts(&row.last_accessed_at),
+            "expires_at": ts(&row.expires_at),
+            "attributes": row.attributes,
+            "authentication_factors": row.factors,
+            "roles": roles(kind),
+        }),
+    );
+    if let (Some(org), Some(slug)) = (row.organization_id.as_deref(), org_slug) {
+        claims.insert(
+            ORGANIZATION_CLAIM.into(),
+            json!({"organization_id": org, "slug": slug}),
+        );
+    }
+    claims.insert("sub".into(), json!(sub));
+    claims.insert("aud".into(), json!([project.as_str()]));
+    claims.insert("iss".into(), json!(signing_key::issuer(project.as_str())));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("nbf".into(), json!(now));
+    // Never past the session's own end.
+    let exp = (now + JWT_LIFETIME_SECS).min(row.expires_at.timestamp().max(now + 1));
+    claims.insert("exp".into(), json!(exp));
+    signer.sign(&Value::Object(claims)).map_err(key_error)
+}
+
+/// After a successful factor (a passcode): adds it to the presented session, or starts a
+/// session when a duration is given; `None` when neither (the caller owns its sessions).
+#[allow(clippy::too_many_arguments)]
+pub async fn after_factor(
+    svc: &Services,
+    project: &Project,
+    owner: Owner<'_>,
+    presented: Option<Identified>,
+    duration: Option<SessionDuration>,
+    factor: &Value,
+    claims: &ClaimsUpdate,
+    attributes: &Value,
+) -> Result<Option<Issued>, OtpError> {
+    let kind = owner.kind();
+    let org_slug = match &owner {
+        Owner::Member {
+            organization_slug, ..
+        } => Some(*organization_slug),
+        Owner::User { .. } => None,
+    };
+    let (set, delete) = claims.split();
+    let row = match &presented {
+        Some(found) => {
+            let mut conn = svc.pool.acquire().await.map_err(StoreError::from)?;
+            let row = db::touch(
+                &mut conn,
+                found.lookup(&project.id, kind),
+                Touch {
+                    minutes: duration.map(SessionDuration::minutes),
+                    factor: Some(factor),
+                    set_claims: set.as_ref(),
+                    delete_claims: &delete,
+                    owner: Some(owner.id()),
+                },
+            )
+            .await?;
+            let Some(row) = row else {
+                metrics::session(kind.label(), "authenticated", "not_found");
+                return Err(OtpError::SessionNotFound);
+            };
+            metrics::session(kind.label(), "authenticated", "success");
+            row
+        }
+        None => {
+            let Some(duration) = duration else {
+                return Ok(None);
+            };
+            let custom = claims
+                .apply(&json!({}))
+                .map_err(|e| OtpError::InvalidClaims(e.to_string()))?;
+            let token = SessionToken::generate();
+            let hash = svc.sessions.token_hasher.hash(token.expose());
+            let env = project.env();
+            let (id, user_id, member_id, org_id) = match &owner {
+                Owner::User { user_id } => (
+                    SessionId::generate(env).to_string(),
+                    Some(*user_id),
+                    None,
+                    None,
+                ),
+                Owner::Member {
+                    member_id,
+                    organization_id,
+                    ..
+                } => (
+                    MemberSessionId::generate(env).to_string(),
+                    None,
+                    Some(*member_id),
+                    Some(*organization_id),
+                ),
+            };
+            let mut conn = svc.pool.acquire().await.map_err(StoreError::from)?;
+            let row = db::insert_session(
+                &mut conn,
+                NewSession {
+                    id: &id,
+                    project: &project.id,
+                    user_id,
+                    member_id,
+                    organization_id: org_id,
+                    token_hash: &hash,
+                    minutes: duration.minutes(),
+                    attributes,
+                    custom_claims: &custom,
+                    factors: &Value::Array(vec![factor.clone()]),
+                },
+            )
+            .await?;
+            drop(conn);
+            metrics::session(kind.label(), "created", "success");
+            tracing::info!(session_id = %row.id, "session started");
+            let jwt = sign(svc, &project.id, &row, org_slug).await?;
+            return Ok(Some(Issued {
+                row,
+                token: token.expose().to_owned(),
+                jwt,
+            }));
+        }
+    };
+    let jwt = sign(svc, &project.id, &row, org_slug).await?;
+    let token = presented.map(|p| p.token).unwrap_or_default();
+    Ok(Some(Issued { row, token, jwt }))
+}
+
+/// `sessions.authenticate`: the presented live session, touched (and extended and its
+/// claims updated when asked), with a fresh JWT.
+pub async fn authenticate(
+    svc: &Services,
+    project: &Project,
+    kind: Kind,
+    presented: Presented,
+    duration: Option<SessionDuration>,
+    claims: &ClaimsUpdate,
+) -> Result<Issued, OtpError> {
+    let found = match identify(svc, &project.id, presented).await {
+        Ok(f) => f,
+        Err(e) => {
+            metrics::session(kind.label(), "authenticated", "invalid");
+            return Err(e);
+        }
+    };
+    let (set, delete) = claims.split();
+    let mut conn = svc.pool.acquire().await.map_err(StoreError::from)?;
+    let row = db::touch(
+        &mut conn,
+        found.lookup(&project.id, kind),
+        Touch {
+            minutes: duration.map(SessionDuration::minutes),
+            factor: None,
+            set_claims: set.as_ref(),
+            delete_claims: &delete,
+            owner: None,
+        },
+    )
+    .await?;
+    drop(conn);
+    let Some(row) = row else {
+        metrics::session(kind.label(), "authenticated", "not_found");
+        return Err(OtpError::SessionNotFound);
+    };
+    metrics::session(kind.label(), "authenticated", "success");
+    let slug = match row.organization_id.as_deref() {
+        Some(org) => crate::store::organizations::find_organization(&svc.pool, &project.id, org)
+            .await?
+            .map(|o| o.slug),
+        None => None,
+    };
+    let jwt = sign(svc, &project.id, &row, slug.as_deref()).await?;
+    Ok(Issued {
+        row,
+        token: found.token,
+        jwt,
+    })
+}
+
+/// What `revoke` names: a session id, or a presented token or JWT.
+pub enum RevokeTarget {
+    Id(String),
+    Presented(Presented),
+    /// B2B: every session of a member.
+    Member(String),
+}
+
+pub async fn revoke(
+    svc: &Services,
+    project: &Project,
+    kind: Kind,
+    target: RevokeTarget,
+) -> Result<(), OtpError> {
+    let done = match target {
+        RevokeTarget::Member(member_id) => {
+            db::revoke_member(&svc.pool, &project.id, &member_id).await?;
+            true
+        }
+        RevokeTarget::Id(id) => {
+            db::revoke(
+                &svc.pool,
+                Lookup {
+                    project: &project.id,
+                    token_hash: None,
+                    id: Some(&id),
+                    member: kind == Kind::Member,
+                },
+            )
+            .await?
+        }
+        RevokeTarget::Presented(p) => {
+            let found = identify(svc, &project.id, p).await?;
+            db::revoke(&svc.pool, found.lookup(&project.id, kind)).await?
+        }
+    };
+    if done {
+        metrics::session(kind.label(), "revoked", "success");
+        tracing::info!("session revoked");
+        Ok(())
+    } else {
+        metrics::session(kind.label(), "revoked", "not_found");
+        Err(OtpError::SessionNotFound)
+    }
+}
+
+/// Live sessions of a user or member.
+pub async fn list(
+    svc: &Services,
+    project: &Project,
+    user_id: Option<&str>,
+    member_id: Option<&str>,
+) -> Result<Vec<SessionRow>, OtpError> {
+    Ok(db::list(&svc.pool, &project.id, user_id, member_id).await?)
+}
+
+/// The session-shaped pieces the HTTP layer renders (timestamps as RFC 3339).
+pub fn timestamps(row: &SessionRow) -> (String, String, String) {
+    (
+        ts(&row.started_at),
+        ts(&row.last_accessed_at),
+        ts(&row.expires_at),
+    )
+}
+
+/// The sample session the sandbox token authenticates to in test projects (fixed ids, as
+/// Stytch's sandbox answers with a fixed sample).
+pub fn sandbox_row() -> SessionRow {
+    let now = Utc::now();
+    SessionRow {
+        id: "session-test-fe6c042b-6286-479f-8a4f-b046a6c46509".into(),
+        user_id: Some("user-test-e3795c81-f849-4167-bfda-e4a6e9c280fd".into()),
+        member_id: None,
+        organization_id: None,
+        started_at: now,
+        last_accessed_at: now,
+        expires_at: now + chrono::Duration::minutes(60),
+        attributes: json!({"ip_address": "", "user_agent": ""}),
+        custom_claims: json!({}),
+        factors: json!([crate::domain::session::otp_factor(
+            "sms",
+            "phone-number-test-d5a3b680-e8a3-40c0-b815-ab79986666d0",
+            crate::domain::SANDBOX_NUMBER,
+            &ts(&now),
+        )]),
+    }
+}
+
+/// The user a presented consumer session belongs to (touching it: it was used).
+pub async fn user_of(
+    svc: &Services,
+    project: &Project,
+    presented: Presented,
+) -> Result<String, OtpError> {
+    let found = identify(svc, &project.id, presented).await?;
+    let mut conn = svc.pool.acquire().await.map_err(StoreError::from)?;
+    let row = db::touch(
+        &mut conn,
+        found.lookup(&project.id, Kind::Consumer),
+        Touch::default(),
+    )
+    .await?
+    .ok_or(OtpError::SessionNotFound)?;
+    row.user_id.ok_or(OtpError::SessionNotFound)
+}
+
+/// After a consumer passcode: the factor for the phone it went to, added to the presented
+/// session or to a new one.
+#[allow(clippy::too_many_arguments)]
+pub async fn after_phone_factor(
+    svc: &Services,
+    project: &Project,
+    user_id: &str,
+    phone_id: &str,
+    phone_number: &str,
+    presented: Option<Identified>,
+    duration: Option<SessionDuration>,
+    claims: &ClaimsUpdate,
+    attributes: &Value,
+) -> Result<Option<Issued>, OtpError> {
+    let channel = db::last_used_channel(&svc.pool, &project.id, phone_id).await?;
+    let now = ts(&Utc::now());
+    let factor = crate::domain::session::otp_factor(&channel, phone_id, phone_number, &now);
+    after_factor(
+        svc,
+        project,
+        Owner::User { user_id },
+        presented,
+        duration,
+        &factor,
+        claims,
+        attributes,
+    )
+    .await
+}
+
+/// After a member's SMS passcode: Stytch always starts (default 60 minutes) or extends a
+/// member session.
+pub async fn after_member_factor(
+    svc: &Services,
+    project: &Project,
+    member: &crate::domain::organization::Member,
+    org: &crate::domain::organization::Organization,
+    presented: Option<Identified>,
+    duration: Option<SessionDuration>,
+    claims: &ClaimsUpdate,
+) -> Result<Issued, OtpError> {
+    let now = ts(&Utc::now());
+    let factor = crate::domain::session::otp_factor("sms", "", &member.mfa_phone_number, &now);
+    let duration = match (&presented, duration) {
+        (_, Some(d)) => Some(d),
+        (None, None) => Some(SessionDuration::B2B_DEFAULT),
+        (Some(_), None) => None,
+    };
+    after_factor(
+        svc,
+        project,
+        Owner::Member {
+            member_id: member.id.as_str(),
+            organization_id: org.id.as_str(),
+            organization_slug: &org.slug,
+        },
+        presented,
+        duration,
+        &factor,
+        claims,
+        &serde_json::json!({"ip_address": "", "user_agent": ""}),
+    )
+    .await?
+    .ok_or(OtpError::SessionNotFound)
+}
