@@ -39,6 +39,7 @@ pub enum ErrorKind {
     DuplicateOrganizationSlug,
     InvalidOrganizationSlug,
     RouteNotFound,
+    MethodNotAllowed,
     TooManyRequests,
     TooFewTokensAuthenticated,
     UnsupportedPhoneNumberType,
@@ -137,6 +138,11 @@ impl ErrorKind {
                 "organization_slug must be 2 to 128 characters of A-Z a-z 0-9 - . _ ~",
             ),
             RouteNotFound => (StatusCode::NOT_FOUND, "route_not_found", "There is no such endpoint."),
+            MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "This endpoint does not accept this HTTP method; the Allow header lists those it does.",
+            ),
             TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", "Too many requests have been made."),
             TooFewTokensAuthenticated => (
                 StatusCode::TOO_MANY_REQUESTS,

@@ -18,21 +18,35 @@ use crate::otp::users::{self, parse_email, CreateUser};
 
 #[derive(Deserialize, ToSchema)]
 pub struct NameInput {
+    #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
     first_name: Option<String>,
+    #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
     middle_name: Option<String>,
+    #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
     last_name: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateUserInput {
+    /// Stored lower-cased; unique in the project (`duplicate_email`).
+    #[schema(
+        pattern = r"^[^@\s\u0000-\u001F\u007F-\u009F]+@[^@.\s\u0000-\u001F\u007F-\u009F][^@\s\u0000-\u001F\u007F-\u009F]*\.[^@\s\u0000-\u001F\u007F-\u009F]*[^@.\s\u0000-\u001F\u007F-\u009F]$",
+        max_length = 254
+    )]
     email: Option<String>,
+    /// E.164; unique in the project (`duplicate_phone_number`). A well-formed number that
+    /// isn't a real one is refused with `invalid_phone_number`.
+    #[schema(pattern = r"^\+[1-9][0-9]{6,14}$")]
     phone_number: Option<String>,
+    #[serde(default, deserialize_with = "super::json::object_or_null")]
     name: Option<NameInput>,
+    /// The caller's own key for the user; unique in the project (`duplicate_external_id`).
+    #[schema(pattern = r"^[A-Za-z0-9._|-]{1,128}$", max_length = 128)]
     external_id: Option<String>,
     create_user_as_pending: Option<bool>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = super::openapi::metadata)]
     trusted_metadata: Option<serde_json::Map<String, Value>>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = super::openapi::metadata)]
     untrusted_metadata: Option<serde_json::Map<String, Value>>,
 }
 
@@ -130,7 +144,7 @@ struct GetUserOutput<'a> {
     tag = "users",
     operation_id = "users_get",
     security(("basic" = [])),
-    params(("user_id" = String, Path, description = "`user-<env>-<uuid>` or the user's `external_id`")),
+    params(("user_id" = String, Path, description = "`user-<env>-<uuid>` or the user's `external_id`", pattern = r"^(user-(test|live)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[A-Za-tv-z0-9._|-][A-Za-z0-9._|-]*|u|u[A-Za-rt-z0-9._|-][A-Za-z0-9._|-]*|us|us[A-Za-df-z0-9._|-][A-Za-z0-9._|-]*|use|use[A-Za-qs-z0-9._|-][A-Za-z0-9._|-]*|user|user[A-Za-z0-9._|][A-Za-z0-9._|-]*)$", min_length = 1, max_length = 128)),
     responses(
         (status = 200, description = "The user", body = GetUserOutput),
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
@@ -169,7 +183,7 @@ struct DeleteUserOutput<'a> {
     tag = "users",
     operation_id = "users_delete",
     security(("basic" = [])),
-    params(("user_id" = String, Path, description = "`user-<env>-<uuid>` or the user's `external_id`")),
+    params(("user_id" = String, Path, description = "`user-<env>-<uuid>` or the user's `external_id`", pattern = r"^(user-(test|live)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[A-Za-tv-z0-9._|-][A-Za-z0-9._|-]*|u|u[A-Za-rt-z0-9._|-][A-Za-z0-9._|-]*|us|us[A-Za-df-z0-9._|-][A-Za-z0-9._|-]*|use|use[A-Za-qs-z0-9._|-][A-Za-z0-9._|-]*|user|user[A-Za-z0-9._|][A-Za-z0-9._|-]*)$", min_length = 1, max_length = 128)),
     responses(
         (status = 200, description = "The user was deleted", body = DeleteUserOutput),
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
@@ -209,7 +223,7 @@ struct DeletePhoneOutput<'a> {
     tag = "users",
     operation_id = "users_delete_phone",
     security(("basic" = [])),
-    params(("phone_id" = String, Path, description = "`phone-number-<env>-<uuid>`")),
+    params(("phone_id" = String, Path, description = "`phone-number-<env>-<uuid>`", pattern = r"^phone-number-(test|live)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")),
     responses(
         (status = 200, description = "The phone number was removed", body = DeletePhoneOutput),
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),

@@ -83,6 +83,16 @@ pub async fn twilio_status(
         tracing::warn!("twilio status callback with a bad signature refused");
         return Err(forbidden());
     }
+    // Signed by Twilio, so this is defence in depth: PostgreSQL refuses NUL in text.
+    if let Some((name, _)) = params
+        .iter()
+        .find(|(k, v)| super::text::has_refused(k) || super::text::has_refused(v))
+    {
+        return Err(ApiError::bad_request(format!(
+            "invalid value for `{}`: control characters are not allowed",
+            name.escape_debug()
+        )));
+    }
     let get = |name: &str| {
         params
             .iter()
