@@ -231,9 +231,6 @@ impl Metrics {
         for reason in REFUSAL_REASONS {
             m.refusals.with_label_values(&[reason]);
         }
-        for table in crate::retention::TABLES {
-            m.retention_deleted.with_label_values(&[table]);
-        }
         m.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);

@@ -208,8 +208,11 @@ impl Application {
         let hasher = Hasher::start(&config.hashing_params_checked()?, pepper.clone())
             .context("starting the hashing pool")?;
         let providers = build_router(config, &pool)?;
-        let twilio_webhook = web::Data::new(TwilioWebhook::from_config(config));
-        let client_limits = Arc::new(ClientLimits::new(&config.limits)?);
+        let twilio_webhook = web::Data::new(TwilioWebhook::new(
+            config.provider.twilio.auth_token.clone(),
+            config.public_url.as_deref(),
+        ));
+        let client_limits = Arc::new(ClientLimits::new(&config.limits).map_err(ConfigError::from)?);
         forget_idle_clients(&client_limits);
         let state = web::Data::new(AppState {
             services: Services {
@@ -226,6 +229,10 @@ impl Application {
 
         metrics::init().map_err(|e| anyhow::anyhow!("building the metrics registry: {e}"))?;
         metrics::circuit_open(config.provider.kind.as_str(), false);
+        // Every table's series exists from the first scrape (retention owns the list).
+        for table in retention::TABLES {
+            metrics::retention_deleted(table, 0);
+        }
         let shutdown_timeout = config.shutdown_timeout_seconds;
         let admin = match config.admin_listen_addr()? {
             Some(addr) => {

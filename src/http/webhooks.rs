@@ -8,7 +8,6 @@ use secrecy::SecretString;
 use super::errors::{ApiError, ErrorBody, ErrorKind};
 use super::openapi::TwilioStatusCallback;
 use super::AppState;
-use crate::config::Config;
 use crate::otp::OtpError;
 use crate::providers::twilio;
 use crate::store::messages::{self, ReceiptOutcome};
@@ -20,13 +19,11 @@ pub struct TwilioWebhook {
 }
 
 impl TwilioWebhook {
-    pub fn from_config(config: &Config) -> Self {
+    /// `provider.twilio.auth_token` and `public_url`, as the composition root hands them down.
+    pub fn new(auth_token: Option<SecretString>, public_url: Option<&str>) -> Self {
         TwilioWebhook {
-            auth_token: config.provider.twilio.auth_token.clone(),
-            public_url: config
-                .public_url
-                .as_deref()
-                .map(|u| u.trim_end_matches('/').to_owned()),
+            auth_token,
+            public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
         }
     }
 }

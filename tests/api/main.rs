@@ -10,6 +10,7 @@ mod deploy;
 mod errors;
 mod health;
 mod helpers;
+mod layering;
 mod limits;
 mod load;
 mod messages;
