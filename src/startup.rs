@@ -203,6 +203,11 @@ impl Application {
     }
 
     pub async fn build_with_pool(config: &Config, pool: PgPool) -> anyhow::Result<Application> {
+        // First, so a bad certificate or key stops start-up before anything else has started.
+        let tls_config = match (&config.tls.cert, &config.tls.key) {
+            (Some(cert), Some(key)) => Some(load_tls(cert, key)?),
+            _ => None,
+        };
         let renderer = load_templates(config)?;
         let pepper = config.pepper()?.clone();
         let hasher = Hasher::start(&config.hashing_params_checked()?, pepper.clone())
@@ -272,12 +277,9 @@ impl Application {
                 })
         };
         let server = HttpServer::new(factory).shutdown_timeout(shutdown_timeout);
-        let (server, tls) = match (&config.tls.cert, &config.tls.key) {
-            (Some(cert), Some(key)) => (
-                server.listen_rustls_0_23(listener, load_tls(cert, key)?)?,
-                true,
-            ),
-            _ => (server.listen(listener)?, false),
+        let (server, tls) = match tls_config {
+            Some(tls_config) => (server.listen_rustls_0_23(listener, tls_config)?, true),
+            None => (server.listen(listener)?, false),
         };
         let retention = retention::spawn(pool.clone(), config.retention.clone());
         Ok(Application {

@@ -31,12 +31,13 @@ pub struct AppState {
     pub client_limits: Arc<ClientLimits>,
 }
 
-/// No route matched: 405 with `Allow` when the path is a documented one (the method is
-/// not), else 404.
+/// No route matched: 405 with `Allow` when the path is a documented one and the method is
+/// not, else 404 (also for a documented route this listener doesn't serve, such as
+/// `/metrics` when `admin_listen` is set).
 async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
     use actix_web::ResponseError;
     let allowed = openapi::allowed_methods(req.path());
-    if allowed.is_empty() {
+    if allowed.is_empty() || allowed.iter().any(|m| m == req.method().as_str()) {
         return errors::ApiError::new(errors::ErrorKind::RouteNotFound).error_response();
     }
     let allow = allowed.join(", ");
