@@ -47,6 +47,9 @@ fn admission<'a>(project: &'a ProjectId, number: &'a str, block: &'a str) -> Sen
         // Budgets high enough not to end the run.
         project_budget: i32::MAX,
         country_budget: i32::MAX,
+        // Checked on every send, never reached.
+        pending_floor: i32::MAX,
+        pending_per_auth: n(l.pending_per_auth),
     }
 }
 

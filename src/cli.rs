@@ -96,10 +96,30 @@ pub enum ProjectCommand {
         #[arg(long)]
         country: Option<String>,
     },
+    /// Show or clear a project's pumping signals (pending new-number sends, conversion
+    /// breakers, today's budgets).
+    Abuse {
+        #[command(subcommand)]
+        command: AbuseCommand,
+    },
     /// Rotate API secrets (several may be live at once).
     Secret {
         #[command(subcommand)]
         command: SecretCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AbuseCommand {
+    /// Print the project's abuse state as one JSON object.
+    Show { id: String },
+    /// Lift a pause: forget the pending new-number sends (project-wide) and the conversion
+    /// history of one country (or of all countries).
+    Reset {
+        id: String,
+        /// ISO 3166-1 alpha-2 region for the breaker; all regions when omitted.
+        #[arg(long)]
+        country: Option<String>,
     },
 }
 
@@ -274,6 +294,17 @@ async fn healthcheck(url: &str, timeout: std::time::Duration) -> anyhow::Result<
     Ok(())
 }
 
+/// `--country` of the breaker commands, upper-cased and checked like an allowlist entry.
+fn breaker_country(country: Option<String>) -> Result<Option<String>, Failure> {
+    let country = country.map(|c| c.trim().to_ascii_uppercase());
+    if let Some(c) = &country {
+        ProjectSettings::default()
+            .set_sms_countries(c)
+            .context("--country")?;
+    }
+    Ok(country)
+}
+
 async fn project(config: &Config, command: ProjectCommand) -> Result<(), Failure> {
     let pool = admin_pool(config)?;
     let hasher = SecretHasher::new(config.pepper()?);
@@ -333,17 +364,41 @@ async fn project(config: &Config, command: ProjectCommand) -> Result<(), Failure
         }
         ProjectCommand::ResetBreaker { id, country } => {
             let id = ProjectId::parse(&id).context("project id")?;
-            let country = country.map(|c| c.trim().to_ascii_uppercase());
-            if let Some(c) = &country {
-                ProjectSettings::default()
-                    .set_sms_countries(c)
-                    .context("--country")?;
-            }
+            let country = breaker_country(country)?;
             let dropped = store::limits::reset_conversion(&pool, &id, country.as_deref())
                 .await
                 .context("resetting the breaker")?;
             println!(
                 "conversion history cleared for {} ({dropped} buckets)",
+                country.as_deref().unwrap_or("all countries")
+            );
+        }
+        ProjectCommand::Abuse {
+            command: AbuseCommand::Show { id },
+        } => {
+            let id = ProjectId::parse(&id).context("project id")?;
+            let project = store::projects::get_project(&pool, &id)
+                .await
+                .context("loading the project")?
+                .with_context(|| format!("no project {id}"))?;
+            let state = crate::limits::abuse_state(&pool, &project)
+                .await
+                .context("reading the abuse state")?;
+            println!("{}", serde_json::to_string(&state).unwrap_or_default());
+        }
+        ProjectCommand::Abuse {
+            command: AbuseCommand::Reset { id, country },
+        } => {
+            let id = ProjectId::parse(&id).context("project id")?;
+            let country = breaker_country(country)?;
+            let pending = store::limits::reset_pending(&pool, &id)
+                .await
+                .context("resetting the pending sends")?;
+            let breaker = store::limits::reset_conversion(&pool, &id, country.as_deref())
+                .await
+                .context("resetting the breaker")?;
+            println!(
+                "pending new-number sends cleared ({pending} buckets); conversion history cleared for {} ({breaker} buckets)",
                 country.as_deref().unwrap_or("all countries")
             );
         }

@@ -22,7 +22,7 @@ pub const AUTHENTICATION_OUTCOMES: [&str; 6] = [
     "not_found",
     "rate_limited",
 ];
-pub const REFUSAL_REASONS: [&str; 9] = [
+pub const REFUSAL_REASONS: [&str; 10] = [
     "rate_limit",
     "daily_cap",
     "guess_budget",
@@ -31,6 +31,7 @@ pub const REFUSAL_REASONS: [&str; 9] = [
     "number_type",
     "prefix_velocity",
     "conversion",
+    "pending_sends",
     "budget",
 ];
 

@@ -28,6 +28,11 @@ pub struct LimitSettings {
     /// Sends per UTC day for the whole project, and per destination country.
     pub project_daily_budget: u32,
     pub country_daily_budget: u32,
+    /// Pending sends to numbers never verified in the project (younger than the conversion
+    /// grace, not yet authenticated) allowed project-wide with no authentication at all...
+    pub pending_floor: u32,
+    /// ...plus this many per new number authenticated in the same window.
+    pub pending_per_auth: u32,
     /// Refuse VoIP numbers (allowed by default).
     pub block_voip: bool,
     /// `send` to a number without a user answers like a success and sends nothing.
@@ -49,6 +54,8 @@ impl Default for LimitSettings {
             conversion_grace_seconds: 120,
             project_daily_budget: 10_000,
             country_daily_budget: 2_000,
+            pending_floor: 28,
+            pending_per_auth: 4,
             block_voip: false,
             conceal_unknown_numbers: false,
         }
@@ -150,11 +157,12 @@ pub enum RefusalReason {
     NumberType,
     PrefixVelocity,
     Conversion,
+    PendingSends,
     Budget,
 }
 
 impl RefusalReason {
-    pub const ALL: [RefusalReason; 9] = [
+    pub const ALL: [RefusalReason; 10] = [
         RefusalReason::RateLimit,
         RefusalReason::DailyCap,
         RefusalReason::GuessBudget,
@@ -163,6 +171,7 @@ impl RefusalReason {
         RefusalReason::NumberType,
         RefusalReason::PrefixVelocity,
         RefusalReason::Conversion,
+        RefusalReason::PendingSends,
         RefusalReason::Budget,
     ];
 
@@ -176,6 +185,7 @@ impl RefusalReason {
             RefusalReason::NumberType => "number_type",
             RefusalReason::PrefixVelocity => "prefix_velocity",
             RefusalReason::Conversion => "conversion",
+            RefusalReason::PendingSends => "pending_sends",
             RefusalReason::Budget => "budget",
         }
     }

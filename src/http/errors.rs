@@ -325,7 +325,10 @@ impl From<OtpError> for ApiError {
                 reason,
                 retry_after_secs,
             } => {
-                let kind = if *reason == RefusalReason::Conversion {
+                let kind = if matches!(
+                    reason,
+                    RefusalReason::Conversion | RefusalReason::PendingSends
+                ) {
                     TooFewTokensAuthenticated
                 } else {
                     TooManyRequests
@@ -381,6 +384,7 @@ fn limit_message(reason: RefusalReason) -> &'static str {
         RefusalReason::ClientLimit => "Too many requests have been made. Retry after the Retry-After delay.",
         RefusalReason::PrefixVelocity => "Too many passcodes were sent to this range of phone numbers recently.",
         RefusalReason::Conversion => "Too many requests without sufficient percentage of tokens authenticated: sends to this country are paused.",
+        RefusalReason::PendingSends => "Too many passcodes sent to new phone numbers have not been authenticated yet: sends to new numbers are paused.",
         RefusalReason::Budget => "The daily sending budget for this project or country is spent.",
         RefusalReason::Country | RefusalReason::NumberType => "This phone number cannot receive passcodes.",
     }

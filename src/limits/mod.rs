@@ -58,6 +58,8 @@ pub async fn admit_send(
         conv_grace_s: clamp_i32(l.conversion_grace_seconds),
         project_budget: clamp_i32(l.project_daily_budget),
         country_budget: clamp_i32(l.country_daily_budget),
+        pending_floor: clamp_i32(l.pending_floor),
+        pending_per_auth: clamp_i32(l.pending_per_auth),
     };
     match db::admit_send(pool, &admission).await? {
         None => Ok(()),
@@ -103,7 +105,8 @@ pub async fn charge_guess(
     Ok(())
 }
 
-/// A correct code gives its guess back and counts toward its country's conversion rate.
+/// A correct code gives its guess back; the first one for a number makes it verified in the
+/// project and counts toward the conversion rate and the pending-sends allowance.
 /// Best effort: the user is already authenticated, so a failure here is only logged.
 pub async fn record_success(
     pool: &PgPool,
@@ -119,8 +122,84 @@ pub async fn record_success(
     }
     if let Some(phone) = phone {
         let country = phone.region().unwrap_or("ZZ");
-        if let Err(e) = db::record_conversion(pool, &project.id, country).await {
+        if let Err(e) = db::record_success(pool, &project.id, phone.as_e164(), country).await {
             tracing::warn!(error = %e, "could not record a conversion");
         }
     }
+}
+
+/// A project's pumping signals as the admission sees them now (`otpd project abuse show`).
+#[derive(Debug, serde::Serialize)]
+pub struct AbuseState {
+    pub project_id: String,
+    pub pending_sends: PendingSends,
+    pub countries: Vec<CountryBreaker>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct PendingSends {
+    /// False when `pending_floor` or `conversion_grace_seconds` is 0.
+    pub enabled: bool,
+    pub window_seconds: u32,
+    /// Sends to new numbers in the window, and how many of those numbers authenticated.
+    pub sent: i64,
+    pub answered: i64,
+    pub unanswered: i64,
+    /// `pending_floor + pending_per_auth * answered`; new-number sends pause at this.
+    pub allowance: i64,
+    pub paused: bool,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct CountryBreaker {
+    pub country: String,
+    /// New-number sends in the conversion window older than the grace, and new numbers
+    /// authenticated in the window.
+    pub judged_sends: i64,
+    pub authenticated: i64,
+    pub breaker_open: bool,
+    pub sent_today: i64,
+    pub budget_spent: bool,
+}
+
+pub async fn abuse_state(pool: &PgPool, project: &Project) -> Result<AbuseState, OtpError> {
+    let l = &project.settings.limits;
+    let p = db::pending_state(pool, &project.id, clamp_i32(l.conversion_grace_seconds)).await?;
+    let unanswered = (p.sent - p.answered).max(0);
+    let allowance = i64::from(l.pending_floor) + i64::from(l.pending_per_auth) * p.answered;
+    let enabled = l.pending_floor > 0 && l.conversion_grace_seconds > 0;
+    let countries = db::country_states(
+        pool,
+        &project.id,
+        clamp_i32(l.conversion_window_seconds),
+        clamp_i32(l.conversion_grace_seconds),
+    )
+    .await?
+    .into_iter()
+    .map(|c| CountryBreaker {
+        breaker_open: l.conversion_min_sends > 0
+            && l.conversion_window_seconds > 0
+            && c.judged >= i64::from(l.conversion_min_sends)
+            && c.authenticated * 100 < i64::from(l.conversion_min_percent) * c.judged,
+        budget_spent: l.country_daily_budget > 0
+            && c.sent_today >= i64::from(l.country_daily_budget),
+        country: c.country,
+        judged_sends: c.judged,
+        authenticated: c.authenticated,
+        sent_today: c.sent_today,
+    })
+    .collect();
+    Ok(AbuseState {
+        project_id: project.id.to_string(),
+        pending_sends: PendingSends {
+            enabled,
+            window_seconds: l.conversion_grace_seconds,
+            sent: p.sent,
+            answered: p.answered,
+            unanswered,
+            allowance,
+            paused: enabled && unanswered >= allowance,
+        },
+        countries,
+    })
 }

@@ -23,6 +23,8 @@ pub struct SendAdmission<'a> {
     pub conv_grace_s: i32,
     pub project_budget: i32,
     pub country_budget: i32,
+    pub pending_floor: i32,
+    pub pending_per_auth: i32,
 }
 
 /// `None` when admitted (and charged), else the refusal reason name and milliseconds to wait.
@@ -32,7 +34,7 @@ pub async fn admit_send(
 ) -> Result<Option<(String, i64)>, StoreError> {
     let row = sqlx::query!(
         r#"select reason, retry_after_ms as "retry_after_ms!"
-           from otpd_admit_send($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"#,
+           from otpd_admit_send($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"#,
         a.project.as_str(),
         a.number,
         a.block,
@@ -48,6 +50,8 @@ pub async fn admit_send(
         a.conv_grace_s,
         a.project_budget,
         a.country_budget,
+        a.pending_floor,
+        a.pending_per_auth,
     )
     .fetch_one(pool)
     .await?;
@@ -91,14 +95,18 @@ pub async fn refund_gcra(
     Ok(())
 }
 
-pub async fn record_conversion(
+/// A correct code for `number`: the first one in the project makes the number verified and
+/// counts as a conversion and an answered pending send.
+pub async fn record_success(
     pool: &PgPool,
     project: &ProjectId,
+    number: &str,
     country: &str,
 ) -> Result<(), StoreError> {
     sqlx::query!(
-        "select otpd_record_conversion($1, $2)",
+        "select otpd_record_success($1, $2, $3)",
         project.as_str(),
+        number,
         country
     )
     .fetch_one(pool)
@@ -120,6 +128,94 @@ pub async fn reset_conversion(
            and ($2::text is null or key in ('cs:' || $2, 'cv:' || $2))",
         project.as_str(),
         country
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Sends to new numbers and new numbers authenticated in the pending window (project-wide).
+pub struct PendingState {
+    pub sent: i64,
+    pub answered: i64,
+}
+
+pub async fn pending_state(
+    pool: &PgPool,
+    project: &ProjectId,
+    window_s: i32,
+) -> Result<PendingState, StoreError> {
+    let row = sqlx::query!(
+        r#"select coalesce(sum(hits) filter (where key = 'pn'), 0)::bigint as "sent!",
+                  coalesce(sum(hits) filter (where key = 'pa'), 0)::bigint as "answered!"
+           from limit_windows
+           where project_id = $1 and key in ('pn', 'pa')
+             and window_start > now() - make_interval(secs => $2)"#,
+        project.as_str(),
+        f64::from(window_s)
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(PendingState {
+        sent: row.sent,
+        answered: row.answered,
+    })
+}
+
+/// One destination country's conversion-breaker inputs and today's sends.
+pub struct CountryState {
+    pub country: String,
+    /// Sends to new numbers in the window, older than the grace (what the breaker judges).
+    pub judged: i64,
+    /// New numbers authenticated in the window.
+    pub authenticated: i64,
+    pub sent_today: i64,
+}
+
+pub async fn country_states(
+    pool: &PgPool,
+    project: &ProjectId,
+    window_s: i32,
+    grace_s: i32,
+) -> Result<Vec<CountryState>, StoreError> {
+    let rows = sqlx::query!(
+        r#"select split_part(key, ':', 2) as "country!",
+                  coalesce(sum(hits) filter (
+                      where key like 'cs:%'
+                        and window_start > now() - make_interval(secs => $2)
+                        and window_start <= now() - make_interval(secs => $3)), 0)::bigint as "judged!",
+                  coalesce(sum(hits) filter (
+                      where key like 'cv:%'
+                        and window_start > now() - make_interval(secs => $2)), 0)::bigint as "authenticated!",
+                  coalesce(sum(hits) filter (
+                      where key like 'cd:%'
+                        and window_start = date_trunc('day', now(), 'UTC')), 0)::bigint as "sent_today!"
+           from limit_windows
+           where project_id = $1 and (key like 'cs:%' or key like 'cv:%' or key like 'cd:%')
+           group by 1 order by 1"#,
+        project.as_str(),
+        f64::from(window_s),
+        f64::from(grace_s)
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| CountryState {
+            country: r.country,
+            judged: r.judged,
+            authenticated: r.authenticated,
+            sent_today: r.sent_today,
+        })
+        .collect())
+}
+
+/// Forgets the pending-sends history (sends to new numbers and their answers), which lifts
+/// a pause of new-number sends. Returns how many buckets were dropped.
+pub async fn reset_pending(pool: &PgPool, project: &ProjectId) -> Result<u64, StoreError> {
+    let done = sqlx::query!(
+        "delete from limit_windows where project_id = $1 and key in ('pn', 'pa')",
+        project.as_str()
     )
     .execute(pool)
     .await?;

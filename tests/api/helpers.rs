@@ -182,6 +182,8 @@ pub fn unlimited() -> ProjectSettings {
             conversion_grace_seconds: 0,
             project_daily_budget: 0,
             country_daily_budget: 0,
+            pending_floor: 0,
+            pending_per_auth: 0,
             block_voip: false,
             conceal_unknown_numbers: false,
         },

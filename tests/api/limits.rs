@@ -478,3 +478,93 @@ async fn operators_tune_limits_and_reset_a_breaker_from_the_cli() {
     assert_eq!(send_to(&app, &phone).await.status, StatusCode::OK);
     assert_refused(&send_to(&app, &phone).await, "too_many_requests", 120);
 }
+
+/// Sends to new numbers until one is refused; returns the admitted numbers with their
+/// method ids, and the refusal.
+async fn send_new_until_refused(app: &TestApp, max: usize) -> (Vec<(String, String)>, Reply) {
+    let mut sent = Vec::new();
+    for _ in 0..max {
+        let phone = unique_us_number();
+        let r = send_to(app, &phone).await;
+        if r.status != StatusCode::OK {
+            return (sent, r);
+        }
+        sent.push((phone, r.body["phone_id"].as_str().unwrap().to_owned()));
+    }
+    panic!("{max} new numbers sent without a pause");
+}
+
+#[tokio::test]
+async fn unanswered_sends_to_new_numbers_pause_them_but_not_verified_numbers() {
+    let app = app_with(|l| {
+        l.pending_floor = 3;
+        l.pending_per_auth = 1;
+    })
+    .await;
+    let cli = |args: &[&str]| {
+        let out = crate::cli::otpd()
+            .env("DATABASE_URL", &app.db.url)
+            .env("OTPD_HASHING__PEPPER", crate::helpers::PEPPER)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // A returning user: signed in once, so the number is verified in the project.
+    let known = unique_us_number();
+    let r = send_to(&app, &known).await;
+    let known_method = r.body["phone_id"].as_str().unwrap().to_owned();
+    let code = app.last_code(&known).await;
+    assert_eq!(
+        app.authenticate(&known_method, &code).await.status,
+        StatusCode::OK
+    );
+
+    // Floor 3 plus 1 per answered new number (the returning user's first sign-in): 4.
+    let (pending, r) = send_new_until_refused(&app, 10).await;
+    assert_eq!(pending.len(), 4);
+    let wait = assert_refused(&r, "too_few_tokens_authenticated", 120);
+    assert!(r.body["error_message"].as_str().unwrap().contains("new"));
+    println!("pending sends: 4 new numbers unanswered, then paused, Retry-After {wait}s");
+    let state: serde_json::Value =
+        serde_json::from_str(&cli(&["project", "abuse", "show", &app.project_id])).unwrap();
+    assert_eq!(state["pending_sends"]["unanswered"], 4, "{state}");
+    assert_eq!(state["pending_sends"]["allowance"], 4, "{state}");
+    assert_eq!(state["pending_sends"]["paused"], true, "{state}");
+
+    // The returning user is not collateral: another code, authenticated.
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    assert_eq!(send_to(&app, &known).await.status, StatusCode::OK);
+    let code = app.last_code(&known).await;
+    assert_eq!(
+        app.authenticate(&known_method, &code).await.status,
+        StatusCode::OK
+    );
+    // ...and its login didn't raise the allowance: new numbers are still paused.
+    let r = send_to(&app, &unique_us_number()).await;
+    assert_refused(&r, "too_few_tokens_authenticated", 120);
+
+    // One of the pending people types the code: one fewer unanswered and one more allowed.
+    let (phone, method) = &pending[0];
+    let code = app.last_code(phone).await;
+    assert_eq!(app.authenticate(method, &code).await.status, StatusCode::OK);
+    let (resumed, r) = send_new_until_refused(&app, 10).await;
+    assert_eq!(resumed.len(), 2);
+    assert_refused(&r, "too_few_tokens_authenticated", 120);
+
+    // An operator lifts the pause.
+    let out = cli(&["project", "abuse", "reset", &app.project_id]);
+    assert!(out.contains("pending new-number sends cleared"), "{out}");
+    let state: serde_json::Value =
+        serde_json::from_str(&cli(&["project", "abuse", "show", &app.project_id])).unwrap();
+    assert_eq!(state["pending_sends"]["paused"], false, "{state}");
+    assert_eq!(
+        send_to(&app, &unique_us_number()).await.status,
+        StatusCode::OK
+    );
+}

@@ -1,20 +1,25 @@
-//! SMS-pumping simulation with the default thresholds: an attack mixing sequential numbers
-//! in a few blocks, premium and toll-free numbers, foreign numbers, and numbers spread over
-//! many blocks that are never authenticated. Less than 5% of it may get through, while a
-//! legitimate run of the same size (spread numbers, codes typed back) is never refused.
+//! SMS-pumping simulations.
 //!
-//! The only non-default settings: `conversion_grace_seconds = 0`, as the simulation runs in
-//! seconds, not the minutes the default grace waits for people to type their codes; and the
-//! per-replica project guard is off, so that what is measured is the shared, replica-exact
-//! rules (at 1200 requests in a few seconds the guard would otherwise refuse a timing-
-//! dependent part of the attack, and could touch the legitimate run on a fast machine).
+//! At the default settings, in real time: a burst paced at ~100/s of never-authenticated
+//! numbers spread over many blocks while returning users log in, and a fresh project's launch
+//! whose users type their codes back a few seconds later (the pending-sends budget).
+//!
+//! With the conversion grace at 0 (so the breaker judges every send at once): an attack mixing
+//! sequential numbers in a few blocks, premium and toll-free numbers, foreign numbers, and
+//! numbers spread over many blocks that are never authenticated. Less than 5% of it may get
+//! through, while a legitimate run of the same size (spread numbers, codes typed back) is never
+//! refused. The per-replica project guard is off there, so that what is measured is the shared,
+//! replica-exact rules (at 1200 requests in a few seconds the guard would otherwise refuse a
+//! timing-dependent part of the attack, and could touch the legitimate run on a fast machine).
 
 use futures_util::future::join_all;
 use otpd::domain::project::ProjectSettings;
 use reqwest::StatusCode;
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use tokio::time::sleep_until;
 
-use crate::helpers::{spawn_app_with, unique_us_number, TestApp};
+use crate::helpers::{spawn_app, spawn_app_with, unique_us_number, TestApp};
 
 fn simulation_settings() -> ProjectSettings {
     let mut s = ProjectSettings::default();
@@ -119,4 +124,155 @@ async fn a_legitimate_run_of_the_same_size_is_never_refused() {
     }
     println!("legitimate run: {} sends, {refused} refused", people.len());
     assert_eq!(refused, 0);
+}
+
+/// Real US area codes; with exchanges 230-549 that is 9,600 blocks.
+const AREA_CODES: [u16; 30] = [
+    201, 202, 203, 205, 206, 207, 208, 210, 212, 213, 214, 215, 216, 217, 218, 219, 224, 225, 228,
+    229, 231, 234, 239, 240, 248, 251, 252, 253, 254, 256,
+];
+
+/// `n` valid US numbers, no two in the same block (so prefix velocity never sees them);
+/// `salt` keeps different sets apart.
+fn spread_us_numbers(n: usize, salt: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let area = AREA_CODES[i % AREA_CODES.len()];
+            let exchange = 230 + (i / AREA_CODES.len() + salt * 97) % 320;
+            let line = (i * 7919 + salt * 1237) % 10_000;
+            format!("+1{area}{exchange:03}{line:04}")
+        })
+        .collect()
+}
+
+/// The default app with a client that drops idle connections well before the server's
+/// keep-alive does, so a paced run never reuses one the server is closing.
+async fn paced_app() -> TestApp {
+    let mut app = spawn_app().await;
+    app.client = reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_millis(1000))
+        .build()
+        .expect("client");
+    app
+}
+
+async fn sign_in(app: &TestApp, phone: &str) -> Result<(), String> {
+    let r = app.login_or_create(phone).await;
+    if r.status != StatusCode::OK {
+        return Err(format!("send: {} {}", r.status, r.body));
+    }
+    let code = app.last_code(phone).await;
+    let ok = app
+        .authenticate(r.body["phone_id"].as_str().unwrap_or_default(), &code)
+        .await;
+    if ok.status != StatusCode::OK {
+        return Err(format!("authenticate: {} {}", ok.status, ok.body));
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_paced_burst_of_new_numbers_is_stopped_within_seconds_and_returning_users_log_in() {
+    let app = paced_app().await;
+    // 30 people who signed up earlier: their history is moved back a day, as if yesterday.
+    let returning = spread_us_numbers(30, 1);
+    for phone in &returning {
+        sign_in(&app, phone).await.expect("signing up");
+    }
+    for sql in [
+        "update limit_windows set window_start = window_start - interval '1 day'",
+        "update limit_gcra set tat = tat - interval '1 day'",
+    ] {
+        sqlx::query(sql).execute(&app.pool).await.unwrap();
+    }
+
+    // The attack: 3,000 new numbers, one every 10 ms, none ever authenticated. Meanwhile
+    // the returning users log in, one a second.
+    let attack = spread_us_numbers(3000, 2);
+    let app = &app;
+    let start = tokio::time::Instant::now();
+    let t0 = Instant::now();
+    let attack_run = join_all(attack.iter().enumerate().map(|(i, phone)| async move {
+        sleep_until(start + Duration::from_millis(10 * i as u64)).await;
+        let r = app.login_or_create(phone).await;
+        (t0.elapsed(), r)
+    }));
+    let logins = join_all(returning.iter().enumerate().map(|(i, phone)| async move {
+        sleep_until(start + Duration::from_millis(1000 * i as u64)).await;
+        sign_in(app, phone).await
+    }));
+    let (replies, logins) = tokio::join!(attack_run, logins);
+    let took = t0.elapsed();
+
+    let mut sent = 0;
+    let mut refused = BTreeMap::new();
+    let mut first_refusal = None;
+    for (at, r) in &replies {
+        if r.status == StatusCode::OK {
+            sent += 1;
+            continue;
+        }
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.body);
+        assert!(r.headers.contains_key("retry-after"), "{:?}", r.headers);
+        *refused.entry(r.error_type().to_owned()).or_insert(0) += 1;
+        first_refusal.get_or_insert(*at);
+    }
+    let failed_logins: Vec<_> = logins.iter().filter_map(|l| l.as_ref().err()).collect();
+    let share = sent as f64 / attack.len() as f64;
+    println!(
+        "burst at default settings: {sent} of {} sent ({:.2}%) in {:.1}s, first refusal after \
+         {:.2}s; refused by type: {refused:?}; returning users: {} logged in, {} refused",
+        attack.len(),
+        share * 100.0,
+        took.as_secs_f64(),
+        first_refusal.unwrap_or_default().as_secs_f64(),
+        logins.len() - failed_logins.len(),
+        failed_logins.len()
+    );
+    assert!(share < 0.01, "{sent} of {} got through", attack.len());
+    assert_eq!(
+        refused.get("too_few_tokens_authenticated").copied(),
+        Some(attack.len() - sent),
+        "every refusal is the pending-sends budget"
+    );
+    assert!(failed_logins.is_empty(), "{failed_logins:?}");
+}
+
+#[tokio::test]
+async fn a_launch_of_new_users_typing_their_codes_back_is_never_refused() {
+    let app = paced_app().await;
+    // 200 people sign up at 10/s; each types the code 2-5 s after it arrives.
+    let people = spread_us_numbers(200, 3);
+    let start = tokio::time::Instant::now();
+    let t0 = Instant::now();
+    let results = join_all(people.iter().enumerate().map(|(i, phone)| {
+        let app = &app;
+        async move {
+            sleep_until(start + Duration::from_millis(100 * i as u64)).await;
+            let r = app.login_or_create(phone).await;
+            if r.status != StatusCode::OK {
+                return Err(format!("send {i}: {} {}", r.status, r.body));
+            }
+            let typing = 2000 + (i as u64 * 1543) % 3001;
+            tokio::time::sleep(Duration::from_millis(typing)).await;
+            let code = app.last_code(phone).await;
+            let ok = app
+                .authenticate(r.body["phone_id"].as_str().unwrap_or_default(), &code)
+                .await;
+            if ok.status != StatusCode::OK {
+                return Err(format!("authenticate {i}: {} {}", ok.status, ok.body));
+            }
+            Ok(())
+        }
+    }))
+    .await;
+    let refused: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    println!(
+        "launch at default settings: {} sign-ups at 10/s in {:.1}s, {} authenticated, {} refused",
+        people.len(),
+        t0.elapsed().as_secs_f64(),
+        people.len() - refused.len(),
+        refused.len()
+    );
+    assert!(refused.is_empty(), "{refused:?}");
 }
