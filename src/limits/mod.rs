@@ -162,7 +162,7 @@ pub struct CountryBreaker {
     pub budget_spent: bool,
 }
 
-pub async fn abuse_state(pool: &PgPool, project: &Project) -> Result<AbuseState, OtpError> {
+pub async fn abuse_state(pool: &PgPool, project: &Project) -> Result<AbuseState, StoreError> {
     let l = &project.settings.limits;
     let p = db::pending_state(pool, &project.id, clamp_i32(l.conversion_grace_seconds)).await?;
     let unanswered = (p.sent - p.answered).max(0);
