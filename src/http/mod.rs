@@ -29,6 +29,8 @@ pub struct AppState {
     pub sandbox_outbox: bool,
     /// Per-replica guards for projects, end-user IPs and network clients.
     pub client_limits: Arc<ClientLimits>,
+    /// `/readyz`'s last answer, reused for a second.
+    pub readiness: health::Readiness,
 }
 
 /// No route matched: 405 with `Allow` when the path is a documented one and the method is

@@ -6,6 +6,7 @@ use crate::domain::user::{Name, UserStatus};
 use crate::domain::{Channel, ExpiryMinutes, Locale, Passcode, PhoneNumber};
 use crate::store::{users as db, StoreError};
 use secrecy::SecretString;
+use std::time::Instant;
 
 use super::codes::{self, Delivery};
 use super::{OtpError, Services};
@@ -69,10 +70,11 @@ pub async fn send(
             if matches!(req.target, Target::Existing)
                 && project.settings.limits.conceal_unknown_numbers =>
         {
-            return Ok(concealed(svc, project).await);
+            return Ok(concealed(svc, project, req.channel).await);
         }
         other => other?,
     };
+    let started = Instant::now();
     let Recipient::Phone(phone) = &req.recipient else {
         // The sandbox number sends nothing; `000000` authenticates it.
         return Ok(outcome);
@@ -90,17 +92,22 @@ pub async fn send(
         },
     )
     .await?;
+    svc.send_timings.record(req.channel, started.elapsed());
     Ok(outcome)
 }
 
 /// What `send` answers for a number without a user when the project conceals that: fresh
-/// ids and the same hashing work as a real send, so neither the body nor the timing tells.
-/// The limits above were charged as for any send.
-async fn concealed(svc: &Services, project: &Project) -> SendOutcome {
+/// ids, the same hashing work as a real send, and then a wait until it has taken as long as
+/// a recent real send (which includes the provider's round trip), so neither the body nor the
+/// timing tells. The limits above were charged as for any send.
+async fn concealed(svc: &Services, project: &Project, channel: Channel) -> SendOutcome {
+    let started = Instant::now();
+    let target = svc.send_timings.sample(channel);
     let decoy = SecretString::from(Passcode::generate().expose().to_owned());
     if let Err(e) = svc.hasher.hash(&decoy).await {
         tracing::debug!(error = %e, "decoy hash skipped");
     }
+    tokio::time::sleep(target.saturating_sub(started.elapsed())).await;
     tracing::info!("send to a number without a user concealed");
     let env = project.env();
     SendOutcome {

@@ -23,6 +23,7 @@ mod retention;
 mod schemathesis;
 mod sdk;
 mod send;
+mod settings;
 mod shutdown;
 mod users;
 mod webhooks;
