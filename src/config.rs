@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::{Dict, Map, Value};
@@ -12,7 +11,12 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::hashing::HashingParams;
-use crate::limits::client::ClientLimitsConfig;
+use crate::limits::client::{ClientLimitsConfig, ClientLimitsError};
+// The lower layers own their settings; this file composes them (and re-exports them under
+// the names the rest of the code and the tests use).
+pub use crate::retention::RetentionConfig;
+pub use crate::store::DatabaseConfig;
+pub use crate::telemetry::LogConfig;
 
 /// Shortest pepper `serve` accepts: 32 characters gives ≥ 128 bits for any reasonable alphabet.
 pub const MIN_PEPPER_LEN: usize = 32;
@@ -68,14 +72,6 @@ pub struct HashingConfig {
     pub threads: usize,
     /// Hash jobs allowed to wait; beyond that requests are shed with a 503.
     pub queue: usize,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(default)]
-pub struct DatabaseConfig {
-    pub max_connections: u32,
-    /// Bounded so an outage turns into a quick 503 instead of a hung request.
-    pub acquire_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -227,46 +223,6 @@ pub struct MessagesConfig {
     pub templates_dir: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(default)]
-pub struct LogConfig {
-    /// `json` (default) or `pretty`.
-    pub format: String,
-    /// An `EnvFilter` directive, e.g. `info` or `otpd=debug,info`.
-    pub level: String,
-}
-
-/// The background purge of old rows (see `retention`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(default)]
-pub struct RetentionConfig {
-    /// Seconds between passes; 0 disables the job.
-    pub interval_seconds: u64,
-    /// Passcodes are deleted this many hours after they expire (used ones included).
-    pub code_age_hours: u32,
-    /// Fake-provider outbox rows (which hold message bodies) are deleted after this many hours.
-    pub outbox_age_hours: u32,
-    /// Sent-message records are deleted after this many days.
-    pub message_age_days: u32,
-    /// Sessions are deleted this many hours after they expire or are revoked.
-    pub session_age_hours: u32,
-    /// Rows per DELETE statement, so no pass holds many locks or a long transaction.
-    pub batch_size: u32,
-}
-
-impl Default for RetentionConfig {
-    fn default() -> Self {
-        RetentionConfig {
-            interval_seconds: 300,
-            code_age_hours: 24,
-            outbox_age_hours: 72,
-            message_age_days: 30,
-            session_age_hours: 24,
-            batch_size: 1000,
-        }
-    }
-}
-
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -319,21 +275,6 @@ impl HashingConfig {
     }
 }
 
-impl Default for DatabaseConfig {
-    fn default() -> Self {
-        DatabaseConfig {
-            max_connections: 20,
-            acquire_timeout_ms: 2_000,
-        }
-    }
-}
-
-impl DatabaseConfig {
-    pub fn acquire_timeout(&self) -> Duration {
-        Duration::from_millis(self.acquire_timeout_ms)
-    }
-}
-
 impl Default for OtpConfig {
     fn default() -> Self {
         OtpConfig { max_attempts: 5 }
@@ -359,15 +300,6 @@ impl Default for ProviderConfig {
             breaker_cooldown_ms: 30_000,
             twilio: TwilioConfig::default(),
             vonage: VonageConfig::default(),
-        }
-    }
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        LogConfig {
-            format: "json".into(),
-            level: "info".into(),
         }
     }
 }
@@ -746,7 +678,9 @@ impl Config {
             (None, None) => Ok(()),
             (Some(_), None) => Err(invalid("tls.key", "must be set together with tls.cert")),
             (None, Some(_)) => Err(invalid("tls.cert", "must be set together with tls.key")),
-            (Some(cert), Some(key)) => crate::startup::load_tls(cert, key).map(|_| ()),
+            // Reading and parsing the files is start-up's (`startup::load_tls`), which reports
+            // a bad file as a `tls.*` configuration error too.
+            (Some(_), Some(_)) => Ok(()),
         }
     }
 }
@@ -762,6 +696,12 @@ fn check_base_url(key: &'static str, url: &str) -> Result<(), ConfigError> {
         Ok(())
     } else {
         Err(invalid(key, "must be an http(s) URL"))
+    }
+}
+
+impl From<ClientLimitsError> for ConfigError {
+    fn from(e: ClientLimitsError) -> Self {
+        invalid(e.key, e.reason)
     }
 }
 

@@ -250,9 +250,6 @@ impl Metrics {
                 }
             }
         }
-        for table in crate::retention::TABLES {
-            m.retention_deleted.with_label_values(&[table]);
-        }
         m.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);

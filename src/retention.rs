@@ -5,12 +5,43 @@
 use std::time::Duration;
 
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
 
-use crate::config::RetentionConfig;
 use crate::metrics;
 use crate::store::{retention as db, StoreError};
+
+/// `[retention]` in the configuration file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RetentionConfig {
+    /// Seconds between passes; 0 disables the job.
+    pub interval_seconds: u64,
+    /// Passcodes are deleted this many hours after they expire (used ones included).
+    pub code_age_hours: u32,
+    /// Fake-provider outbox rows (which hold message bodies) are deleted after this many hours.
+    pub outbox_age_hours: u32,
+    /// Sent-message records are deleted after this many days.
+    pub message_age_days: u32,
+    /// Sessions are deleted this many hours after they expire or are revoked.
+    pub session_age_hours: u32,
+    /// Rows per DELETE statement, so no pass holds many locks or a long transaction.
+    pub batch_size: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            interval_seconds: 300,
+            code_age_hours: 24,
+            outbox_age_hours: 72,
+            message_age_days: 30,
+            session_age_hours: 24,
+            batch_size: 1000,
+        }
+    }
+}
 
 /// The `table` label values of `otpd_retention_deleted_total`.
 pub const TABLES: [&str; 8] = [

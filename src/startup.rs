@@ -203,13 +203,21 @@ impl Application {
     }
 
     pub async fn build_with_pool(config: &Config, pool: PgPool) -> anyhow::Result<Application> {
+        // First, so a bad certificate or key stops start-up before anything else has started.
+        let tls_config = match (&config.tls.cert, &config.tls.key) {
+            (Some(cert), Some(key)) => Some(load_tls(cert, key)?),
+            _ => None,
+        };
         let renderer = load_templates(config)?;
         let pepper = config.pepper()?.clone();
         let hasher = Hasher::start(&config.hashing_params_checked()?, pepper.clone())
             .context("starting the hashing pool")?;
         let providers = build_router(config, &pool)?;
-        let twilio_webhook = web::Data::new(TwilioWebhook::from_config(config));
-        let client_limits = Arc::new(ClientLimits::new(&config.limits)?);
+        let twilio_webhook = web::Data::new(TwilioWebhook::new(
+            config.provider.twilio.auth_token.clone(),
+            config.public_url.as_deref(),
+        ));
+        let client_limits = Arc::new(ClientLimits::new(&config.limits).map_err(ConfigError::from)?);
         forget_idle_clients(&client_limits);
         let state = web::Data::new(AppState {
             services: Services {
@@ -232,6 +240,10 @@ impl Application {
 
         metrics::init().map_err(|e| anyhow::anyhow!("building the metrics registry: {e}"))?;
         metrics::circuit_open(config.provider.kind.as_str(), false);
+        // Every table's series exists from the first scrape (retention owns the list).
+        for table in retention::TABLES {
+            metrics::retention_deleted(table, 0);
+        }
         let shutdown_timeout = config.shutdown_timeout_seconds;
         let admin = match config.admin_listen_addr()? {
             Some(addr) => {
@@ -271,12 +283,9 @@ impl Application {
                 })
         };
         let server = HttpServer::new(factory).shutdown_timeout(shutdown_timeout);
-        let (server, tls) = match (&config.tls.cert, &config.tls.key) {
-            (Some(cert), Some(key)) => (
-                server.listen_rustls_0_23(listener, load_tls(cert, key)?)?,
-                true,
-            ),
-            _ => (server.listen(listener)?, false),
+        let (server, tls) = match tls_config {
+            Some(tls_config) => (server.listen_rustls_0_23(listener, tls_config)?, true),
+            None => (server.listen(listener)?, false),
         };
         let retention = retention::spawn(pool.clone(), config.retention.clone());
         Ok(Application {

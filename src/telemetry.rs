@@ -4,7 +4,26 @@
 use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogConfig;
+use serde::{Deserialize, Serialize};
+
+/// `[log]` in the configuration file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct LogConfig {
+    /// `json` (default) or `pretty`.
+    pub format: String,
+    /// An `EnvFilter` directive, e.g. `info` or `otpd=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: "json".into(),
+            level: "info".into(),
+        }
+    }
+}
 
 pub fn init(cfg: &LogConfig) {
     let filter = EnvFilter::try_from_env("OTPD_LOG")

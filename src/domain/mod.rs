@@ -1,6 +1,7 @@
 //! Pure domain types and rules, no I/O: values of these types are valid by construction.
 
 pub mod channel;
+pub mod gsm7;
 pub mod ids;
 pub mod limits;
 pub mod locale;

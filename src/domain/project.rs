@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::gsm7::is_gsm7_basic;
 use super::ids::{Environment, ProjectId};
 use super::limits::LimitSettings;
-use crate::messages::encoding::is_gsm7_basic;
 
 /// Stored as JSON with the project; absent keys take the defaults so old rows keep working.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -411,7 +411,8 @@ impl OrgSettingsInput {
 
 fn checked_name(raw: &str) -> Result<String, ApiError> {
     let name = raw.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 128 {
+    // The length as sent, so the documented `maxLength` is the rule.
+    if name.is_empty() || raw.chars().count() > 128 {
         return Err(ApiError::bad_request(
             "organization_name must be 1 to 128 characters",
         ));
@@ -438,16 +439,29 @@ fn checked_logo_url(raw: String) -> Result<String, ApiError> {
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateOrganizationInput {
-    #[schema(min_length = 1, max_length = 128)]
+    /// 1 to 128 characters, not all blank.
+    #[schema(
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$",
+        min_length = 1,
+        max_length = 128
+    )]
     organization_name: String,
-    #[schema(pattern = r"^[A-Za-z0-9._~-]{2,128}$")]
+    /// Unique in the project (`organization_slug_already_used`).
+    #[schema(
+        pattern = r"^[A-Za-z0-9._~-]{2,128}$",
+        min_length = 2,
+        max_length = 128
+    )]
     organization_slug: String,
-    #[schema(pattern = r"^[A-Za-z0-9._|-]{1,128}$")]
+    #[schema(pattern = r"^[A-Za-z0-9._|-]{1,128}$", max_length = 128)]
     organization_external_id: Option<String>,
-    #[schema(max_length = 2048)]
+    #[schema(
+        max_length = 2048,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     organization_logo_url: Option<String>,
     mfa_policy: Option<MfaPolicyInput>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = super::openapi::metadata)]
     trusted_metadata: Option<serde_json::Map<String, Value>>,
     #[serde(flatten)]
     settings: OrgSettingsInput,
@@ -507,7 +521,7 @@ pub async fn create_organization(
     tag = "b2b",
     operation_id = "b2b_get_organization",
     security(("basic" = [])),
-    params(("organization_id" = String, Path, description = "Organization id, slug or external id")),
+    params(("organization_id" = String, Path, description = "Organization id, slug or external id", pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$", min_length = 1)),
     responses(
         (status = 200, description = "The organization", body = OrganizationResponse),
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
@@ -610,13 +624,23 @@ pub async fn update_organization(
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateMemberInput {
-    #[schema(max_length = 254)]
+    /// Stored lower-cased; unique in the organization (`duplicate_member_email`).
+    #[schema(
+        pattern = r"^[^@\s\u0000-\u001F\u007F-\u009F]+@[^@.\s\u0000-\u001F\u007F-\u009F][^@\s\u0000-\u001F\u007F-\u009F]*\.[^@\s\u0000-\u001F\u007F-\u009F]*[^@.\s\u0000-\u001F\u007F-\u009F]$",
+        max_length = 254
+    )]
     email_address: String,
-    #[schema(max_length = 256)]
+    #[schema(
+        max_length = 256,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     name: Option<String>,
-    #[schema(pattern = r"^[A-Za-z0-9._|-]{1,128}$")]
+    /// Unique in the organization (`duplicate_member_external_id`).
+    #[schema(pattern = r"^[A-Za-z0-9._|-]{1,128}$", max_length = 128)]
     external_id: Option<String>,
-    #[schema(pattern = r"^\+[1-9][0-9]{6,14}$")]
+    /// E.164, or empty for none; unique in the organization (`duplicate_member_phone_number`).
+    /// A well-formed number that isn't a real one is refused with `invalid_phone_number`.
+    #[schema(pattern = r"^(\+[1-9][0-9]{6,14})?$")]
     mfa_phone_number: Option<String>,
     mfa_enrolled: Option<bool>,
     create_member_as_pending: Option<bool>,
@@ -625,9 +649,9 @@ pub struct CreateMemberInput {
     /// Role ids assigned directly (otpd stores them; it enforces no RBAC).
     #[schema(max_items = 64, inline)]
     roles: Option<Vec<RoleId>>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = super::openapi::metadata)]
     trusted_metadata: Option<serde_json::Map<String, Value>>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = super::openapi::metadata)]
     untrusted_metadata: Option<serde_json::Map<String, Value>>,
 }
 
@@ -657,7 +681,7 @@ fn no_breakglass(v: Option<bool>) -> Result<(), ApiError> {
     tag = "b2b",
     operation_id = "b2b_create_member",
     security(("basic" = [])),
-    params(("organization_id" = String, Path, description = "Organization id, slug or external id")),
+    params(("organization_id" = String, Path, description = "Organization id, slug or external id", pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$", min_length = 1)),
     request_body = CreateMemberInput,
     responses(
         (status = 200, description = "The member was created", body = MemberResponse),
@@ -695,8 +719,15 @@ pub async fn create_member(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct GetMemberQuery {
-    /// Member id or external id (this or `email_address`).
+    /// Member id or external id. One of `member_id` and `email_address` must be non-empty
+    /// (a rule the schema can't state: `bad_request` otherwise).
+    #[param(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
     member_id: Option<String>,
+    /// Used when `member_id` is absent or empty.
+    #[param(
+        pattern = r"^([^@\s\u0000-\u001F\u007F-\u009F]+@[^@.\s\u0000-\u001F\u007F-\u009F][^@\s\u0000-\u001F\u007F-\u009F]*\.[^@\s\u0000-\u001F\u007F-\u009F]*[^@.\s\u0000-\u001F\u007F-\u009F])?$",
+        max_length = 254
+    )]
     email_address: Option<String>,
 }
 
@@ -707,7 +738,7 @@ pub struct GetMemberQuery {
     tag = "b2b",
     operation_id = "b2b_get_member",
     security(("basic" = [])),
-    params(("organization_id" = String, Path, description = "Organization id, slug or external id"), GetMemberQuery),
+    params(("organization_id" = String, Path, description = "Organization id, slug or external id", pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$", min_length = 1), GetMemberQuery),
     responses(
         (status = 200, description = "The member", body = MemberResponse),
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
@@ -725,13 +756,14 @@ pub async fn get_member(
     query: web::Query<GetMemberQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let org = b2b::organization(&state.services, &project, &path.into_inner()).await?;
-    let email;
-    let key = match (query.member_id.as_deref(), query.email_address.as_deref()) {
+    // A malformed email is refused even when `member_id` wins, as the schema says.
+    let email = match query.email_address.as_deref() {
+        Some(e) if !e.is_empty() => Some(parse_email(e)?),
+        _ => None,
+    };
+    let key = match (query.member_id.as_deref(), email.as_deref()) {
         (Some(id), _) if !id.is_empty() => MemberKey::IdOrExternal(id),
-        (_, Some(e)) if !e.is_empty() => {
-            email = parse_email(e)?;
-            MemberKey::Email(&email)
-        }
+        (_, Some(e)) => MemberKey::Email(e),
         _ => return Err(ApiError::bad_request("pass member_id or email_address")),
     };
     let m = b2b::member(&state.services, &org, key).await?;
@@ -740,14 +772,22 @@ pub async fn get_member(
 
 #[derive(Deserialize, ToSchema)]
 pub struct UpdateMemberInput {
-    #[schema(max_length = 256)]
+    #[schema(
+        max_length = 256,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     name: Option<String>,
-    #[schema(max_length = 254)]
+    /// Unique in the organization (`duplicate_member_email`).
+    #[schema(
+        pattern = r"^[^@\s\u0000-\u001F\u007F-\u009F]+@[^@.\s\u0000-\u001F\u007F-\u009F][^@\s\u0000-\u001F\u007F-\u009F]*\.[^@\s\u0000-\u001F\u007F-\u009F]*[^@.\s\u0000-\u001F\u007F-\u009F]$",
+        max_length = 254
+    )]
     email_address: Option<String>,
-    #[schema(pattern = r"^[A-Za-z0-9._|-]{1,128}$")]
+    /// Unique in the organization (`duplicate_member_external_id`).
+    #[schema(pattern = r"^[A-Za-z0-9._|-]{1,128}$", max_length = 128)]
     external_id: Option<String>,
-    /// A verified number is never replaced: delete it first.
-    #[schema(pattern = r"^\+[1-9][0-9]{6,14}$")]
+    /// E.164, or empty to leave it. A verified number is never replaced: delete it first.
+    #[schema(pattern = r"^(\+[1-9][0-9]{6,14})?$")]
     mfa_phone_number: Option<String>,
     mfa_enrolled: Option<bool>,
     /// `sms_otp` or `totp`.
@@ -764,10 +804,10 @@ pub struct UpdateMemberInput {
     #[allow(dead_code)]
     preserve_existing_sessions: Option<bool>,
     /// Replaces the whole object.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = super::openapi::metadata)]
     trusted_metadata: Option<serde_json::Map<String, Value>>,
     /// Replaces the whole object.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = super::openapi::metadata)]
     untrusted_metadata: Option<serde_json::Map<String, Value>>,
 }
 
@@ -778,7 +818,7 @@ pub struct UpdateMemberInput {
     tag = "b2b",
     operation_id = "b2b_update_member",
     security(("basic" = [])),
-    params(("organization_id" = String, Path, description = "Organization id, slug or external id"), ("member_id" = String, Path, description = "Member id or external id")),
+    params(("organization_id" = String, Path, description = "Organization id, slug or external id", pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$", min_length = 1), ("member_id" = String, Path, description = "Member id or external id", pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$", min_length = 1)),
     request_body = UpdateMemberInput,
     responses(
         (status = 200, description = "The updated member", body = MemberResponse),
@@ -821,7 +861,7 @@ pub async fn update_member(
     tag = "b2b",
     operation_id = "b2b_delete_mfa_phone",
     security(("basic" = [])),
-    params(("organization_id" = String, Path, description = "Organization id, slug or external id"), ("member_id" = String, Path, description = "Member id or external id")),
+    params(("organization_id" = String, Path, description = "Organization id, slug or external id", pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$", min_length = 1), ("member_id" = String, Path, description = "Member id or external id", pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$", min_length = 1)),
     responses(
         (status = 200, description = "The member, without a phone", body = MemberResponse),
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
@@ -846,9 +886,21 @@ pub async fn delete_mfa_phone(
 /// Session tokens in B2B requests are accepted and ignored: sessions are the caller's.
 #[derive(Deserialize, ToSchema)]
 pub struct SmsSendInput {
+    /// Organization id, slug or external id.
+    #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
     organization_id: String,
+    /// Member id or external id.
+    #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
     member_id: String,
+    /// E.164, or empty to use the member's number (`member_phone_number_not_found` when it
+    /// has none). A well-formed number can still be refused: not a real number
+    /// (`invalid_phone_number`), a country the project doesn't allow
+    /// (`invalid_phone_number_country_code`), a different verified number on the member
+    /// (`member_phone_number_already_verified`).
+    #[schema(pattern = r"^(\+[1-9][0-9]{6,14})?$")]
     mfa_phone_number: Option<String>,
+    /// As for consumer sends: any tag, unknown ones fall back to English.
+    #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
     locale: Option<String>,
 }
 
@@ -884,10 +936,14 @@ pub async fn sms_send(
 
 #[derive(Deserialize, ToSchema)]
 pub struct SmsAuthenticateInput {
+    #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
     organization_id: String,
+    #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
     member_id: String,
+    #[schema(pattern = r"^[0-9]{6}$")]
     code: String,
-    /// `enroll` or `unenroll`.
+    /// `enroll` or `unenroll` (empty: neither).
+    #[schema(pattern = r"^(|enroll|unenroll)$")]
     set_mfa_enrollment: Option<String>,
     set_default_mfa: Option<bool>,
     /// The member session to add this factor to (it must be this member's).

@@ -102,7 +102,15 @@ pub async fn request_context(
     let method = method_label(req.method());
     let span = tracing::info_span!("request", request_id = %id, method = %method);
 
-    let res = next.call(req).instrument(span.clone()).await?;
+    // Before routing, so a control character in a path id or query never reaches a handler.
+    let res = match super::text::check_uri(req.request()) {
+        Err(e) => req.error_response(e),
+        Ok(()) => next
+            .call(req)
+            .instrument(span.clone())
+            .await?
+            .map_into_boxed_body(),
+    };
     let mut res = to_stytch_shape(res, &id);
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut()
@@ -151,10 +159,15 @@ fn to_stytch_shape<B: MessageBody + 'static>(
         },
         None => generic(status, "", id),
     };
-    let retry_after = res.headers().get("retry-after").cloned();
+    let kept: Vec<(HeaderName, HeaderValue)> = ["retry-after", "allow"]
+        .into_iter()
+        .filter_map(|n| {
+            let name = HeaderName::from_static(n);
+            res.headers().get(&name).cloned().map(|v| (name, v))
+        })
+        .collect();
     let mut res = res.into_response(rendered.map_into_boxed_body());
-    if let Some(v) = retry_after {
-        let name = HeaderName::from_static("retry-after");
+    for (name, v) in kept {
         if !res.headers().contains_key(&name) {
             res.headers_mut().insert(name, v);
         }
@@ -166,6 +179,7 @@ fn generic(status: StatusCode, detail: &str, id: &str) -> actix_web::HttpRespons
     let kind = match status {
         StatusCode::UNAUTHORIZED => ErrorKind::UnauthorizedCredentials,
         StatusCode::NOT_FOUND => ErrorKind::RouteNotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorKind::MethodNotAllowed,
         StatusCode::TOO_MANY_REQUESTS => ErrorKind::TooManyRequests,
         StatusCode::SERVICE_UNAVAILABLE => ErrorKind::ServiceUnavailable,
         s if s.is_server_error() => ErrorKind::InternalServerError,

@@ -1,5 +1,6 @@
-//! The JSON body extractor: `application/json` only, 64 KiB at most, and every
-//! deserialization failure reported as a 400 naming the offending field.
+//! The JSON body extractor: `application/json` only, 64 KiB at most, no control characters
+//! in any string or key (see `text`), and every failure reported as a 400 naming the
+//! offending field.
 
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::web::Bytes;
@@ -23,6 +24,18 @@ fn is_json(req: &HttpRequest) -> bool {
 
 /// Parses a body, naming the path of the first field that doesn't fit.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every string and key, fields the target type ignores included: a second, untyped pass
+    // (cheap next to the request's hash) so nested metadata is covered too. A body that isn't
+    // JSON at all gets the typed pass's message below.
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) {
+        // Every body is an object: serde's derive would also take a struct as an array.
+        if !value.is_object() {
+            return Err(ApiError::bad_request(
+                "invalid request body: it must be a JSON object",
+            ));
+        }
+        super::text::check_json(&value)?;
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -41,6 +54,23 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         };
         ApiError::bad_request(message)
     })
+}
+
+/// For a nested struct field (`#[serde(default, deserialize_with = "...")]`): a JSON object
+/// or null only, never the array form serde's derive also accepts for a struct, so the
+/// field means what the OpenAPI document says.
+pub fn object_or_null<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    use serde::Deserialize;
+    match Option::<serde_json::Map<String, serde_json::Value>>::deserialize(d)? {
+        None => Ok(None),
+        Some(map) => T::deserialize(serde_json::Value::Object(map))
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
 }
 
 impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {

@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod otps;
 pub mod sandbox;
 pub mod sessions;
+pub mod text;
 pub mod users;
 pub mod webhooks;
 
@@ -33,8 +34,25 @@ pub struct AppState {
     pub readiness: health::Readiness,
 }
 
-async fn not_found() -> Result<actix_web::HttpResponse, errors::ApiError> {
-    Err(errors::ApiError::new(errors::ErrorKind::RouteNotFound))
+/// No route matched: 405 with `Allow` when the path is a documented one and the method is
+/// not, else 404 (also for a documented route this listener doesn't serve, such as
+/// `/metrics` when `admin_listen` is set).
+async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    use actix_web::ResponseError;
+    let allowed = openapi::allowed_methods(req.path());
+    if allowed.is_empty() || allowed.iter().any(|m| m == req.method().as_str()) {
+        return errors::ApiError::new(errors::ErrorKind::RouteNotFound).error_response();
+    }
+    let allow = allowed.join(", ");
+    let e = errors::ApiError::with_message(
+        errors::ErrorKind::MethodNotAllowed,
+        format!("{} is not allowed here; use {allow}.", req.method()),
+    );
+    let mut res = actix_web::HttpResponse::from_error(e);
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&allow) {
+        res.headers_mut().insert(actix_web::http::header::ALLOW, v);
+    }
+    res
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

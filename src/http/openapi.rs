@@ -61,7 +61,7 @@ use super::{b2b, health, otps, sandbox, sessions, users, webhooks};
         health::metrics,
         openapi_json,
     ),
-    modifiers(&BasicAuth),
+    modifiers(&BasicAuth, &FreeFormJson),
     tags(
         (name = "users", description = "Consumer users and their phone numbers"),
         (name = "otps", description = "Consumer passcodes over SMS and WhatsApp"),
@@ -93,6 +93,150 @@ impl Modify for BasicAuth {
     }
 }
 
+/// `attributes.ip_address`: an IPv4 or IPv6 address, or blank (the same as absent).
+pub fn ip_address() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{AnyOfBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    let address = |format| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(format)))
+    };
+    AnyOfBuilder::new()
+        .item(address(KnownFormat::Ipv4))
+        .item(address(KnownFormat::Ipv6))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(r"^\s*$")),
+        )
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .description(Some(
+            "The end user's IPv4 or IPv6 address (blank is the same as absent).",
+        ))
+        .build()
+        .into()
+}
+
+/// The name of the recursive schema of free-form JSON (metadata, unknown fields).
+const JSON_VALUE: &str = "JsonValue";
+
+fn no_control_string() -> utoipa::openapi::schema::ObjectBuilder {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(super::text::NO_CONTROL_PATTERN))
+}
+
+fn json_object(nullable: bool) -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+    use utoipa::openapi::{Ref, RefOr};
+    let types = if nullable {
+        utoipa::openapi::schema::SchemaType::from_iter([Type::Object, Type::Null])
+    } else {
+        Type::Object.into()
+    };
+    ObjectBuilder::new()
+        .schema_type(types)
+        .property_names(Some(no_control_string()))
+        .additional_properties(Some(AdditionalProperties::RefOr(RefOr::Ref(
+            Ref::from_schema_name(JSON_VALUE),
+        ))))
+        .into()
+}
+
+/// `trusted_metadata` / `untrusted_metadata`: any JSON object (or null), its keys and
+/// strings at every depth free of control characters.
+pub fn metadata() -> utoipa::openapi::schema::Schema {
+    json_object(true)
+}
+
+/// Any JSON value whose strings and keys, at every depth, hold no control character but
+/// tab and line breaks (`text`): what metadata may hold, and what an unknown field may be.
+struct FreeFormJson;
+
+impl Modify for FreeFormJson {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{
+            AdditionalProperties, AnyOfBuilder, ArrayBuilder, ObjectBuilder, Schema, SchemaType,
+            Type,
+        };
+        use utoipa::openapi::{Ref, RefOr};
+        let value = AnyOfBuilder::new()
+            .item(no_control_string())
+            .item(ObjectBuilder::new().schema_type(SchemaType::from_iter([
+                Type::Number,
+                Type::Boolean,
+                Type::Null,
+            ])))
+            .item(
+                ArrayBuilder::new().items(RefOr::Ref(Ref::from_schema_name(JSON_VALUE))),
+            )
+            .item(json_object(false))
+            .description(Some(
+                "Any JSON value whose strings and object keys, at every depth, hold no control character (U+0000–U+001F, U+007F–U+009F) but tab, line feed and carriage return.",
+            ))
+            .build();
+        // Request bodies (and the objects nested in them) accept unknown fields, which are
+        // ignored but held to the same rule as everything else in the body.
+        let mut names = Vec::new();
+        for item in openapi.paths.paths.values() {
+            for op in [&item.get, &item.put, &item.post, &item.delete, &item.patch]
+                .into_iter()
+                .flatten()
+            {
+                if let Some(body) = &op.request_body {
+                    for content in body.content.values() {
+                        if let Some(schema) = &content.schema {
+                            refs(schema, &mut names);
+                        }
+                    }
+                }
+            }
+        }
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut i = 0;
+        while i < names.len() {
+            if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get(&names[i]) {
+                for property in object.properties.values() {
+                    refs(property, &mut names);
+                }
+            }
+            i += 1;
+        }
+        for name in &names {
+            if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(name) {
+                if object.additional_properties.is_none() {
+                    object.additional_properties = Some(Box::new(AdditionalProperties::RefOr(
+                        RefOr::Ref(Ref::from_schema_name(JSON_VALUE)),
+                    )));
+                    object.property_names = Some(Box::new(no_control_string().into()));
+                }
+            }
+        }
+        components
+            .schemas
+            .insert(JSON_VALUE.to_owned(), RefOr::T(Schema::AnyOf(value)));
+    }
+}
+
+/// The component names `schema` refers to, directly or through `oneOf`/`anyOf`/`allOf`.
+fn refs(schema: &utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>, names: &mut Vec<String>) {
+    use utoipa::openapi::schema::Schema;
+    use utoipa::openapi::RefOr;
+    match schema {
+        RefOr::Ref(r) => {
+            let name = r.ref_location.trim_start_matches("#/components/schemas/");
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_owned());
+            }
+        }
+        RefOr::T(Schema::OneOf(o)) => o.items.iter().for_each(|s| refs(s, names)),
+        RefOr::T(Schema::AnyOf(a)) => a.items.iter().for_each(|s| refs(s, names)),
+        RefOr::T(Schema::AllOf(a)) => a.items.iter().for_each(|s| refs(s, names)),
+        RefOr::T(_) => {}
+    }
+}
+
 /// The document as served and committed: pretty JSON with a trailing newline.
 pub fn document() -> &'static str {
     static DOCUMENT: OnceLock<String> = OnceLock::new();
@@ -101,6 +245,46 @@ pub fn document() -> &'static str {
         s.push('\n');
         s
     })
+}
+
+/// The documented methods (upper case, sorted) of every documented path template `path`
+/// matches, a `{placeholder}` standing for one non-empty segment: what a 405's `Allow` lists.
+/// Empty when no documented path matches (a 404).
+pub fn allowed_methods(path: &str) -> Vec<String> {
+    static TEMPLATES: OnceLock<Vec<(Vec<String>, Vec<String>)>> = OnceLock::new();
+    let templates = TEMPLATES.get_or_init(|| {
+        let doc: Value = serde_json::from_str(document()).unwrap_or_default();
+        doc["paths"]
+            .as_object()
+            .map(|paths| {
+                paths
+                    .iter()
+                    .map(|(template, item)| {
+                        let segments = template.split('/').map(str::to_owned).collect();
+                        let methods = item
+                            .as_object()
+                            .map(|ops| ops.keys().map(|m| m.to_uppercase()).collect())
+                            .unwrap_or_default();
+                        (segments, methods)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
+    let segments: Vec<&str> = path.split('/').collect();
+    let mut allowed: Vec<String> = templates
+        .iter()
+        .filter(|(template, _)| {
+            template.len() == segments.len()
+                && template.iter().zip(&segments).all(|(t, s)| {
+                    t == s || (t.starts_with('{') && t.ends_with('}') && !s.is_empty())
+                })
+        })
+        .flat_map(|(_, methods)| methods.iter().cloned())
+        .collect();
+    allowed.sort();
+    allowed.dedup();
+    allowed
 }
 
 /// This API description.

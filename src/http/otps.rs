@@ -22,9 +22,11 @@ use crate::otp::send::{self, Recipient, SendOutcome, SendRequest, Target};
 /// Stytch's `attributes`: what the calling backend knows about the end user.
 #[derive(Deserialize, Default, ToSchema)]
 pub struct Attributes {
-    /// The end user's IPv4 or IPv6 address.
+    /// The end user's IPv4 or IPv6 address (blank is the same as absent).
+    #[schema(schema_with = super::openapi::ip_address)]
     ip_address: Option<String>,
     /// Recorded on a session this request starts.
+    #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
     user_agent: Option<String>,
 }
 
@@ -54,18 +56,34 @@ fn guard_end_user(
 /// use) are accepted and ignored, as the SDKs send them.
 #[derive(Deserialize, ToSchema)]
 pub struct SendInput {
-    /// E.164, e.g. `+12015550123`.
+    /// E.164, e.g. `+12015550123`. A well-formed number can still be refused: one that
+    /// isn't a real number (`invalid_phone_number`), one in a country the project doesn't
+    /// allow (`invalid_phone_number_country_code`), or a line type that can't receive
+    /// passcodes (`unsupported_phone_number_type`). Test projects also accept Stytch's
+    /// sandbox number `+10000000000`.
+    #[schema(pattern = r"^\+[1-9][0-9]{6,14}$", example = "+12015550123")]
     phone_number: String,
     /// With `ip_address`, the end user's IP is rate limited too.
+    #[serde(default, deserialize_with = "super::json::object_or_null")]
     attributes: Option<Attributes>,
     /// 1 to 10; default 2.
+    #[schema(minimum = 1, maximum = 10)]
     expiration_minutes: Option<i64>,
     /// One of Stytch's 16: `en`, `es`, `pt-br`, `fr`, `it`, `de-DE`, `zh-Hans`, `ca-ES`, `ja`,
     /// `ru`, `nl`, `pl`, `tr`, `fa`, `vi`, `cs` (matched by language); others fall back to English.
+    #[schema(
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$",
+        example = "pt-br"
+    )]
     locale: Option<String>,
     /// The Stytch frontend SDKs' field, accepted on the backend endpoints too.
     enable_autofill: Option<bool>,
-    /// `send` only.
+    /// `send` only: attach the number, unverified, to this user (its id or external id;
+    /// empty is the same as absent). `user_not_found` when no such user exists.
+    #[schema(
+        pattern = r"^(|user-(test|live)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[A-Za-tv-z0-9._|-][A-Za-z0-9._|-]*|u|u[A-Za-rt-z0-9._|-][A-Za-z0-9._|-]*|us|us[A-Za-df-z0-9._|-][A-Za-z0-9._|-]*|use|use[A-Za-qs-z0-9._|-][A-Za-z0-9._|-]*|user|user[A-Za-z0-9._|][A-Za-z0-9._|-]*)$",
+        max_length = 128
+    )]
     user_id: Option<String>,
     /// `login_or_create` only.
     create_user_as_pending: Option<bool>,
@@ -95,13 +113,21 @@ fn send_request(
 ) -> Result<SendRequest, ApiError> {
     let expiry = ExpiryMinutes::parse(input.expiration_minutes)
         .map_err(|_| ApiError::new(ErrorKind::InvalidExpiration))?;
+    // Parsed on both routes, so a malformed `user_id` is refused as documented even where
+    // it is not used.
+    let attach_to = input
+        .user_id
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(UserRef::parse)
+        .transpose()?;
     let target = if login_or_create {
         Target::LoginOrCreate {
             pending: input.create_user_as_pending.unwrap_or(false),
         }
     } else {
-        match input.user_id.as_deref().filter(|s| !s.is_empty()) {
-            Some(u) => Target::AttachTo(UserRef::parse(u)?),
+        match attach_to {
+            Some(u) => Target::AttachTo(u),
             None => Target::Existing,
         }
     };
@@ -279,9 +305,14 @@ pub async fn whatsapp_login_or_create(
 #[derive(Deserialize, ToSchema)]
 pub struct AuthenticateInput {
     /// The `phone_id` the code was sent to.
+    #[schema(
+        pattern = r"^phone-number-(test|live)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    )]
     method_id: String,
     /// Six digits.
+    #[schema(pattern = r"^[0-9]{6}$", example = "123456")]
     code: String,
+    #[serde(default, deserialize_with = "super::json::object_or_null")]
     attributes: Option<Attributes>,
     /// Start a session lasting this long (or extend the presented one to end this long from now).
     #[schema(minimum = 5, maximum = 527040)]

@@ -16,9 +16,11 @@ use crate::store;
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct OutboxQuery {
-    /// Only messages to this E.164 number.
+    /// Only messages to this E.164 number (`+10000000000` included).
+    #[param(pattern = r"^\+[1-9][0-9]{6,14}$")]
     to: Option<String>,
     /// 1 to 100; default 20.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
 }
 

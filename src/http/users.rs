@@ -19,11 +19,20 @@ use crate::otp::users::{self, parse_email, CreateUser, UpdateUser};
 
 #[derive(Deserialize, ToSchema)]
 pub struct NameInput {
-    #[schema(max_length = 256)]
+    #[schema(
+        max_length = 256,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     first_name: Option<String>,
-    #[schema(max_length = 256)]
+    #[schema(
+        max_length = 256,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     middle_name: Option<String>,
-    #[schema(max_length = 256)]
+    #[schema(
+        max_length = 256,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     last_name: Option<String>,
 }
 
@@ -65,23 +74,32 @@ fn checked_name_part(field: &str, v: Option<String>) -> Result<Option<String>, A
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateUserInput {
-    #[schema(max_length = 254)]
+    /// Stored lower-cased; unique in the project (`duplicate_email`).
+    #[schema(
+        pattern = r"^[^@\s\u0000-\u001F\u007F-\u009F]+@[^@.\s\u0000-\u001F\u007F-\u009F][^@\s\u0000-\u001F\u007F-\u009F]*\.[^@\s\u0000-\u001F\u007F-\u009F]*[^@.\s\u0000-\u001F\u007F-\u009F]$",
+        max_length = 254
+    )]
     email: Option<String>,
-    /// E.164; `+10000000000` (Stytch's sandbox number) in test projects.
+    /// E.164; unique in the project (`duplicate_phone_number`). A well-formed number that
+    /// isn't a real one is refused with `invalid_phone_number`. `+10000000000` (Stytch's
+    /// sandbox number) in test projects.
     #[schema(pattern = r"^\+[1-9][0-9]{6,14}$|^\+10000000000$")]
     phone_number: Option<String>,
+    #[serde(default, deserialize_with = "super::json::object_or_null")]
     name: Option<NameInput>,
-    #[schema(pattern = r"^[A-Za-z0-9._|-]{1,128}$")]
+    /// The caller's own key for the user; unique in the project (`duplicate_user_external_id`).
+    #[schema(pattern = r"^[A-Za-z0-9._|-]{1,128}$", max_length = 128)]
     external_id: Option<String>,
     create_user_as_pending: Option<bool>,
     /// Request context; accepted and not stored (as Stytch, which only logs it).
     #[allow(dead_code)]
+    #[serde(default, deserialize_with = "super::json::object_or_null")]
     attributes: Option<Attributes>,
     #[schema(max_items = 64, inline)]
     roles: Option<Vec<RoleId>>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = super::openapi::metadata)]
     trusted_metadata: Option<serde_json::Map<String, Value>>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = super::openapi::metadata)]
     untrusted_metadata: Option<serde_json::Map<String, Value>>,
 }
 
@@ -181,7 +199,7 @@ struct GetUserOutput<'a> {
     tag = "users",
     operation_id = "users_get",
     security(("basic" = [])),
-    params(("user_id" = String, Path, description = "`user-<env>-<uuid>` or the user's `external_id`")),
+    params(("user_id" = String, Path, description = "`user-<env>-<uuid>` or the user's `external_id`", pattern = r"^(user-(test|live)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[A-Za-tv-z0-9._|-][A-Za-z0-9._|-]*|u|u[A-Za-rt-z0-9._|-][A-Za-z0-9._|-]*|us|us[A-Za-df-z0-9._|-][A-Za-z0-9._|-]*|use|use[A-Za-qs-z0-9._|-][A-Za-z0-9._|-]*|user|user[A-Za-z0-9._|][A-Za-z0-9._|-]*)$", min_length = 1, max_length = 128)),
     responses(
         (status = 200, description = "The user", body = GetUserOutput),
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
@@ -502,7 +520,7 @@ struct DeleteUserOutput<'a> {
     tag = "users",
     operation_id = "users_delete",
     security(("basic" = [])),
-    params(("user_id" = String, Path, description = "`user-<env>-<uuid>` or the user's `external_id`")),
+    params(("user_id" = String, Path, description = "`user-<env>-<uuid>` or the user's `external_id`", pattern = r"^(user-(test|live)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[A-Za-tv-z0-9._|-][A-Za-z0-9._|-]*|u|u[A-Za-rt-z0-9._|-][A-Za-z0-9._|-]*|us|us[A-Za-df-z0-9._|-][A-Za-z0-9._|-]*|use|use[A-Za-qs-z0-9._|-][A-Za-z0-9._|-]*|user|user[A-Za-z0-9._|][A-Za-z0-9._|-]*)$", min_length = 1, max_length = 128)),
     responses(
         (status = 200, description = "The user was deleted", body = DeleteUserOutput),
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
@@ -542,7 +560,7 @@ struct DeletePhoneOutput<'a> {
     tag = "users",
     operation_id = "users_delete_phone",
     security(("basic" = [])),
-    params(("phone_id" = String, Path, description = "`phone-number-<env>-<uuid>`")),
+    params(("phone_id" = String, Path, description = "`phone-number-<env>-<uuid>`", pattern = r"^phone-number-(test|live)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")),
     responses(
         (status = 200, description = "The phone number was removed", body = DeletePhoneOutput),
         (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),

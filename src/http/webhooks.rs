@@ -8,7 +8,6 @@ use secrecy::SecretString;
 use super::errors::{ApiError, ErrorBody, ErrorKind};
 use super::openapi::TwilioStatusCallback;
 use super::AppState;
-use crate::config::Config;
 use crate::otp::OtpError;
 use crate::providers::twilio;
 use crate::store::messages::{self, ReceiptOutcome};
@@ -20,13 +19,11 @@ pub struct TwilioWebhook {
 }
 
 impl TwilioWebhook {
-    pub fn from_config(config: &Config) -> Self {
+    /// `provider.twilio.auth_token` and `public_url`, as the composition root hands them down.
+    pub fn new(auth_token: Option<SecretString>, public_url: Option<&str>) -> Self {
         TwilioWebhook {
-            auth_token: config.provider.twilio.auth_token.clone(),
-            public_url: config
-                .public_url
-                .as_deref()
-                .map(|u| u.trim_end_matches('/').to_owned()),
+            auth_token,
+            public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
         }
     }
 }
@@ -82,6 +79,16 @@ pub async fn twilio_status(
     if !twilio::verify_signature(token, &url, &params, header) {
         tracing::warn!("twilio status callback with a bad signature refused");
         return Err(forbidden());
+    }
+    // Signed by Twilio, so this is defence in depth: PostgreSQL refuses NUL in text.
+    if let Some((name, _)) = params
+        .iter()
+        .find(|(k, v)| super::text::has_refused(k) || super::text::has_refused(v))
+    {
+        return Err(ApiError::bad_request(format!(
+            "invalid value for `{}`: control characters are not allowed",
+            name.escape_debug()
+        )));
     }
     let get = |name: &str| {
         params

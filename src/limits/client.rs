@@ -16,7 +16,13 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{config_invalid, ConfigError};
+/// A bad `[limits]` setting, naming its key (`config` turns it into a configuration error).
+#[derive(Debug, thiserror::Error)]
+#[error("configuration key `{key}`: {reason}")]
+pub struct ClientLimitsError {
+    pub key: &'static str,
+    pub reason: String,
+}
 
 /// `[limits]` in the configuration file. A rate of 0 turns that guard off.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -50,7 +56,7 @@ impl Default for ClientLimitsConfig {
 }
 
 impl ClientLimitsConfig {
-    pub fn trusted_proxy_nets(&self) -> Result<Vec<IpNet>, ConfigError> {
+    pub fn trusted_proxy_nets(&self) -> Result<Vec<IpNet>, ClientLimitsError> {
         self.trusted_proxies
             .split(',')
             .map(str::trim)
@@ -58,8 +64,9 @@ impl ClientLimitsConfig {
             .map(|s| {
                 s.parse::<IpNet>()
                     .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| {
-                        config_invalid("limits.trusted_proxies", format!("`{s}` is not a CIDR"))
+                    .map_err(|_| ClientLimitsError {
+                        key: "limits.trusted_proxies",
+                        reason: format!("`{s}` is not a CIDR"),
                     })
             })
             .collect()
@@ -121,7 +128,7 @@ pub struct ClientLimits {
 }
 
 impl ClientLimits {
-    pub fn new(cfg: &ClientLimitsConfig) -> Result<Self, ConfigError> {
+    pub fn new(cfg: &ClientLimitsConfig) -> Result<Self, ClientLimitsError> {
         let second = Duration::from_secs(1);
         Ok(ClientLimits {
             project: Guard::new(quota(cfg.project_per_second, cfg.project_burst, second)),

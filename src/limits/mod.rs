@@ -9,9 +9,21 @@ use crate::domain::limits::{LimitSettings, RefusalReason};
 use crate::domain::project::Project;
 use crate::domain::PhoneNumber;
 use crate::fraud;
-use crate::otp::OtpError;
 use crate::store::limits as db;
+use crate::store::StoreError;
 use sqlx::PgPool;
+
+/// A limit said no, or could not be consulted. The use cases turn it into their own error.
+#[derive(Debug, thiserror::Error)]
+pub enum LimitError {
+    #[error("refused: {}", reason.as_str())]
+    Refused {
+        reason: RefusalReason,
+        retry_after_secs: u64,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 fn clamp_i32(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
@@ -28,7 +40,7 @@ pub async fn admit_send(
     pool: &PgPool,
     project: &Project,
     phone: &PhoneNumber,
-) -> Result<(), OtpError> {
+) -> Result<(), LimitError> {
     let l = &project.settings.limits;
     let admission = db::SendAdmission {
         project: &project.id,
@@ -54,7 +66,7 @@ pub async fn admit_send(
         Some((reason, wait_ms)) => {
             let reason = RefusalReason::parse(&reason).unwrap_or(RefusalReason::RateLimit);
             tracing::info!(to = %phone, reason = reason.as_str(), "send refused");
-            Err(OtpError::Limited {
+            Err(LimitError::Refused {
                 reason,
                 retry_after_secs: retry_secs(wait_ms),
             })
@@ -73,7 +85,7 @@ pub async fn charge_guess(
     project: &ProjectId,
     limits: &LimitSettings,
     method_id: &str,
-) -> Result<(), OtpError> {
+) -> Result<(), LimitError> {
     let interval = i64::try_from(limits.guess_interval_ms()).unwrap_or(i64::MAX);
     let wait = db::charge_gcra(
         pool,
@@ -85,7 +97,7 @@ pub async fn charge_guess(
     .await?;
     if wait > 0 {
         tracing::info!(reason = "guess_budget", "authenticate refused");
-        return Err(OtpError::Limited {
+        return Err(LimitError::Refused {
             reason: RefusalReason::GuessBudget,
             retry_after_secs: retry_secs(wait),
         });
@@ -150,7 +162,7 @@ pub struct CountryBreaker {
     pub budget_spent: bool,
 }
 
-pub async fn abuse_state(pool: &PgPool, project: &Project) -> Result<AbuseState, OtpError> {
+pub async fn abuse_state(pool: &PgPool, project: &Project) -> Result<AbuseState, StoreError> {
     let l = &project.settings.limits;
     let p = db::pending_state(pool, &project.id, clamp_i32(l.conversion_grace_seconds)).await?;
     let unanswered = (p.sent - p.answered).max(0);

@@ -35,13 +35,9 @@ impl SegmentInfo {
     }
 }
 
-const GSM7_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
 const GSM7_EXTENSION: &str = "^{}\\[~]|€\u{000C}";
 
-/// Whether `c` costs one septet: extension characters cost two, anything else forces UCS-2.
-pub fn is_gsm7_basic(c: char) -> bool {
-    GSM7_BASIC.contains(c)
-}
+pub use crate::domain::gsm7::is_gsm7_basic;
 
 pub fn analyse(body: &str) -> SegmentInfo {
     let mut septets = 0usize;

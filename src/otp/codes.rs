@@ -34,7 +34,7 @@ pub async fn admit(svc: &Services, project: &Project, phone: &PhoneNumber) -> Re
         tracing::info!(to = %phone, reason = refused.reason().as_str(), "send refused");
         return Err(refused.into());
     }
-    limits::admit_send(&svc.pool, project, phone).await
+    Ok(limits::admit_send(&svc.pool, project, phone).await?)
 }
 
 /// Generates a code, stores its hash (superseding older codes for the method), and sends it.

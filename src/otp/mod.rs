@@ -127,6 +127,21 @@ impl OtpError {
     }
 }
 
+impl From<crate::limits::LimitError> for OtpError {
+    fn from(e: crate::limits::LimitError) -> Self {
+        match e {
+            crate::limits::LimitError::Refused {
+                reason,
+                retry_after_secs,
+            } => OtpError::Limited {
+                reason,
+                retry_after_secs,
+            },
+            crate::limits::LimitError::Store(s) => OtpError::Store(s),
+        }
+    }
+}
+
 impl From<HashingError> for OtpError {
     fn from(e: HashingError) -> Self {
         match e {

@@ -30,7 +30,8 @@ pub struct CreatedUser {
 /// Lower-cases and sanity-checks an email; otpd never sends email, so a light check is enough.
 pub fn parse_email(raw: &str) -> Result<String, OtpError> {
     let e = raw.trim().to_lowercase();
-    let valid = e.len() <= 254
+    // Characters, not bytes, as the OpenAPI `maxLength` counts them.
+    let valid = raw.trim().chars().count() <= 254
         && e.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
                 && domain.contains('.')

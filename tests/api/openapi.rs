@@ -463,3 +463,74 @@ async fn real_responses_fit_their_documented_schemas() {
     assert_eq!(unauthorized.status, StatusCode::UNAUTHORIZED);
     check(&doc, "get", "/v1/users/{user_id}", &unauthorized);
 }
+
+/// An undeclared method on a documented path is 405 with `Allow` naming the documented
+/// methods, in Stytch's error shape; an unknown path stays 404.
+#[tokio::test]
+async fn an_undeclared_method_on_a_documented_path_is_405_with_allow() {
+    let app = spawn_app().await;
+    let doc: Value = serde_json::from_str(&served(&app).await.2).unwrap();
+    let concrete = |p: &str| {
+        p.replace("{user_id}", "someone")
+            .replace("{phone_id}", "phone-number-test-x")
+            .replace("{organization_id}", "org")
+            .replace("{member_id}", "m")
+    };
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let documented: Vec<String> = item
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|m| m.to_uppercase())
+            .collect();
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] {
+            if documented.iter().any(|m| m == method) {
+                continue;
+            }
+            // `/v1/users/phone_numbers/{id}` also matches `/v1/users/{user_id}`'s shape; its
+            // Allow is the union, which the router really serves.
+            let url = format!("{}{}", app.address, concrete(path));
+            let res = app
+                .client
+                .request(method.parse().unwrap(), &url)
+                .basic_auth(&app.project_id, Some(&app.secret))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                res.status(),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}"
+            );
+            let allow = res.headers()["allow"].to_str().unwrap().to_owned();
+            for m in &documented {
+                assert!(allow.split(", ").any(|a| a == m), "{path}: {allow}");
+            }
+            assert!(!allow.split(", ").any(|a| a == method), "{path}: {allow}");
+            let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["status_code"], 405);
+            assert_eq!(body["error_type"], "method_not_allowed");
+            assert_eq!(body["request_id"], id.as_str());
+            assert_eq!(body["error_url"], "https://stytch.com/docs/api/errors/405");
+            checked += 1;
+        }
+    }
+    assert!(checked > 50, "{checked}");
+    let res = app
+        .client
+        .patch(format!("{}/v1/users", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["allow"], "POST");
+    let res = app
+        .client
+        .get(format!("{}/v1/no/such/route", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(res.headers().get("allow").is_none());
+}
