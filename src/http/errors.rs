@@ -347,7 +347,7 @@ impl From<OtpError> for ApiError {
             OtpError::WrongCode => ApiError::new(OtpCodeNotFound),
             OtpError::UnableToAuth => ApiError::new(UnableToAuthOtpCode),
             OtpError::Overloaded => {
-                tracing::warn!("hashing queue full: shedding a request");
+                tracing::warn!("hashing pool busy: shedding a request before any work");
                 ApiError {
                     retry_after: Some(1),
                     ..ApiError::new(ServiceUnavailable)
