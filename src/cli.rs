@@ -308,6 +308,16 @@ fn breaker_country(country: Option<String>) -> Result<Option<String>, Failure> {
 async fn project(config: &Config, command: ProjectCommand) -> Result<(), Failure> {
     let pool = admin_pool(config)?;
     let hasher = SecretHasher::new(config.pepper()?);
+    // Not migrated here: a CLI newer than the running fleet must not change its schema.
+    if !store::migrations_current(&pool)
+        .await
+        .context("checking the database schema")?
+    {
+        return Err(Failure::Other(anyhow::anyhow!(
+            "the database is not migrated for this otpd version: run `otpd migrate` \
+             (or start `otpd serve`, which migrates) with the same database_url, then retry"
+        )));
+    }
     match command {
         ProjectCommand::Create {
             name,

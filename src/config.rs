@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use figment::providers::{Env, Format, Serialized, Toml};
-use figment::Figment;
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +16,11 @@ use crate::limits::client::ClientLimitsConfig;
 
 /// Shortest pepper `serve` accepts: 32 characters gives ≥ 128 bits for any reasonable alphabet.
 pub const MIN_PEPPER_LEN: usize = 32;
+
+/// Bounds of the retention settings (see `validate_retention`).
+pub const MAX_RETENTION_HOURS: u32 = 87_600;
+pub const MAX_RETENTION_DAYS: u32 = 3_650;
+pub const MAX_RETENTION_INTERVAL_SECONDS: u64 = 86_400;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
@@ -384,6 +390,42 @@ fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
+/// Environment variables with every value kept as the string it is. figment's own `Env`
+/// guesses types, so `+15005550006`, a digit-only Vonage key or pepper, or `true` would reach
+/// a string key as a number or boolean and fail to load; numeric keys instead parse the
+/// string at extraction (`extract_lossy`).
+struct VerbatimEnv(Env);
+
+impl Provider for VerbatimEnv {
+    fn metadata(&self) -> Metadata {
+        self.0.metadata()
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut dict = Dict::new();
+        for (key, value) in self.0.iter() {
+            if let Value::Dict(_, nested) = figment::util::nest(key.as_str(), Value::from(value)) {
+                merge_dicts(&mut dict, nested);
+            }
+        }
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+/// Later keys win; sibling keys under one table (`OTPD_TLS__CERT`, `OTPD_TLS__KEY`) combine.
+fn merge_dicts(into: &mut Dict, from: Dict) {
+    for (key, value) in from {
+        match (into.get_mut(&key), value) {
+            (Some(Value::Dict(_, existing)), Value::Dict(_, incoming)) => {
+                merge_dicts(existing, incoming);
+            }
+            (_, value) => {
+                into.insert(key, value);
+            }
+        }
+    }
+}
+
 impl Config {
     /// Layers: embedded defaults, the TOML file (if any), `DATABASE_URL`, then `OTPD_*`.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
@@ -398,13 +440,17 @@ impl Config {
             figment = figment.merge(Toml::file_exact(path));
         }
         figment = figment
-            .merge(
+            .merge(VerbatimEnv(
                 Env::raw()
                     .only(&["DATABASE_URL"])
                     .map(|_| "database_url".into()),
-            )
-            .merge(Env::prefixed("OTPD_").ignore(&["CONFIG"]).split("__"));
-        figment.extract().map_err(|e| {
+            ))
+            .merge(VerbatimEnv(
+                Env::prefixed("OTPD_").ignore(&["CONFIG"]).split("__"),
+            ));
+        // Lossy: a number or boolean key parses the string an environment variable gives;
+        // string keys take it as it is.
+        figment.extract_lossy().map_err(|e| {
             // figment's message names the key path; keep it to one line.
             ConfigError::Load(e.to_string().replace('\n', "; "))
         })
@@ -656,14 +702,31 @@ impl Config {
         // A code is purged only after it expired; one hour exceeds the longest lifetime
         // (10 minutes), so an older code of the same method has expired too and can't
         // become the method's newest, live code again.
-        if r.code_age_hours == 0 {
-            return Err(invalid("retention.code_age_hours", "must be at least 1"));
+        // Upper bounds keep every age a valid PostgreSQL interval before `now()` and every
+        // wait a valid timer: beyond them a pass would fail forever, or the job would die.
+        if !(1..=MAX_RETENTION_HOURS).contains(&r.code_age_hours) {
+            return Err(invalid(
+                "retention.code_age_hours",
+                format!("must be between 1 and {MAX_RETENTION_HOURS} (ten years)"),
+            ));
         }
-        if r.outbox_age_hours == 0 {
-            return Err(invalid("retention.outbox_age_hours", "must be at least 1"));
+        if !(1..=MAX_RETENTION_HOURS).contains(&r.outbox_age_hours) {
+            return Err(invalid(
+                "retention.outbox_age_hours",
+                format!("must be between 1 and {MAX_RETENTION_HOURS} (ten years)"),
+            ));
         }
-        if r.message_age_days == 0 {
-            return Err(invalid("retention.message_age_days", "must be at least 1"));
+        if !(1..=MAX_RETENTION_DAYS).contains(&r.message_age_days) {
+            return Err(invalid(
+                "retention.message_age_days",
+                format!("must be between 1 and {MAX_RETENTION_DAYS} (ten years)"),
+            ));
+        }
+        if r.interval_seconds > MAX_RETENTION_INTERVAL_SECONDS {
+            return Err(invalid(
+                "retention.interval_seconds",
+                format!("must be at most {MAX_RETENTION_INTERVAL_SECONDS} (one day); 0 turns the job off"),
+            ));
         }
         if r.batch_size == 0 || r.batch_size > 100_000 {
             return Err(invalid(
@@ -765,5 +828,97 @@ mod tests {
             c.provider_chain().ok(),
             Some(vec![ProviderKind::Twilio, ProviderKind::Vonage])
         );
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail closure signature
+    fn environment_values_reach_string_keys_verbatim_and_numeric_keys_still_parse() {
+        use secrecy::ExposeSecret;
+        // What Kubernetes secrets and compose files set: values that look like numbers,
+        // booleans or floats but are strings to otpd.
+        let strings = [
+            ("OTPD_PROVIDER__TWILIO__FROM", "+15005550006"),
+            ("OTPD_PROVIDER__TWILIO__WHATSAPP_FROM", "15005550006"),
+            (
+                "OTPD_PROVIDER__TWILIO__ACCOUNT_SID",
+                "AC0123456789abcdef0123456789abcdef",
+            ),
+            ("OTPD_PROVIDER__TWILIO__AUTH_TOKEN", "0123456789"),
+            ("OTPD_PROVIDER__TWILIO__API_KEY_SID", "1e5"),
+            ("OTPD_PROVIDER__TWILIO__MESSAGING_SERVICE_SID", "true"),
+            ("OTPD_PROVIDER__VONAGE__API_KEY", "00012345"),
+            ("OTPD_PROVIDER__VONAGE__API_SECRET", "1.5"),
+            ("OTPD_PROVIDER__VONAGE__FROM", "447700900123"),
+            (
+                "OTPD_HASHING__PEPPER",
+                "12345678901234567890123456789012345678",
+            ),
+            ("OTPD_PUBLIC_URL", "-1"),
+            ("OTPD_LOG__LEVEL", "false"),
+            ("OTPD_LIMITS__TRUSTED_PROXIES", "10"),
+            ("OTPD_PROVIDER__FAILOVER", "0"),
+            ("DATABASE_URL", "42"),
+        ];
+        figment::Jail::expect_with(|jail| {
+            for (k, v) in strings {
+                jail.set_env(k, v);
+            }
+            jail.set_env("OTPD_RETENTION__BATCH_SIZE", "250");
+            jail.set_env("OTPD_PROVIDER__MAX_ATTEMPTS", "2");
+            jail.set_env("OTPD_TLS__CERT", "1234");
+            jail.set_env("OTPD_TLS__KEY", "5678");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            let t = &c.provider.twilio;
+            let v = &c.provider.vonage;
+            let got = [
+                t.from.clone(),
+                t.whatsapp_from.clone(),
+                t.account_sid.clone(),
+                t.auth_token.as_ref().map(|s| s.expose_secret().to_owned()),
+                t.api_key_sid.clone(),
+                t.messaging_service_sid.clone(),
+                v.api_key.clone(),
+                v.api_secret.as_ref().map(|s| s.expose_secret().to_owned()),
+                v.from.clone(),
+                c.hashing
+                    .pepper
+                    .as_ref()
+                    .map(|s| s.expose_secret().to_owned()),
+                c.public_url.clone(),
+                Some(c.log.level.clone()),
+                Some(c.limits.trusted_proxies.clone()),
+                match &c.provider.failover {
+                    Failover::Csv(s) => Some(s.clone()),
+                    Failover::List(l) => Some(format!("{l:?}")),
+                },
+                c.database_url
+                    .as_ref()
+                    .map(|s| s.expose_secret().to_owned()),
+            ];
+            for ((key, want), got) in strings.iter().zip(got) {
+                assert_eq!(got.as_deref(), Some(*want), "{key}");
+            }
+            assert_eq!(c.retention.batch_size, 250);
+            assert_eq!(c.provider.max_attempts, 2);
+            assert_eq!(c.tls.cert.as_deref(), Some(Path::new("1234")));
+            assert_eq!(c.tls.key.as_deref(), Some(Path::new("5678")));
+            // Untouched keys keep their defaults.
+            assert_eq!(c.listen, Config::default().listen);
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail closure signature
+    fn a_numeric_key_given_a_non_number_still_fails_naming_it() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("OTPD_RETENTION__BATCH_SIZE", "lots");
+            let err = Config::load(None).expect_err("not a number").to_string();
+            assert!(
+                err.contains("BATCH_SIZE") || err.contains("batch_size"),
+                "{err}"
+            );
+            Ok(())
+        });
     }
 }

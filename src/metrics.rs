@@ -253,7 +253,8 @@ pub fn init() -> Result<(), String> {
     METRICS.as_ref().map(|_| ()).map_err(|e| e.to_string())
 }
 
-/// One send after the provider answered: `outcome` is `sent`, `rejected` or `failed`.
+/// One send after the provider answered: `outcome` is `sent`, `rejected`, `failed`, or
+/// `unknown` (every attempt timed out or lost its connection; the code was kept).
 pub fn send(channel: &str, country: &str, provider: &str, outcome: &str) {
     if let Some(m) = get() {
         m.sends

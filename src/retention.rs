@@ -13,10 +13,11 @@ use crate::metrics;
 use crate::store::{retention as db, StoreError};
 
 /// The `table` label values of `otpd_retention_deleted_total`.
-pub const TABLES: [&str; 5] = [
+pub const TABLES: [&str; 6] = [
     "passcodes",
     "sandbox_outbox",
     "messages",
+    "delivery_receipts",
     "limit_gcra",
     "limit_windows",
 ];
@@ -30,42 +31,99 @@ pub struct Purged {
     pub passcodes: u64,
     pub sandbox_outbox: u64,
     pub messages: u64,
+    pub delivery_receipts: u64,
     /// Spent rate-limit state (buckets back at full capacity, windows older than two days).
     pub limits: u64,
 }
 
-/// One pass over every table, batch after batch until a batch comes back short.
-pub async fn run_once(pool: &PgPool, cfg: &RetentionConfig) -> Result<Purged, StoreError> {
+/// A pass in which some tables could not be purged; the others were.
+#[derive(Debug, thiserror::Error)]
+#[error("retention could not purge {}: {first}", .failed.join(", "))]
+pub struct PassError {
+    /// What the pass did delete.
+    pub purged: Purged,
+    /// The tables that failed, in pass order.
+    pub failed: Vec<&'static str>,
+    #[source]
+    pub first: StoreError,
+}
+
+/// One pass over every table, batch after batch until a batch comes back short. A table
+/// that fails (a lock timeout, a missing index, a schema drift) is reported and skipped, so
+/// it never keeps the other tables from being purged.
+pub async fn run_once(pool: &PgPool, cfg: &RetentionConfig) -> Result<Purged, PassError> {
     let batch = i64::from(cfg.batch_size.max(1));
     let code_hours = i32::try_from(cfg.code_age_hours).unwrap_or(i32::MAX);
     let outbox_hours = i32::try_from(cfg.outbox_age_hours).unwrap_or(i32::MAX);
     let message_days = i32::try_from(cfg.message_age_days).unwrap_or(i32::MAX);
-    let passcodes = drain(batch, "passcodes", || {
-        db::delete_expired_passcodes(pool, code_hours, batch)
-    })
-    .await?;
-    let sandbox_outbox = drain(batch, "sandbox_outbox", || {
-        db::delete_old_outbox(pool, outbox_hours, batch)
-    })
-    .await?;
-    let messages = drain(batch, "messages", || {
-        db::delete_old_messages(pool, message_days, batch)
-    })
-    .await?;
-    let gcra = drain(batch, "limit_gcra", || {
-        db::delete_spent_buckets(pool, batch)
-    })
-    .await?;
-    let windows = drain(batch, "limit_windows", || {
-        db::delete_old_windows(pool, batch)
-    })
-    .await?;
-    Ok(Purged {
+    let mut failed = Vec::new();
+    let mut first = None;
+    let mut keep = |table: &'static str, r: Result<u64, StoreError>| match r {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(table, error = %e, "retention could not purge a table; continuing");
+            failed.push(table);
+            first.get_or_insert(e);
+            0
+        }
+    };
+    let passcodes = keep(
+        "passcodes",
+        drain(batch, "passcodes", || {
+            db::delete_expired_passcodes(pool, code_hours, batch)
+        })
+        .await,
+    );
+    let sandbox_outbox = keep(
+        "sandbox_outbox",
+        drain(batch, "sandbox_outbox", || {
+            db::delete_old_outbox(pool, outbox_hours, batch)
+        })
+        .await,
+    );
+    let messages = keep(
+        "messages",
+        drain(batch, "messages", || {
+            db::delete_old_messages(pool, message_days, batch)
+        })
+        .await,
+    );
+    let delivery_receipts = keep(
+        "delivery_receipts",
+        drain(batch, "delivery_receipts", || {
+            db::delete_old_receipts(pool, message_days, batch)
+        })
+        .await,
+    );
+    let gcra = keep(
+        "limit_gcra",
+        drain(batch, "limit_gcra", || {
+            db::delete_spent_buckets(pool, batch)
+        })
+        .await,
+    );
+    let windows = keep(
+        "limit_windows",
+        drain(batch, "limit_windows", || {
+            db::delete_old_windows(pool, batch)
+        })
+        .await,
+    );
+    let purged = Purged {
         passcodes,
         sandbox_outbox,
         messages,
+        delivery_receipts,
         limits: gcra + windows,
-    })
+    };
+    match first {
+        None => Ok(purged),
+        Some(first) => Err(PassError {
+            purged,
+            failed,
+            first,
+        }),
+    }
 }
 
 async fn drain<F, Fut>(batch: i64, table: &str, mut delete: F) -> Result<u64, StoreError>
@@ -94,19 +152,27 @@ pub fn spawn(pool: PgPool, cfg: RetentionConfig) -> Option<JoinHandle<()>> {
     let interval = Duration::from_secs(cfg.interval_seconds);
     Some(tokio::spawn(async move {
         loop {
+            // Checked: the settings are bounded at start-up, but a panic here would end the
+            // job without a word.
             let jitter = rand::thread_rng().gen_range(0.0..0.1);
-            tokio::time::sleep(interval.mul_f64(1.0 + jitter)).await;
-            match run_once(&pool, &cfg).await {
-                Ok(p) if p != Purged::default() => tracing::info!(
+            let wait = Duration::try_from_secs_f64(interval.as_secs_f64() * (1.0 + jitter))
+                .unwrap_or(interval);
+            tokio::time::sleep(wait).await;
+            let (p, failed) = match run_once(&pool, &cfg).await {
+                Ok(p) => (p, None),
+                Err(e) => (e.purged, Some(e)),
+            };
+            if p != Purged::default() {
+                tracing::info!(
                     passcodes = p.passcodes,
                     sandbox_outbox = p.sandbox_outbox,
                     messages = p.messages,
+                    delivery_receipts = p.delivery_receipts,
                     "retention pass purged rows"
-                ),
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "retention pass failed; retrying next interval")
-                }
+                );
+            }
+            if let Some(e) = failed {
+                tracing::warn!(error = %e, "retention pass incomplete; retrying next interval");
             }
         }
     }))

@@ -218,10 +218,12 @@ impl Application {
                 providers,
                 renderer: Arc::new(renderer),
                 max_attempts: config.otp.max_attempts,
+                send_timings: Arc::default(),
             },
             secret_hasher: Arc::new(SecretHasher::new(&pepper)),
             sandbox_outbox: config.provider.kind == ProviderKind::Fake,
             client_limits,
+            readiness: http::health::Readiness::default(),
         });
 
         metrics::init().map_err(|e| anyhow::anyhow!("building the metrics registry: {e}"))?;

@@ -4,8 +4,9 @@ use serde::{Deserialize, Serialize};
 
 /// Thresholds stored with the project (`settings.limits`); absent keys take the defaults, and
 /// a count or window of 0 turns that check off. Defaults are documented in `docs/abuse.md`.
+/// Keys this build doesn't know are ignored, so a newer build's key can't reset the known ones.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct LimitSettings {
     /// Sends to one number allowed back to back...
     pub number_burst: u32,

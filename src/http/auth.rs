@@ -47,12 +47,15 @@ impl FromRequest for Authenticated {
             let state = req
                 .app_data::<web::Data<AppState>>()
                 .ok_or_else(|| ApiError::new(ErrorKind::InternalServerError))?;
+            let forwarded: Vec<Option<&str>> = req
+                .headers()
+                .get_all("x-forwarded-for")
+                .map(|v| v.to_str().ok())
+                .collect();
             let client = state.client_limits.client_ip(
                 req.peer_addr()
                     .map_or(std::net::Ipv4Addr::LOCALHOST.into(), |a| a.ip()),
-                req.headers()
-                    .get("x-forwarded-for")
-                    .and_then(|v| v.to_str().ok()),
+                &forwarded,
             );
             state.client_limits.check_peer(client).map_err(limited)?;
             let (id, secret) = credentials(&req).ok_or_else(unauthorized)?;

@@ -286,6 +286,13 @@ impl From<IdError> for ApiError {
 fn store_error(e: &StoreError) -> ApiError {
     match e {
         StoreError::Unavailable(_) => ApiError::new(ErrorKind::ServiceUnavailable),
+        // Serving with guessed settings would fail open (defaults allow US,CA and reset every
+        // limit), so the project is refused until an operator repairs its row.
+        StoreError::Settings { .. } => ApiError::with_message(
+            ErrorKind::InternalServerError,
+            "This project's stored settings cannot be read by this server, so it refuses to \
+             serve the project rather than guess. Quote the request_id to your operator.",
+        ),
         _ => ApiError::new(ErrorKind::InternalServerError),
     }
 }
@@ -401,6 +408,15 @@ fn provider_error(p: &ProviderError) -> ApiError {
             // Operator-facing: names the provider, its code and message; never a credential.
             tracing::error!(error = %p, code = p.code().unwrap_or(""), "provider misconfigured: operator action needed");
             ApiError::new(InternalServerError)
+        }
+        // The send use case answers these itself; reaching here is a provider path without
+        // a passcode, where a retry is the right advice.
+        ProviderError::Unconfirmed { .. } => {
+            tracing::warn!(error = %p, "provider delivery unknown");
+            ApiError {
+                retry_after: Some(5),
+                ..ApiError::new(ServiceUnavailable)
+            }
         }
         ProviderError::Retryable { retry_after, .. } => {
             tracing::warn!(error = %p, "provider unavailable");

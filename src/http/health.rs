@@ -1,7 +1,10 @@
 //! Operational endpoints: liveness, readiness and the Prometheus scrape.
 
+use std::time::{Duration, Instant};
+
 use actix_web::{web, HttpResponse};
 use serde_json::json;
+use sqlx::PgPool;
 
 use super::context::RequestId;
 use super::errors::ErrorBody;
@@ -20,6 +23,35 @@ pub async fn healthz(RequestId(id): RequestId) -> HttpResponse {
     HttpResponse::Ok().json(json!({"status_code": 200, "request_id": id, "status": "ok"}))
 }
 
+/// How long one readiness answer is reused: probes and an unauthenticated flood then cost at
+/// most one database query per second per replica, and an outage shows within a second.
+pub const READINESS_TTL: Duration = Duration::from_secs(1);
+
+/// `/readyz`'s cached answer. The lock is held across the check, so concurrent probes while
+/// it is stale wait for one query instead of each making their own.
+#[derive(Default)]
+pub struct Readiness {
+    last: tokio::sync::Mutex<Option<(Instant, Result<(), &'static str>)>>,
+}
+
+impl Readiness {
+    async fn check(&self, pool: &PgPool) -> Result<(), &'static str> {
+        let mut last = self.last.lock().await;
+        if let Some((at, answer)) = *last {
+            if at.elapsed() < READINESS_TTL {
+                return answer;
+            }
+        }
+        let answer = match store::migrations_current(pool).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("migrations pending"),
+            Err(_) => Err("database unreachable"),
+        };
+        *last = Some((Instant::now(), answer));
+        answer
+    }
+}
+
 /// Ready when the database answers and every migration this binary knows is applied.
 #[utoipa::path(
     get,
@@ -30,11 +62,11 @@ pub async fn healthz(RequestId(id): RequestId) -> HttpResponse {
         (status = 503, description = "Database unreachable or migrations pending", body = ErrorBody)
     )
 )]
+// The answer is at most `READINESS_TTL` old.
 pub async fn readyz(state: web::Data<AppState>, RequestId(id): RequestId) -> HttpResponse {
-    let (ready, detail) = match store::migrations_current(&state.services.pool).await {
-        Ok(true) => (true, "ok"),
-        Ok(false) => (false, "migrations pending"),
-        Err(_) => (false, "database unreachable"),
+    let (ready, detail) = match state.readiness.check(&state.services.pool).await {
+        Ok(()) => (true, "ok"),
+        Err(why) => (false, why),
     };
     if ready {
         HttpResponse::Ok().json(json!({"status_code": 200, "request_id": id, "status": detail}))

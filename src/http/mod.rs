@@ -28,6 +28,8 @@ pub struct AppState {
     pub sandbox_outbox: bool,
     /// Per-replica guards for projects, end-user IPs and network clients.
     pub client_limits: Arc<ClientLimits>,
+    /// `/readyz`'s last answer, reused for a second.
+    pub readiness: health::Readiness,
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, errors::ApiError> {

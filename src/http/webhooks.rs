@@ -110,7 +110,7 @@ pub async fn twilio_status(
         "twilio status callback"
     );
     if outcome == ReceiptOutcome::UnknownMessage {
-        tracing::warn!("twilio status callback for a message we have no record of");
+        tracing::info!("twilio status callback for a message not recorded yet: kept until it is");
     }
     Ok(HttpResponse::NoContent().finish())
 }

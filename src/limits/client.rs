@@ -94,6 +94,18 @@ impl<K: std::hash::Hash + Eq + Clone> Guard<K> {
     }
 }
 
+/// What a per-IP guard counts: an IPv4 address (IPv4-mapped IPv6 included), or an IPv6
+/// address's /64, since one subscriber is usually given a whole /64 and can rotate inside it.
+fn rate_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(std::net::Ipv6Addr::from(prefix))
+        }
+        v4 => v4,
+    }
+}
+
 fn quota(per: u32, burst: u32, period: Duration) -> Option<Quota> {
     let per = NonZeroU32::new(per)?;
     let burst = NonZeroU32::new(burst.max(1)).unwrap_or(per);
@@ -128,26 +140,33 @@ impl ClientLimits {
     }
 
     pub fn check_end_user(&self, project: &str, ip: IpAddr) -> Result<(), Duration> {
-        self.end_user.check(&(project.to_owned(), ip))
+        self.end_user.check(&(project.to_owned(), rate_key(ip)))
     }
 
     pub fn check_peer(&self, client: IpAddr) -> Result<(), Duration> {
-        self.peer.check(&client)
+        self.peer.check(&rate_key(client))
     }
 
     /// The network client: the TCP peer, unless it is a trusted proxy, in which case the
-    /// right-most `X-Forwarded-For` entry that isn't a trusted proxy.
-    pub fn client_ip(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
+    /// right-most `X-Forwarded-For` entry that isn't a trusted proxy. `forwarded_for` is every
+    /// `X-Forwarded-For` header line in order (a proxy may append its own line rather than
+    /// extend the last one); a line that isn't text counts as a garbled hop.
+    pub fn client_ip(&self, peer: IpAddr, forwarded_for: &[Option<&str>]) -> IpAddr {
         let trusted = |ip: &IpAddr| self.trusted.iter().any(|n| n.contains(ip));
+        let peer = peer.to_canonical();
         if !trusted(&peer) {
             return peer;
         }
+        let hops = forwarded_for
+            .iter()
+            .rev()
+            .flat_map(|line| line.unwrap_or("\u{0}").rsplit(','));
         let mut client = peer;
-        for hop in forwarded_for.unwrap_or("").rsplit(',') {
+        for hop in hops {
             match hop.trim().parse::<IpAddr>() {
                 Ok(ip) => {
-                    client = ip;
-                    if !trusted(&ip) {
+                    client = ip.to_canonical();
+                    if !trusted(&client) {
                         break;
                     }
                 }
@@ -186,24 +205,24 @@ mod tests {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         let none = limits("");
         assert_eq!(
-            none.client_ip(ip("10.0.0.5"), Some("203.0.113.9")),
+            none.client_ip(ip("10.0.0.5"), &[Some("203.0.113.9")]),
             ip("10.0.0.5")
         );
         let l = limits("10.0.0.0/8, 192.168.1.1");
         assert_eq!(
-            l.client_ip(ip("10.0.0.5"), Some("203.0.113.9")),
+            l.client_ip(ip("10.0.0.5"), &[Some("203.0.113.9")]),
             ip("203.0.113.9")
         );
         // A client can prepend anything; only the hop our proxy appended counts.
         assert_eq!(
-            l.client_ip(ip("10.0.0.5"), Some("1.2.3.4, 203.0.113.9, 192.168.1.1")),
+            l.client_ip(ip("10.0.0.5"), &[Some("1.2.3.4, 203.0.113.9, 192.168.1.1")]),
             ip("203.0.113.9")
         );
         assert_eq!(
-            l.client_ip(ip("203.0.113.7"), Some("1.2.3.4")),
+            l.client_ip(ip("203.0.113.7"), &[Some("1.2.3.4")]),
             ip("203.0.113.7")
         );
-        assert_eq!(l.client_ip(ip("10.0.0.5"), Some("junk")), ip("10.0.0.5"));
+        assert_eq!(l.client_ip(ip("10.0.0.5"), &[Some("junk")]), ip("10.0.0.5"));
         assert!(ClientLimits::new(&ClientLimitsConfig {
             trusted_proxies: "10.0.0.0/33".into(),
             ..ClientLimitsConfig::default()
@@ -234,5 +253,82 @@ mod tests {
         for _ in 0..10_000 {
             assert!(l.check_project("p").is_ok());
         }
+    }
+
+    #[test]
+    fn forwarded_for_spans_every_header_line() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let l = limits("10.0.0.0/8");
+        // The client wrote the first line; our proxy appended the second.
+        assert_eq!(
+            l.client_ip(
+                ip("10.0.0.5"),
+                &[Some("1.2.3.4"), Some("203.0.113.9, 10.0.0.7")]
+            ),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            l.client_ip(ip("10.0.0.5"), &[Some("1.2.3.4"), Some("10.0.0.7")]),
+            ip("1.2.3.4")
+        );
+        // A line that isn't text is a garbled hop: nothing left of it is believed.
+        assert_eq!(
+            l.client_ip(ip("10.0.0.5"), &[Some("1.2.3.4"), None, Some("10.0.0.7")]),
+            ip("10.0.0.7")
+        );
+    }
+
+    #[test]
+    fn ipv4_mapped_ipv6_peers_and_hops_are_their_ipv4_address() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let l = limits("10.0.0.0/8");
+        assert_eq!(
+            l.client_ip(ip("::ffff:10.0.0.5"), &[Some("203.0.113.9")]),
+            ip("203.0.113.9"),
+            "a dual-stack listener sees the trusted proxy as ::ffff:10.0.0.5"
+        );
+        assert_eq!(
+            l.client_ip(
+                ip("::ffff:10.0.0.5"),
+                &[Some("::ffff:203.0.113.9, ::ffff:10.0.0.6")]
+            ),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            limits("").client_ip(ip("::ffff:198.51.100.1"), &[]),
+            ip("198.51.100.1")
+        );
+        let mapped = ip("::ffff:198.51.100.1");
+        assert!(l.check_end_user("p", ip("198.51.100.1")).is_ok());
+        assert!(l.check_end_user("p", mapped).is_ok());
+        assert!(
+            l.check_end_user("p", mapped).is_err(),
+            "one address, one budget"
+        );
+    }
+
+    #[test]
+    fn ipv6_end_users_share_a_budget_per_64() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let l = limits("");
+        assert!(l.check_end_user("p", ip("2001:db8:1:2::1")).is_ok());
+        assert!(l.check_end_user("p", ip("2001:db8:1:2:ffff::9")).is_ok());
+        assert!(
+            l.check_end_user("p", ip("2001:db8:1:2:dead:beef:0:1"))
+                .is_err(),
+            "rotating inside the /64 doesn't buy more sends"
+        );
+        assert!(
+            l.check_end_user("p", ip("2001:db8:1:3::1")).is_ok(),
+            "the next /64"
+        );
+        let peers = ClientLimits::new(&ClientLimitsConfig {
+            peer_per_second: 1,
+            peer_burst: 1,
+            ..ClientLimitsConfig::default()
+        })
+        .unwrap();
+        assert!(peers.check_peer(ip("2001:db8::1")).is_ok());
+        assert!(peers.check_peer(ip("2001:db8::2")).is_err());
     }
 }

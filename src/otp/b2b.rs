@@ -237,7 +237,12 @@ pub async fn authenticate_sms(
         crate::metrics::authentication("not_found");
         return Err(OtpError::UnableToAuth);
     }
-    db::record_mfa_success(&mut tx, &m.id, enrolled, set_default).await?;
+    if !db::record_mfa_success(&mut tx, &m.id, id, enrolled, set_default).await? {
+        // The code went to a number the member no longer has: it is no code for this one.
+        tx.rollback().await.map_err(StoreError::from)?;
+        crate::metrics::authentication("not_found");
+        return Err(OtpError::WrongCode);
+    }
     tx.commit().await.map_err(StoreError::from)?;
     crate::metrics::authentication("success");
     tracing::info!(outcome = "success", "member passcode authenticated");

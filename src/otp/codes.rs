@@ -90,6 +90,7 @@ pub async fn issue(
             project: &project.id,
             method_id: d.method_id,
             channel: d.channel.as_str(),
+            destination: d.to.as_e164(),
             code_hash: &hash,
             max_attempts: i32::try_from(svc.max_attempts).unwrap_or(5),
             ttl_seconds: d.expiry.seconds(),
@@ -111,11 +112,24 @@ pub async fn issue(
             metrics::send(d.channel.as_str(), country, r.provider, "sent");
             r
         }
+        Err(ProviderError::Unconfirmed { provider, detail }) => {
+            // The message may be on its way: withdrawing the code would strand a person who
+            // got it, and a 5xx would make the caller send a second one. The code stays
+            // valid and the send answers like a success; see docs/providers.md.
+            metrics::send(d.channel.as_str(), country, provider, "unknown");
+            tracing::warn!(to = %d.to, provider, detail = %redact(&detail), "delivery unknown: passcode kept");
+            crate::providers::Receipt {
+                provider,
+                provider_message_id: None,
+                status: "unknown".into(),
+            }
+        }
         Err(e) => {
             let (provider, outcome) = match &e {
                 ProviderError::Rejected { provider, .. } => (*provider, "rejected"),
                 ProviderError::Misconfigured { provider, .. }
-                | ProviderError::Retryable { provider, .. } => (*provider, "failed"),
+                | ProviderError::Retryable { provider, .. }
+                | ProviderError::Unconfirmed { provider, .. } => (*provider, "failed"),
             };
             metrics::send(d.channel.as_str(), country, provider, outcome);
             if let Err(del) = passcodes::delete(&svc.pool, passcode_id).await {
@@ -124,7 +138,9 @@ pub async fn issue(
             return Err(e.into());
         }
     };
-    store::messages::record_sent(
+    // The provider has the message: failing the request now would make the caller retry and
+    // the person get a second code, so the record is best-effort.
+    let recorded = store::messages::record_sent(
         &svc.pool,
         store::messages::SentMessage {
             id: Uuid::new_v4(),
@@ -138,9 +154,16 @@ pub async fn issue(
             encoding: rendered.info.encoding.as_str(),
         },
     )
-    .await?;
+    .await;
+    if let Err(e) = recorded {
+        tracing::error!(error = %e, provider = receipt.provider, "could not record a sent message; the send still succeeded");
+    }
     tracing::info!(to = %d.to, provider = receipt.provider, segments = rendered.info.segments, "passcode sent");
     Ok(())
+}
+
+fn redact(detail: &str) -> String {
+    crate::providers::redact_numbers(detail)
 }
 
 /// Charges the guess budget and counts one attempt against the method's newest code (one

@@ -6,6 +6,7 @@ pub mod b2b;
 pub mod codes;
 pub mod projects;
 pub mod send;
+pub mod timing;
 pub mod users;
 
 use std::sync::Arc;
@@ -28,6 +29,8 @@ pub struct Services {
     pub providers: Router,
     pub renderer: Arc<Renderer>,
     pub max_attempts: u32,
+    /// Recent real send durations, which concealed sends imitate.
+    pub send_timings: Arc<timing::SendTimings>,
 }
 
 /// Domain failures of the use cases; `http::errors` is the one place they become responses.

@@ -55,5 +55,8 @@ pub async fn authenticate(
         let _ = hasher.matches_any(secret, &[]);
         return Ok(None);
     };
-    Ok(hasher.matches_any(secret, &hashes).then_some(project))
+    if !hasher.matches_any(secret, &hashes) {
+        return Ok(None);
+    }
+    project.decode().map(Some)
 }

@@ -7,6 +7,7 @@ use crate::domain::{Channel, ExpiryMinutes, Locale, Passcode, PhoneNumber};
 use crate::hashing::Slot;
 use crate::store::{users as db, StoreError};
 use secrecy::SecretString;
+use std::time::Instant;
 
 use super::codes::{self, Delivery};
 use super::{OtpError, Services};
@@ -75,10 +76,11 @@ pub async fn send(
             if matches!(req.target, Target::Existing)
                 && project.settings.limits.conceal_unknown_numbers =>
         {
-            return Ok(concealed(svc, project, slot).await);
+            return Ok(concealed(svc, project, req.channel, slot).await);
         }
         other => other?,
     };
+    let started = Instant::now();
     let (Recipient::Phone(phone), Some(slot)) = (&req.recipient, slot) else {
         // The sandbox number sends nothing; `000000` authenticates it.
         return Ok(outcome);
@@ -97,19 +99,29 @@ pub async fn send(
         },
     )
     .await?;
+    svc.send_timings.record(req.channel, started.elapsed());
     Ok(outcome)
 }
 
 /// What `send` answers for a number without a user when the project conceals that: fresh
-/// ids and the same hashing work as a real send, so neither the body nor the timing tells.
-/// The limits above were charged as for any send.
-async fn concealed(svc: &Services, project: &Project, slot: Option<Slot>) -> SendOutcome {
+/// ids, the same hashing work as a real send, and then a wait until it has taken as long as
+/// a recent real send (which includes the provider's round trip), so neither the body nor the
+/// timing tells. The limits above were charged as for any send.
+async fn concealed(
+    svc: &Services,
+    project: &Project,
+    channel: Channel,
+    slot: Option<Slot>,
+) -> SendOutcome {
+    let started = Instant::now();
+    let target = svc.send_timings.sample(channel);
     let decoy = SecretString::from(Passcode::generate().expose().to_owned());
     if let Some(slot) = slot {
         if let Err(e) = svc.hasher.hash_in(slot, &decoy, None).await {
             tracing::debug!(error = %e, "decoy hash skipped");
         }
     }
+    tokio::time::sleep(target.saturating_sub(started.elapsed())).await;
     tracing::info!("send to a number without a user concealed");
     let env = project.env();
     SendOutcome {

@@ -73,6 +73,13 @@ pub enum ProviderError {
         code: Option<String>,
         retry_after: Option<Duration>,
     },
+    /// Every try failed, but at least one may have delivered the message anyway (it timed out,
+    /// or the connection was lost after the request was written): the code must stay valid.
+    #[error("{provider}: delivery unknown ({detail})")]
+    Unconfirmed {
+        provider: &'static str,
+        detail: String,
+    },
 }
 
 impl ProviderError {
@@ -80,8 +87,16 @@ impl ProviderError {
         match self {
             ProviderError::Rejected { .. } => Outcome::Rejected,
             ProviderError::Misconfigured { .. } => Outcome::Misconfigured,
-            ProviderError::Retryable { .. } => Outcome::Retryable,
+            ProviderError::Retryable { .. } | ProviderError::Unconfirmed { .. } => {
+                Outcome::Retryable
+            }
         }
+    }
+
+    /// Whether the provider may have accepted the message although this attempt failed.
+    fn maybe_delivered(&self) -> bool {
+        matches!(self, ProviderError::Retryable { .. })
+            && matches!(self.code(), Some("timeout" | "transport"))
     }
 
     /// The provider's own error code (`21211`, `20429`, `http_503`, `timeout`…), if any.
@@ -90,6 +105,7 @@ impl ProviderError {
             ProviderError::Rejected { code, .. }
             | ProviderError::Misconfigured { code, .. }
             | ProviderError::Retryable { code, .. } => code.as_deref(),
+            ProviderError::Unconfirmed { .. } => None,
         }
     }
 }
@@ -161,6 +177,10 @@ pub fn observe_circuit(provider: &'static str, open: bool) {
 #[async_trait]
 pub trait SmsProvider: Send + Sync {
     fn name(&self) -> &'static str;
+    /// Whether this provider can deliver on `channel` at all; the router skips it otherwise.
+    fn supports(&self, _channel: Channel) -> bool {
+        true
+    }
     async fn send(&self, message: &OutboundMessage<'_>) -> Result<Receipt, ProviderError>;
 }
 
@@ -241,7 +261,23 @@ impl Router {
     pub async fn send(&self, message: &OutboundMessage<'_>) -> Result<Receipt, ProviderError> {
         let deadline = Instant::now() + self.policy.deadline;
         let mut last: Option<ProviderError> = None;
-        for (index, link) in self.chain.iter().enumerate() {
+        let mut maybe_delivered = false;
+        let capable: Vec<&Link> = self
+            .chain
+            .iter()
+            .filter(|l| l.provider.supports(message.channel))
+            .collect();
+        if capable.is_empty() {
+            return Err(ProviderError::Misconfigured {
+                provider: "router",
+                detail: format!(
+                    "no provider in provider.kind or provider.failover delivers {}",
+                    message.channel.as_str()
+                ),
+                code: None,
+            });
+        }
+        for (index, link) in capable.iter().enumerate() {
             let permit = match link.breaker.permit() {
                 Permit::Denied => {
                     tracing::info!(
@@ -254,15 +290,29 @@ impl Router {
             };
             // Leave the providers after this one a fair share of what's left.
             let remaining = deadline.saturating_duration_since(Instant::now());
-            let later = u32::try_from(self.chain.len() - index).unwrap_or(1);
+            let later = u32::try_from(capable.len() - index).unwrap_or(1);
             let budget_end = Instant::now() + remaining / later;
-            match self.try_provider(link, permit, message, budget_end).await {
+            let result = self
+                .try_provider(link, permit, message, budget_end, &mut maybe_delivered)
+                .await;
+            match result {
                 Ok(receipt) => return Ok(receipt),
                 Err(e @ ProviderError::Retryable { .. }) => {
                     tracing::warn!(provider = link.provider.name(), error = %e, "provider failed retryably; failing over");
                     last = Some(e);
                 }
+                // A refusal of the number is authoritative; anything else after a possible
+                // delivery must not withdraw the code the person may already hold.
+                Err(e @ ProviderError::Misconfigured { .. }) if maybe_delivered => {
+                    tracing::error!(error = %e, code = e.code().unwrap_or(""), "provider misconfigured: operator action needed");
+                    return Err(unconfirmed(&e));
+                }
                 Err(permanent) => return Err(permanent),
+            }
+        }
+        if maybe_delivered {
+            if let Some(e) = &last {
+                return Err(unconfirmed(e));
             }
         }
         Err(last.unwrap_or_else(|| ProviderError::Retryable {
@@ -279,6 +329,7 @@ impl Router {
         mut permit: Permit,
         message: &OutboundMessage<'_>,
         budget_end: Instant,
+        maybe_delivered: &mut bool,
     ) -> Result<Receipt, ProviderError> {
         let name = link.provider.name();
         let mut attempt: u32 = 0;
@@ -297,6 +348,9 @@ impl Router {
                 }),
             };
             let elapsed = started.elapsed();
+            if result.as_ref().is_err_and(ProviderError::maybe_delivered) {
+                *maybe_delivered = true;
+            }
             match &result {
                 Ok(_) => observe(&Attempt {
                     provider: name,
@@ -350,6 +404,19 @@ impl Router {
                 }
             }
         }
+    }
+}
+
+fn unconfirmed(last: &ProviderError) -> ProviderError {
+    let provider = match last {
+        ProviderError::Rejected { provider, .. }
+        | ProviderError::Misconfigured { provider, .. }
+        | ProviderError::Retryable { provider, .. }
+        | ProviderError::Unconfirmed { provider, .. } => *provider,
+    };
+    ProviderError::Unconfirmed {
+        provider,
+        detail: format!("an attempt timed out or lost its connection; last error: {last}"),
     }
 }
 

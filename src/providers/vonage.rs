@@ -81,6 +81,11 @@ impl SmsProvider for VonageProvider {
         NAME
     }
 
+    /// The SMS API has no WhatsApp; with Vonage first in the chain WhatsApp goes to the next.
+    fn supports(&self, channel: Channel) -> bool {
+        channel == Channel::Sms
+    }
+
     async fn send(&self, message: &OutboundMessage<'_>) -> Result<Receipt, ProviderError> {
         if message.channel == Channel::WhatsApp {
             return Err(ProviderError::Misconfigured {

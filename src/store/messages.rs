@@ -20,11 +20,22 @@ pub struct SentMessage<'a> {
     pub encoding: &'a str,
 }
 
+/// Records a message the provider accepted. A delivery receipt that arrived before this row
+/// (the provider can call back before the send's answer is recorded) is applied here, in the
+/// same statement, so it isn't lost.
 pub async fn record_sent(pool: &PgPool, m: SentMessage<'_>) -> Result<(), StoreError> {
     sqlx::query!(
         "insert into messages (id, project_id, channel, to_number, provider, provider_message_id,
-                               status, segments, encoding)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                               status, segments, encoding, error_code, status_updated_at)
+         select $1, $2, $3, $4, $5, $6, coalesce(early.status, $7), $8, $9, early.error_code,
+                early.received_at
+         from (select) one
+         left join lateral (
+             select status, error_code, received_at from delivery_receipts
+             where provider = $5 and provider_message_id = $6
+               and otpd_delivery_rank(status) > otpd_delivery_rank($7)
+             order by otpd_delivery_rank(status) desc, received_at
+             limit 1) early on true",
         m.id,
         m.project.as_str(),
         m.channel,
@@ -108,7 +119,8 @@ pub enum ReceiptOutcome {
     Duplicate,
     /// Late or out of order: the message is already at this stage or further.
     Stale,
-    /// No message of ours has this provider id.
+    /// No message of ours has this provider id yet; the receipt is kept and applied when
+    /// the message is recorded (or purged by retention with the other receipts).
     UnknownMessage,
 }
 
@@ -161,14 +173,45 @@ pub async fn apply_receipt(
         .fetch_one(&mut *tx)
         .await?;
         if !known {
-            // Not recorded (yet?): keep no trace, so Twilio's retry can still apply it.
-            tx.rollback().await?;
-            return Ok(ReceiptOutcome::UnknownMessage);
+            // Not recorded yet: the receipt stays, and `record_sent` applies it when the
+            // message row arrives (Twilio won't call back again after our 204).
+            tx.commit().await?;
+            return apply_early_receipts(pool, provider, provider_message_id).await;
         }
         ReceiptOutcome::Stale
     };
     tx.commit().await?;
     Ok(outcome)
+}
+
+/// Applies the furthest stored receipt to the message, if the message exists now. Run after
+/// an early receipt commits: either `record_sent`'s statement saw the receipt, or this one
+/// sees the message, whichever order they committed in.
+async fn apply_early_receipts(
+    pool: &PgPool,
+    provider: &str,
+    provider_message_id: &str,
+) -> Result<ReceiptOutcome, StoreError> {
+    let updated = sqlx::query!(
+        "update messages m set status = r.status, error_code = coalesce(r.error_code, m.error_code),
+                               status_updated_at = now()
+         from (select status, error_code from delivery_receipts
+               where provider = $1 and provider_message_id = $2
+               order by otpd_delivery_rank(status) desc, received_at
+               limit 1) r
+         where m.provider = $1 and m.provider_message_id = $2
+           and otpd_delivery_rank(m.status) < otpd_delivery_rank(r.status)",
+        provider,
+        provider_message_id
+    )
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(if updated > 0 {
+        ReceiptOutcome::Applied
+    } else {
+        ReceiptOutcome::UnknownMessage
+    })
 }
 
 /// A sent message's delivery state, looked up by the provider's id.

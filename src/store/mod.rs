@@ -23,6 +23,8 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub enum StoreError {
     #[error("unique constraint `{0}` violated")]
     Conflict(String),
+    #[error("project {project} has settings this build cannot read ({reason}); repair the row or roll forward to the build that wrote it")]
+    Settings { project: String, reason: String },
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),
     #[error(transparent)]
@@ -75,12 +77,19 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await
 }
 
-/// Whether every migration this binary knows has been applied (readiness).
+/// Whether every migration this binary knows has been applied (readiness). A database that
+/// was never migrated (no `_sqlx_migrations` table) is simply not current.
 pub async fn migrations_current(pool: &PgPool) -> Result<bool, sqlx::Error> {
-    let applied: Vec<i64> =
-        sqlx::query_scalar("select version from _sqlx_migrations where success order by version")
-            .fetch_all(pool)
-            .await?;
+    let applied: Vec<i64> = match sqlx::query_scalar(
+        "select version from _sqlx_migrations where success order by version",
+    )
+    .fetch_all(pool)
+    .await
+    {
+        Ok(v) => v,
+        Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P01") => Vec::new(),
+        Err(e) => return Err(e),
+    };
     Ok(MIGRATOR
         .iter()
         .all(|m| applied.binary_search(&m.version).is_ok()))

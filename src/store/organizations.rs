@@ -1,6 +1,7 @@
 //! B2B organizations and members.
 
 use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
 
 use crate::domain::ids::{MemberId, OrganizationId, ProjectId};
 use crate::domain::organization::{Member, MfaPolicy, Organization};
@@ -228,27 +229,35 @@ pub async fn set_unverified_phone(
     Ok(row.is_some())
 }
 
-/// After a successful SMS MFA: the number is verified; enrollment and default method change
-/// as asked.
+/// After a successful SMS MFA with passcode `code`: the number that code was sent to is
+/// verified, and enrollment and default method change as asked. False (nothing changed) when
+/// the member's number is no longer the code's destination, so a code sent to one number can
+/// never mark another verified.
 pub async fn record_mfa_success(
     conn: &mut PgConnection,
     member: &MemberId,
+    code: Uuid,
     enrolled: Option<bool>,
     make_default: bool,
-) -> Result<(), StoreError> {
-    sqlx::query!(
-        "update members set mfa_phone_number_verified = true,
-                            mfa_enrolled = coalesce($2, mfa_enrolled),
-                            default_mfa_method = case when $3 then 'sms_otp' else default_mfa_method end,
-                            updated_at = now()
-         where id = $1",
+) -> Result<bool, StoreError> {
+    let row = sqlx::query_scalar!(
+        "update members m set mfa_phone_number_verified = true,
+                              mfa_enrolled = coalesce($3, m.mfa_enrolled),
+                              default_mfa_method = case when $4 then 'sms_otp' else m.default_mfa_method end,
+                              updated_at = now()
+         from passcodes p
+         where m.id = $1 and p.id = $2
+           and m.mfa_phone_number <> ''
+           and m.mfa_phone_number = coalesce(p.destination, m.mfa_phone_number)
+         returning m.id",
         member.as_str(),
+        code,
         enrolled,
         make_default
     )
-    .execute(conn)
+    .fetch_optional(conn)
     .await?;
-    Ok(())
+    Ok(row.is_some())
 }
 
 pub async fn delete_mfa_phone(

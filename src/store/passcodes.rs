@@ -16,6 +16,8 @@ pub struct NewPasscode<'a> {
     pub project: &'a ProjectId,
     pub method_id: &'a str,
     pub channel: &'a str,
+    /// The E.164 number the code is sent to: the only number it can prove.
+    pub destination: &'a str,
     pub code_hash: &'a str,
     pub max_attempts: i32,
     pub ttl_seconds: i64,
@@ -24,8 +26,9 @@ pub struct NewPasscode<'a> {
 /// Returns the code's expiry, computed by PostgreSQL so every replica agrees on time.
 pub async fn insert(pool: &PgPool, p: NewPasscode<'_>) -> Result<DateTime<Utc>, StoreError> {
     let expires = sqlx::query_scalar!(
-        "insert into passcodes (id, project_id, method_id, channel, code_hash, max_attempts, expires_at)
-         values ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))
+        "insert into passcodes (id, project_id, method_id, channel, code_hash, max_attempts, expires_at,
+                                destination)
+         values ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7), $8)
          returning expires_at",
         p.id,
         p.project.as_str(),
@@ -33,7 +36,8 @@ pub async fn insert(pool: &PgPool, p: NewPasscode<'_>) -> Result<DateTime<Utc>, 
         p.channel,
         p.code_hash,
         p.max_attempts,
-        p.ttl_seconds as f64
+        p.ttl_seconds as f64,
+        p.destination
     )
     .fetch_one(pool)
     .await?;

@@ -28,6 +28,33 @@ pub async fn insert_project(
     Ok(())
 }
 
+/// A project row as stored; its settings are decoded only once the caller needs them, so an
+/// unauthenticated caller can't tell a project with unreadable settings from any other.
+pub struct StoredProject {
+    pub id: ProjectId,
+    pub name: String,
+    pub settings: serde_json::Value,
+}
+
+impl StoredProject {
+    /// Keys this build doesn't know are ignored (a newer build wrote them); a known key of the
+    /// wrong shape is an error, never a silent fall-back to the defaults, which would reopen
+    /// the country allowlist and reset every limit.
+    pub fn decode(self) -> Result<Project, StoreError> {
+        let settings = serde_json::from_value(self.settings).map_err(|e| StoreError::Settings {
+            project: self.id.to_string(),
+            reason: e.to_string(),
+        })?;
+        Ok(Project {
+            id: self.id,
+            name: self.name,
+            settings,
+        })
+    }
+}
+
+/// Writes the settings this build knows over the stored ones, keeping keys it doesn't know
+/// (at the top level and in `limits`), so a rolled-back binary doesn't erase a newer one's.
 pub async fn update_settings(
     pool: &PgPool,
     id: &ProjectId,
@@ -36,7 +63,12 @@ pub async fn update_settings(
     let settings = serde_json::to_value(settings)
         .map_err(|e| StoreError::Db(sqlx::Error::Encode(Box::new(e))))?;
     let done = sqlx::query!(
-        "update projects set settings = $2 where id = $1",
+        "update projects set settings = settings || ($2::jsonb - 'limits')
+                                        || jsonb_build_object('limits',
+                                               case when jsonb_typeof(settings -> 'limits') = 'object'
+                                                    then settings -> 'limits' else '{}'::jsonb end
+                                               || ($2::jsonb -> 'limits'))
+         where id = $1",
         id.as_str(),
         settings
     )
@@ -52,11 +84,15 @@ pub async fn get_project(pool: &PgPool, id: &ProjectId) -> Result<Option<Project
     )
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|r| Project {
-        id: ProjectId::from_trusted(r.id),
-        name: r.name,
-        settings: serde_json::from_value(r.settings).unwrap_or_default(),
-    }))
+    row.map(|r| {
+        StoredProject {
+            id: ProjectId::from_trusted(r.id),
+            name: r.name,
+            settings: r.settings,
+        }
+        .decode()
+    })
+    .transpose()
 }
 
 pub async fn insert_secret(
@@ -96,7 +132,7 @@ pub async fn revoke_secret(
 pub async fn project_with_secrets(
     pool: &PgPool,
     id: &ProjectId,
-) -> Result<Option<(Project, Vec<Vec<u8>>)>, StoreError> {
+) -> Result<Option<(StoredProject, Vec<Vec<u8>>)>, StoreError> {
     let rows = sqlx::query!(
         "select p.id, p.name, p.settings, s.secret_hash
          from projects p join project_secrets s on s.project_id = p.id
@@ -109,10 +145,10 @@ pub async fn project_with_secrets(
     let mut project = None;
     for r in rows {
         if project.is_none() {
-            project = Some(Project {
+            project = Some(StoredProject {
                 id: ProjectId::from_trusted(r.id),
                 name: r.name,
-                settings: serde_json::from_value(r.settings).unwrap_or_default(),
+                settings: r.settings,
             });
         }
         hashes.push(r.secret_hash);

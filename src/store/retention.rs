@@ -55,6 +55,22 @@ pub async fn delete_old_messages(pool: &PgPool, days: i32, batch: i64) -> Result
     Ok(done.rows_affected())
 }
 
+/// Delivery receipts older than `days` (their messages go at the same age; a receipt that
+/// never found its message goes too).
+pub async fn delete_old_receipts(pool: &PgPool, days: i32, batch: i64) -> Result<u64, StoreError> {
+    let done = sqlx::query!(
+        "delete from delivery_receipts where ctid in (
+             select ctid from delivery_receipts
+             where received_at < now() - make_interval(days => $1)
+             limit $2 for update skip locked)",
+        days,
+        batch
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// GCRA buckets whose theoretical arrival time has passed: the same as no row.
 pub async fn delete_spent_buckets(pool: &PgPool, batch: i64) -> Result<u64, StoreError> {
     let done = sqlx::query!(

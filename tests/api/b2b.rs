@@ -401,3 +401,115 @@ async fn bad_b2b_references_get_the_right_4xx() {
         .await;
     assert_eq!(r.error_type(), "invalid_code");
 }
+
+async fn member_get(app: &TestApp, org: &str, mid: &str) -> Value {
+    let r = app
+        .get(&format!(
+            "/v1/b2b/organizations/{org}/member?member_id={mid}"
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.body["member"].clone()
+}
+
+#[tokio::test]
+async fn a_code_sent_to_one_number_cannot_verify_a_number_a_refused_send_switched_to() {
+    let app = spawn_app().await;
+    org(&app, "theta", json!({})).await;
+    let a = unique_us_number();
+    let m = member(
+        &app,
+        "theta",
+        json!({"email_address": "t@theta.io", "mfa_phone_number": a}),
+    )
+    .await;
+    let mid = m["member_id"].as_str().unwrap();
+    let sent = app
+        .post(
+            "/v1/b2b/otps/sms/send",
+            json!({"organization_id": "theta", "member_id": mid}),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{:?}", sent.body);
+    let code_for_a = app.last_code(&a).await;
+    // The fake provider refuses this number (unsubscribed), so no code reaches it.
+    let refused = app
+        .post(
+            "/v1/b2b/otps/sms/send",
+            json!({"organization_id": "theta", "member_id": mid, "mfa_phone_number": "+15005550004"}),
+        )
+        .await;
+    assert!(refused.status.is_client_error(), "{:?}", refused.body);
+    let r = app
+        .post(
+            "/v1/b2b/otps/sms/authenticate",
+            json!({"organization_id": "theta", "member_id": mid, "code": code_for_a}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
+    assert_eq!(r.error_type(), "otp_code_not_found");
+    let after = member_get(&app, "theta", mid).await;
+    assert_eq!(
+        after["mfa_phone_number_verified"], false,
+        "a number that never received a code must not be verified: {after}"
+    );
+}
+
+#[tokio::test]
+async fn a_member_update_racing_a_send_never_lets_the_old_numbers_code_verify_the_new_one() {
+    // A send without a number reads the member's number, then stores the code; an update that
+    // lands in between leaves a code addressed to the old number as the newest one.
+    let app = crate::helpers::spawn_app_unlimited().await;
+    org(&app, "iota", json!({})).await;
+    for round in 0..12 {
+        let a = unique_us_number();
+        let b = unique_us_number();
+        let m = member(
+            &app,
+            "iota",
+            json!({"email_address": format!("r{round}@iota.io"), "mfa_phone_number": a}),
+        )
+        .await;
+        let mid = m["member_id"].as_str().unwrap().to_owned();
+        let put = app
+            .client
+            .put(format!(
+                "{}/v1/b2b/organizations/iota/members/{mid}",
+                app.address
+            ))
+            .basic_auth(&app.project_id, Some(&app.secret))
+            .json(&json!({"mfa_phone_number": b}));
+        // Stagger the update across the send's hash so some rounds land inside the window.
+        let delay = std::time::Duration::from_millis(2 * round);
+        let (sent, updated) = tokio::join!(
+            app.post(
+                "/v1/b2b/otps/sms/send",
+                json!({"organization_id": "iota", "member_id": mid}),
+            ),
+            async move {
+                tokio::time::sleep(delay).await;
+                put.send().await.unwrap()
+            }
+        );
+        assert_eq!(updated.status(), StatusCode::OK);
+        if sent.status != StatusCode::OK {
+            continue;
+        }
+        let r = app.last_message(&a).await;
+        let Some(body) = r["body"].as_str() else {
+            continue;
+        };
+        let code = crate::helpers::first_six_digits(body).unwrap();
+        app.post(
+            "/v1/b2b/otps/sms/authenticate",
+            json!({"organization_id": "iota", "member_id": mid, "code": code}),
+        )
+        .await;
+        let after = member_get(&app, "iota", &mid).await;
+        assert_eq!(after["mfa_phone_number"], b.as_str());
+        assert_eq!(
+            after["mfa_phone_number_verified"], false,
+            "round {round}: the code sent to the old number verified the new one"
+        );
+    }
+}

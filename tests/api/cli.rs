@@ -204,6 +204,42 @@ fn serve_refuses_to_start_on_bad_configuration_naming_the_key() {
             ],
             "admin_listen",
         ),
+        // Ages past a PostgreSQL interval, a timer that would overflow.
+        (
+            vec![
+                ("DATABASE_URL", db.into()),
+                ("OTPD_HASHING__PEPPER", PEPPER.into()),
+                ("OTPD_RETENTION__CODE_AGE_HOURS", "4294967295".into()),
+            ],
+            "retention.code_age_hours",
+        ),
+        (
+            vec![
+                ("DATABASE_URL", db.into()),
+                ("OTPD_HASHING__PEPPER", PEPPER.into()),
+                ("OTPD_RETENTION__OUTBOX_AGE_HOURS", "100000".into()),
+            ],
+            "retention.outbox_age_hours",
+        ),
+        (
+            vec![
+                ("DATABASE_URL", db.into()),
+                ("OTPD_HASHING__PEPPER", PEPPER.into()),
+                ("OTPD_RETENTION__MESSAGE_AGE_DAYS", "2000000000".into()),
+            ],
+            "retention.message_age_days",
+        ),
+        (
+            vec![
+                ("DATABASE_URL", db.into()),
+                ("OTPD_HASHING__PEPPER", PEPPER.into()),
+                (
+                    "OTPD_RETENTION__INTERVAL_SECONDS",
+                    "18446744073709551615".into(),
+                ),
+            ],
+            "retention.interval_seconds",
+        ),
     ];
     for (env, key) in cases {
         let mut cmd = otpd();
@@ -405,5 +441,69 @@ async fn project_create_json_prints_one_object_whose_credentials_work_over_https
     assert!(
         !update.status.success(),
         "a control character in a brand is refused"
+    );
+}
+
+#[tokio::test]
+async fn serve_takes_numeric_looking_strings_from_the_environment_as_kubernetes_sets_them() {
+    let db = TestDb::create().await;
+    let mut cmd = otpd();
+    cmd.env("DATABASE_URL", &db.url)
+        .env(
+            "OTPD_HASHING__PEPPER",
+            "90817263544536271809182736450918273645",
+        )
+        .env("OTPD_HASHING__M_COST_KIB", "8192")
+        .env("OTPD_HASHING__T_COST", "1")
+        .env("OTPD_PROVIDER__KIND", "twilio")
+        .env("OTPD_PROVIDER__FAILOVER", "vonage")
+        .env(
+            "OTPD_PROVIDER__TWILIO__ACCOUNT_SID",
+            "AC0123456789abcdef0123456789abcdef",
+        )
+        .env("OTPD_PROVIDER__TWILIO__AUTH_TOKEN", "01234567890123456789")
+        .env("OTPD_PROVIDER__TWILIO__FROM", "+15005550006")
+        .env("OTPD_PROVIDER__VONAGE__API_KEY", "00012345")
+        .env("OTPD_PROVIDER__VONAGE__API_SECRET", "1.5")
+        .env("OTPD_PROVIDER__VONAGE__FROM", "447700900123");
+    let served = serve(cmd);
+    let ready = reqwest::get(format!("{}/readyz", served.address))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn project_create_on_a_database_never_migrated_says_to_migrate_first() {
+    let db = TestDb::empty().await;
+    let run = || {
+        otpd()
+            .env("DATABASE_URL", &db.url)
+            .env("OTPD_HASHING__PEPPER", PEPPER)
+            .args(["project", "create", "--name", "Shop", "--json"])
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty());
+    let said = stderr
+        .lines()
+        .find(|l| l.starts_with("otpd: "))
+        .unwrap_or_default();
+    assert!(said.contains("run `otpd migrate`"), "{stderr}");
+    assert!(!stderr.contains("does not exist"), "{stderr}");
+    let migrated = otpd()
+        .env("DATABASE_URL", &db.url)
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(migrated.status.success());
+    let out = run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -48,7 +48,8 @@ pub struct TestDb {
 }
 
 impl TestDb {
-    pub async fn create() -> TestDb {
+    /// A database that was never migrated.
+    pub async fn empty() -> TestDb {
         let name = format!("otpd_test_{}", Uuid::new_v4().simple());
         let mut conn = PgConnection::connect(&server_url())
             .await
@@ -57,12 +58,17 @@ impl TestDb {
             .await
             .expect("create test database");
         let url = db_url(&name);
-        let pool = PgPool::connect(&url)
+        TestDb { name, url }
+    }
+
+    pub async fn create() -> TestDb {
+        let db = TestDb::empty().await;
+        let pool = PgPool::connect(&db.url)
             .await
             .expect("connect to the test database");
         store::migrate(&pool).await.expect("migrate");
         pool.close().await;
-        TestDb { name, url }
+        db
     }
 }
 

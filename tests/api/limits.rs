@@ -479,6 +479,99 @@ async fn operators_tune_limits_and_reset_a_breaker_from_the_cli() {
     assert_refused(&send_to(&app, &phone).await, "too_many_requests", 120);
 }
 
+#[tokio::test]
+async fn the_client_behind_a_trusted_proxy_is_read_from_every_forwarded_for_line() {
+    let app = crate::helpers::spawn_app_with(
+        |c| {
+            c.limits.trusted_proxies = "127.0.0.1".into();
+            c.limits.peer_per_second = 1;
+            c.limits.peer_burst = 1;
+        },
+        crate::helpers::unlimited(),
+        false,
+    )
+    .await;
+    let get = |lines: &'static [&'static str]| {
+        let mut req = app
+            .client
+            .get(format!(
+                "{}/v1/users/user-test-00000000-0000-4000-8000-000000000000",
+                app.address
+            ))
+            .basic_auth(&app.project_id, Some(&app.secret));
+        for line in lines {
+            req = req.header("X-Forwarded-For", *line);
+        }
+        req.send()
+    };
+    // The client forged the first line; the proxy appended the real address as a second one.
+    let first = get(&["203.0.113.1", "198.51.100.7"]).await.unwrap();
+    assert_eq!(
+        first.status(),
+        StatusCode::NOT_FOUND,
+        "allowed through to the handler"
+    );
+    let same_client = get(&["198.51.100.7"]).await.unwrap();
+    assert_eq!(
+        same_client.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the proxy's line identified the client the first time too"
+    );
+    let other_client = get(&["203.0.113.1"]).await.unwrap();
+    assert_eq!(other_client.status(), StatusCode::NOT_FOUND);
+}
+
+fn median(mut v: Vec<std::time::Duration>) -> std::time::Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+#[tokio::test]
+async fn a_concealed_send_takes_as_long_as_a_real_one() {
+    use crate::providers::{twilio_created, use_twilio, StandIn, Step};
+    use std::time::{Duration, Instant};
+    // A provider round trip much longer than a hash, as in production.
+    let twilio = StandIn::start(vec![Step::Slow(
+        Duration::from_millis(300),
+        Box::new(twilio_created("queued", None)),
+    )])
+    .await;
+    let url = twilio.url.clone();
+    let mut s = crate::helpers::unlimited();
+    s.limits.conceal_unknown_numbers = true;
+    let app = spawn_app_with(move |c| use_twilio(c, &url), s, false).await;
+    let known: Vec<String> = (0..9).map(|_| unique_us_number()).collect();
+    for phone in &known {
+        assert_eq!(app.login_or_create(phone).await.status, StatusCode::OK);
+    }
+    let (mut real, mut concealed) = (Vec::new(), Vec::new());
+    for phone in &known {
+        let t = Instant::now();
+        let r = app
+            .post("/v1/otps/sms/send", json!({ "phone_number": phone }))
+            .await;
+        real.push(t.elapsed());
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let t = Instant::now();
+        let r = app
+            .post(
+                "/v1/otps/sms/send",
+                json!({ "phone_number": unique_us_number() }),
+            )
+            .await;
+        concealed.push(t.elapsed());
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+    let (real, concealed) = (median(real), median(concealed));
+    eprintln!("median send: real {real:?}, concealed {concealed:?}");
+    // Without imitation the concealed send is one hash (~10 ms) against ~300 ms.
+    let ratio = concealed.as_secs_f64() / real.as_secs_f64();
+    assert!(
+        (0.7..=1.4).contains(&ratio),
+        "real {real:?} vs concealed {concealed:?}"
+    );
+}
+
 /// Sends to new numbers until one is refused; returns the admitted numbers with their
 /// method ids, and the refusal.
 async fn send_new_until_refused(app: &TestApp, max: usize) -> (Vec<(String, String)>, Reply) {

@@ -20,6 +20,7 @@ mod pumping;
 mod retention;
 mod sdk;
 mod send;
+mod settings;
 mod shutdown;
 mod users;
 mod webhooks;

@@ -245,3 +245,22 @@ async fn login_or_create_as_pending_makes_a_pending_user_until_it_authenticates(
         .await;
     assert_eq!(ok.body["user"]["status"], "active");
 }
+
+#[tokio::test]
+async fn a_send_the_provider_accepted_succeeds_even_if_recording_it_fails() {
+    let app = crate::helpers::spawn_app().await;
+    // Every new message record is refused, as during a database hiccup after the provider's
+    // answer (existing rows are untouched).
+    sqlx::query("alter table messages add constraint refuse_records check (false) not valid")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let phone = crate::helpers::unique_us_number();
+    let r = app.login_or_create(&phone).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(app.count("select count(*) from messages").await, 0);
+    let code = app.last_code(&phone).await;
+    let phone_id = r.body["phone_id"].as_str().unwrap().to_owned();
+    let ok = app.authenticate(&phone_id, &code).await;
+    assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.body);
+}

@@ -217,3 +217,34 @@ async fn signatures_from_the_twilio_sdk_are_accepted() {
     );
     assert_eq!(state(&app).await.0, "delivered");
 }
+
+#[tokio::test]
+async fn a_receipt_that_arrives_before_its_message_is_recorded_is_applied_when_it_is() {
+    use crate::providers::Step;
+    use std::time::Duration;
+    // Twilio has the message (and calls back) while its answer to us is still on the way.
+    let twilio = StandIn::start(vec![Step::Slow(
+        Duration::from_millis(700),
+        Box::new(twilio_created("queued", None)),
+    )])
+    .await;
+    let app = twilio_app(&twilio.url).await;
+    let phone = unique_us_number();
+    let send = app.login_or_create(&phone);
+    let early = async {
+        while twilio.count() == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let p = params("delivered", None);
+        let status = callback(&app, &p, Some(&sign(&p))).await;
+        let recorded = app
+            .count("select count(*) from messages where provider_message_id is not null")
+            .await;
+        (status, recorded)
+    };
+    let (r, (status, recorded_then)) = tokio::join!(send, early);
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(recorded_then, 0, "the callback came first");
+    assert_eq!(state(&app).await.0, "delivered");
+}
