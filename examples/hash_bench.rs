@@ -89,6 +89,8 @@ fn params(m: u32, t: u32, p: u32, threads: usize, queue: usize) -> HashingParams
         p_cost: p,
         threads,
         queue,
+        // Measures the pool's rate, so nothing is shed by expected wait.
+        max_wait_ms: 0,
     }
 }
 

@@ -72,6 +72,9 @@ pub struct HashingConfig {
     pub threads: usize,
     /// Hash jobs allowed to wait; beyond that requests are shed with a 503.
     pub queue: usize,
+    /// A request whose hash would wait longer than this (jobs ahead × measured hash time /
+    /// threads) is shed with a 503 before it does anything; 0 bounds by `queue` only.
+    pub max_wait_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -254,6 +257,7 @@ impl Default for HashingConfig {
             p_cost: p.p_cost,
             threads: 0,
             queue: p.queue,
+            max_wait_ms: p.max_wait_ms,
         }
     }
 }
@@ -271,6 +275,7 @@ impl HashingConfig {
             p_cost: self.p_cost,
             threads,
             queue: self.queue,
+            max_wait_ms: self.max_wait_ms,
         }
     }
 }

@@ -6,14 +6,23 @@
 //! allocating and faulting in ~19 MiB per hash costs measurable time and makes the
 //! allocator hand memory back and forth with the kernel (see `docs/hashing.md`).
 //!
-//! Jobs reach the threads through a bounded queue. When it is full, submission fails
-//! at once with [`HashingError::Overloaded`] instead of waiting: a passcode that
-//! arrives after its caller has timed out is wasted work, and an unbounded backlog
-//! would let a burst of traffic turn into minutes of latency for everyone.
+//! A request takes its place in the pool ([`Hasher::reserve`]) before it does anything else,
+//! and is refused at once with [`HashingError::Overloaded`] when its hash would wait longer
+//! than `max_wait_ms` (jobs ahead of it × the measured hash time ÷ threads) or when `queue`
+//! jobs already wait. A shed request has then done no work and left no trace (no limit
+//! charged, no user created), and the requests that are admitted finish within the bound:
+//! a passcode that arrives after its caller has timed out is wasted work, and an unbounded
+//! backlog would let a burst of traffic turn into minutes of latency for everyone.
+//!
+//! All codes of one method are hashed with one salt derived from the method (see
+//! [`Hasher::hash_in`]), so checking a submitted code against the newest code and the one it
+//! superseded costs one argon2 computation, not two.
 
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -22,6 +31,7 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::oneshot;
 
@@ -70,6 +80,8 @@ pub struct HashingParams {
     pub threads: usize,
     /// Jobs that may wait for a thread before new ones are refused.
     pub queue: usize,
+    /// Longest expected wait for a thread before a request is refused; 0: `queue` only.
+    pub max_wait_ms: u64,
 }
 
 impl Default for HashingParams {
@@ -82,6 +94,9 @@ impl Default for HashingParams {
             p_cost: Params::DEFAULT_P_COST,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             queue: 256,
+            // Admitted requests finish well under a second even far past saturation; a
+            // client that retries after a 503 gets a better deal than one queued for seconds.
+            max_wait_ms: 500,
         }
     }
 }
@@ -116,6 +131,37 @@ struct Inner {
     params: Params,
     threads: usize,
     queue: usize,
+    max_wait: Duration,
+    load: Arc<Load>,
+}
+
+/// What the pool is doing, shared with the workers and with every [`Slot`].
+#[derive(Default)]
+struct Load {
+    /// Reserved slots: jobs queued or running, and requests that will submit one.
+    in_flight: AtomicUsize,
+    /// Moving average of one computation, nanoseconds (0 until the first one).
+    avg_ns: AtomicU64,
+    /// argon2 computations done (hashes and verifications).
+    computations: AtomicU64,
+}
+
+/// A place in the hashing pool, held from before a request's first side effect until its
+/// hash is done (or the request ends without one). See [`Hasher::reserve`].
+pub struct Slot {
+    load: Arc<Load>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.load.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl fmt::Debug for Slot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Slot")
+    }
 }
 
 impl fmt::Debug for Hasher {
@@ -132,6 +178,7 @@ impl fmt::Debug for Hasher {
 
 /// Everything argon2 needs besides the password and the secret, owned so that it
 /// can cross to a hashing thread.
+#[derive(PartialEq)]
 struct Recipe {
     algorithm: Algorithm,
     version: Version,
@@ -144,12 +191,15 @@ enum Job {
         code: SecretString,
         recipe: Recipe,
         reply: oneshot::Sender<Result<String, HashingError>>,
+        slot: Slot,
     },
+    /// One computation compared with every expected tag (all made with `recipe`).
     Verify {
         code: SecretString,
         recipe: Recipe,
-        expected: Vec<u8>,
-        reply: oneshot::Sender<Result<bool, HashingError>>,
+        expected: Vec<Vec<u8>>,
+        reply: oneshot::Sender<Result<Vec<bool>, HashingError>>,
+        slot: Slot,
     },
 }
 
@@ -174,7 +224,10 @@ impl Hasher {
         check_limits(&argon_params).map_err(HashingError::Params)?;
 
         let pepper = Arc::new(pepper);
-        let (jobs, rx) = crossbeam_channel::bounded::<Job>(params.queue);
+        let load = Arc::new(Load::default());
+        // Reservations keep at most threads + queue jobs in flight, so a reserved job always
+        // finds room.
+        let (jobs, rx) = crossbeam_channel::bounded::<Job>(params.queue + params.threads);
         for n in 0..params.threads {
             // Allocated (and zero-filled, so already faulted in) here rather than in
             // the thread so that running out of memory is a startup error, not a
@@ -185,6 +238,7 @@ impl Hasher {
                 pepper: Arc::clone(&pepper),
                 blocks,
                 home_blocks: argon_params.block_count(),
+                load: Arc::clone(&load),
             };
             std::thread::Builder::new()
                 .name(format!("otpd-argon2-{n}"))
@@ -197,6 +251,7 @@ impl Hasher {
             p_cost = params.p_cost,
             threads = params.threads,
             queue = params.queue,
+            max_wait_ms = params.max_wait_ms,
             "passcode hashing pool started"
         );
         Ok(Hasher {
@@ -205,16 +260,56 @@ impl Hasher {
                 params: argon_params,
                 threads: params.threads,
                 queue: params.queue,
+                max_wait: Duration::from_millis(params.max_wait_ms),
+                load,
             }),
         })
     }
 
-    /// Hashes `code` with a fresh random salt and the pool's current parameters,
-    /// returning an argon2id PHC string.
-    pub async fn hash(&self, code: &SecretString) -> Result<String, HashingError> {
-        let mut salt = vec![0u8; SALT_LEN];
-        OsRng.fill_bytes(&mut salt);
-        let started = std::time::Instant::now();
+    /// Takes a place in the pool for one request, or refuses it with `Overloaded` when the
+    /// hash would wait longer than `max_wait_ms` or `queue` jobs already wait. Called before
+    /// the request charges a limit or writes anything, so a refused request leaves no trace.
+    pub fn reserve(&self) -> Result<Slot, HashingError> {
+        let load = &self.inner.load;
+        let ahead = load.in_flight.fetch_add(1, Ordering::SeqCst);
+        let slot = Slot {
+            load: Arc::clone(load),
+        };
+        let threads = self.inner.threads.max(1);
+        let full = ahead >= threads + self.inner.queue;
+        // Whole rounds of the pool that must finish before this job starts.
+        let wait = Duration::from_nanos(
+            load.avg_ns
+                .load(Ordering::Relaxed)
+                .saturating_mul((ahead / threads) as u64),
+        );
+        if full || (!self.inner.max_wait.is_zero() && wait > self.inner.max_wait) {
+            drop(slot);
+            crate::metrics::hashing_shed();
+            return Err(HashingError::Overloaded);
+        }
+        Ok(slot)
+    }
+
+    /// Hashes `code` in a reserved slot. With `salt_seed` (the method the code is for) the
+    /// salt is derived from it, so every code of that method shares one salt and
+    /// [`Hasher::verify_in`] checks the newest and a superseded code with one computation;
+    /// without, the salt is random.
+    pub async fn hash_in(
+        &self,
+        slot: Slot,
+        code: &SecretString,
+        salt_seed: Option<&[u8]>,
+    ) -> Result<String, HashingError> {
+        let salt = match salt_seed {
+            Some(seed) => derived_salt(seed),
+            None => {
+                let mut salt = vec![0u8; SALT_LEN];
+                OsRng.fill_bytes(&mut salt);
+                salt
+            }
+        };
+        let started = Instant::now();
         let (reply, answer) = oneshot::channel();
         self.submit(Job::Hash {
             code: SecretString::from(code.expose_secret()),
@@ -225,28 +320,102 @@ impl Hasher {
                 salt,
             },
             reply,
+            slot,
         })?;
         let hashed = answer.await.map_err(|_| HashingError::Stopped)?;
         crate::metrics::hashing_observed(started.elapsed());
         hashed
     }
 
-    /// Checks `code` against a stored PHC string, using the parameters and salt
-    /// recorded in that string rather than the pool's current ones.
-    pub async fn verify(&self, code: &SecretString, phc: &str) -> Result<bool, HashingError> {
-        // Parsed before queueing so garbage never takes a queue slot.
-        let (recipe, expected) = parse_phc(phc)?;
-        let started = std::time::Instant::now();
+    /// Checks `code` against the newest stored hash and, optionally, the one it superseded:
+    /// `(matches newest, matches older)`. Hashes that share parameters and salt (every code
+    /// of a method since per-method salts) cost one computation; an older hash with its own
+    /// salt (written before) costs a second one, only when the newest doesn't match.
+    pub async fn verify_in(
+        &self,
+        slot: Slot,
+        code: &SecretString,
+        newest: &str,
+        older: Option<&str>,
+    ) -> Result<(bool, bool), HashingError> {
+        let (recipe, expected) = parse_phc(newest)?;
+        let older = match older.map(parse_phc) {
+            Some(Ok(o)) => Some(o),
+            // A malformed older hash only means the superseded check can't match.
+            Some(Err(_)) | None => None,
+        };
+        let mut tags = vec![expected];
+        let separate = match older {
+            Some((r, tag)) if r == recipe && tag.len() == tags[0].len() => {
+                tags.push(tag);
+                None
+            }
+            other => other,
+        };
+        let results = self.run_verify(slot, code, recipe, tags).await?;
+        let newest_ok = results.first().copied().unwrap_or(false);
+        let mut older_ok = results.get(1).copied().unwrap_or(false);
+        if let (false, Some((r, tag))) = (newest_ok, separate) {
+            // Same request, so not subject to shedding a second time.
+            self.inner.load.in_flight.fetch_add(1, Ordering::SeqCst);
+            let slot = Slot {
+                load: Arc::clone(&self.inner.load),
+            };
+            older_ok = self
+                .run_verify(slot, code, r, vec![tag])
+                .await?
+                .first()
+                .copied()
+                .unwrap_or(false);
+        }
+        Ok((newest_ok, older_ok))
+    }
+
+    /// Reserved slots right now.
+    pub fn load_in_flight(&self) -> usize {
+        self.inner.load.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// argon2 computations done so far (for tests and the benchmark).
+    pub fn computations(&self) -> u64 {
+        self.inner.load.computations.load(Ordering::Relaxed)
+    }
+
+    async fn run_verify(
+        &self,
+        slot: Slot,
+        code: &SecretString,
+        recipe: Recipe,
+        expected: Vec<Vec<u8>>,
+    ) -> Result<Vec<bool>, HashingError> {
+        let started = Instant::now();
         let (reply, answer) = oneshot::channel();
         self.submit(Job::Verify {
             code: SecretString::from(code.expose_secret()),
             recipe,
             expected,
             reply,
+            slot,
         })?;
         let verified = answer.await.map_err(|_| HashingError::Stopped)?;
         crate::metrics::hashing_observed(started.elapsed());
         verified
+    }
+
+    /// Hashes `code` with a fresh random salt and the pool's current parameters,
+    /// returning an argon2id PHC string.
+    pub async fn hash(&self, code: &SecretString) -> Result<String, HashingError> {
+        let slot = self.reserve()?;
+        self.hash_in(slot, code, None).await
+    }
+
+    /// Checks `code` against a stored PHC string, using the parameters and salt
+    /// recorded in that string rather than the pool's current ones.
+    pub async fn verify(&self, code: &SecretString, phc: &str) -> Result<bool, HashingError> {
+        // Parsed before reserving so garbage never takes a place.
+        parse_phc(phc)?;
+        let slot = self.reserve()?;
+        Ok(self.verify_in(slot, code, phc, None).await?.0)
     }
 
     /// Jobs waiting for a hashing thread (not counting ones being computed).
@@ -272,6 +441,7 @@ struct Worker {
     blocks: Vec<Block>,
     /// Buffer size for the configured parameters, which most jobs use.
     home_blocks: usize,
+    load: Arc<Load>,
 }
 
 impl Worker {
@@ -293,15 +463,18 @@ impl Worker {
                 code,
                 recipe,
                 reply,
+                slot,
             } => {
                 // The caller gave up (client disconnected, request timed out): skipping
                 // the work is the cheapest way to recover from a burst.
                 if reply.is_closed() {
                     return;
                 }
-                let result = self.compute(&code, &recipe, OUTPUT_LEN).and_then(|tag| {
+                let result = self.timed(&code, &recipe, OUTPUT_LEN).and_then(|tag| {
                     phc_string(&recipe, &tag).map_err(|e| HashingError::Params(e.to_string()))
                 });
+                // Free before answering: the caller may reserve again right away.
+                drop(slot);
                 let _ = reply.send(result);
             }
             Job::Verify {
@@ -309,16 +482,41 @@ impl Worker {
                 recipe,
                 expected,
                 reply,
+                slot,
             } => {
                 if reply.is_closed() {
                     return;
                 }
+                let len = expected.first().map_or(OUTPUT_LEN, Vec::len);
                 let result = self
-                    .compute(&code, &recipe, expected.len())
-                    .map(|tag| bool::from(tag.ct_eq(&expected)));
+                    .timed(&code, &recipe, len)
+                    .map(|tag| expected.iter().map(|e| bool::from(tag.ct_eq(e))).collect());
+                drop(slot);
                 let _ = reply.send(result);
             }
         }
+    }
+
+    /// One computation, counted and folded into the moving average that `reserve` uses.
+    fn timed(
+        &mut self,
+        code: &SecretString,
+        recipe: &Recipe,
+        out_len: usize,
+    ) -> Result<Vec<u8>, HashingError> {
+        let started = Instant::now();
+        let result = self.compute(code, recipe, out_len);
+        let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let avg = self.load.avg_ns.load(Ordering::Relaxed);
+        let next = if avg == 0 {
+            took
+        } else {
+            // 1/8 of the new sample: smooth, yet a parameter change shows within a second.
+            avg - avg / 8 + took / 8
+        };
+        self.load.avg_ns.store(next, Ordering::Relaxed);
+        self.load.computations.fetch_add(1, Ordering::Relaxed);
+        result
     }
 
     fn compute(
@@ -364,6 +562,15 @@ impl Worker {
             Err(_) => Err(HashingError::Malformed),
         }
     }
+}
+
+/// The salt of every code of one method: not secret (salts are stored in the clear), only
+/// distinct per method so equal codes of different methods hash differently.
+fn derived_salt(seed: &[u8]) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(b"otpd passcode salt v1\0");
+    h.update(seed);
+    h.finalize()[..SALT_LEN].to_vec()
 }
 
 fn argon2_params(m: u32, t: u32, p: u32) -> Result<Params, HashingError> {
@@ -463,6 +670,7 @@ mod tests {
             p_cost: 1,
             threads: 2,
             queue: 64,
+            max_wait_ms: 0,
         }
     }
 
@@ -627,6 +835,7 @@ mod tests {
             p_cost: 1,
             threads: 1,
             queue: 1,
+            max_wait_ms: 0,
         };
         let h = hasher(&params, PEPPER);
         let mut jobs = tokio::task::JoinSet::new();
@@ -651,6 +860,72 @@ mod tests {
         // Once the burst is over the pool serves again.
         assert!(h.hash(&code("123456")).await.is_ok());
         assert_eq!(h.queue_depth(), 0);
+    }
+
+    #[tokio::test]
+    async fn one_computation_checks_the_newest_and_the_superseded_code() {
+        let h = hasher(&small(1024, 1), PEPPER);
+        let method = b"project-test-1\0phone-number-test-1";
+        let slot = || h.reserve().expect("room");
+        let old = h
+            .hash_in(slot(), &code("111111"), Some(method))
+            .await
+            .unwrap();
+        let new = h
+            .hash_in(slot(), &code("222222"), Some(method))
+            .await
+            .unwrap();
+        for (typed, expected) in [
+            ("222222", (true, false)),
+            ("111111", (false, true)),
+            ("333333", (false, false)),
+        ] {
+            let before = h.computations();
+            let got = h
+                .verify_in(slot(), &code(typed), &new, Some(&old))
+                .await
+                .unwrap();
+            assert_eq!(got, expected, "{typed}");
+            assert_eq!(h.computations() - before, 1, "{typed}: one computation");
+        }
+        // Another method's code has another salt; a random-salt (older) hash still verifies,
+        // with a second computation only when the newest doesn't match.
+        let other = h
+            .hash_in(slot(), &code("222222"), Some(b"x"))
+            .await
+            .unwrap();
+        assert_ne!(other, new);
+        let legacy = h.hash(&code("111111")).await.unwrap();
+        let before = h.computations();
+        let got = h
+            .verify_in(slot(), &code("111111"), &new, Some(&legacy))
+            .await;
+        assert_eq!(got.unwrap(), (false, true));
+        assert_eq!(h.computations() - before, 2);
+        assert_eq!(h.load_in_flight(), 0, "every slot was given back");
+    }
+
+    #[tokio::test]
+    async fn requests_are_shed_by_expected_wait_before_they_do_anything() {
+        let params = HashingParams {
+            threads: 1,
+            queue: 1000,
+            max_wait_ms: 1,
+            ..small(8192, 2)
+        };
+        let h = hasher(&params, PEPPER);
+        // Until a hash has been timed, only the depth bounds.
+        let a = h.reserve().expect("empty pool");
+        let b = h.reserve().expect("no measurement yet");
+        drop((a, b));
+        h.hash(&code("123456")).await.unwrap();
+        // One job ahead on one thread: a whole hash (several ms) to wait > 1 ms.
+        let first = h.reserve().expect("nothing ahead");
+        assert!(matches!(h.reserve(), Err(HashingError::Overloaded)));
+        drop(first);
+        // The pool is free again at once.
+        let slot = h.reserve().expect("recovered");
+        assert!(h.hash_in(slot, &code("1"), None).await.is_ok());
     }
 
     #[tokio::test]

@@ -207,7 +207,7 @@ impl Metrics {
             hashing_shed: {
                 let c = IntCounter::new(
                     "otpd_hashing_shed_total",
-                    "Hash jobs refused because the hashing queue was full (answered 503).",
+                    "Requests shed with 503 before doing any work: their hash would wait longer than hashing.max_wait_ms, or hashing.queue jobs were waiting.",
                 )?;
                 r.register(Box::new(c.clone()))?;
                 c

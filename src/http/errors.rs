@@ -470,7 +470,7 @@ impl From<OtpError> for ApiError {
             }
             OtpError::UnableToAuth => ApiError::new(UnableToAuthOtpCode),
             OtpError::Overloaded => {
-                tracing::warn!("hashing queue full: shedding a request");
+                tracing::warn!("hashing pool busy: shedding a request before any work");
                 ApiError {
                     retry_after: Some(1),
                     ..ApiError::new(ServiceUnavailable)

@@ -4,12 +4,13 @@
 
 pub mod client;
 
-use crate::domain::ids::ProjectId;
 use crate::domain::limits::{LimitSettings, RefusalReason};
 use crate::domain::project::Project;
 use crate::domain::PhoneNumber;
 use crate::fraud;
 use crate::store::limits as db;
+use crate::store::passcodes as db_passcodes;
+use crate::store::users::PhoneOwner;
 use crate::store::StoreError;
 use sqlx::PgPool;
 
@@ -35,12 +36,12 @@ pub fn retry_secs(ms: i64) -> u64 {
 }
 
 /// Admits one send to `phone` or refuses it, charging every counter only when admitted.
-/// One round trip.
+/// One round trip, which also answers who owns the number in the project.
 pub async fn admit_send(
     pool: &PgPool,
     project: &Project,
     phone: &PhoneNumber,
-) -> Result<(), LimitError> {
+) -> Result<Option<PhoneOwner>, LimitError> {
     let l = &project.settings.limits;
     let admission = db::SendAdmission {
         project: &project.id,
@@ -61,8 +62,9 @@ pub async fn admit_send(
         pending_floor: clamp_i32(l.pending_floor),
         pending_per_auth: clamp_i32(l.pending_per_auth),
     };
-    match db::admit_send(pool, &admission).await? {
-        None => Ok(()),
+    let admitted = db::admit_send(pool, &admission).await?;
+    match admitted.refused {
+        None => Ok(admitted.owner),
         Some((reason, wait_ms)) => {
             let reason = RefusalReason::parse(&reason).unwrap_or(RefusalReason::RateLimit);
             tracing::info!(to = %phone, reason = reason.as_str(), "send refused");
@@ -74,40 +76,34 @@ pub async fn admit_send(
     }
 }
 
-fn guess_key(method_id: &str) -> String {
+/// The GCRA key of a method's wrong-guess budget.
+pub fn guess_key(method_id: &str) -> String {
     format!("g:{method_id}")
 }
 
-/// Charges one guess against the method's hourly budget before the code is checked, so
-/// concurrent guesses can't overrun it. A refused guess costs nothing.
-pub async fn charge_guess(
-    pool: &PgPool,
-    project: &ProjectId,
-    limits: &LimitSettings,
-    method_id: &str,
-) -> Result<(), LimitError> {
-    let interval = i64::try_from(limits.guess_interval_ms()).unwrap_or(i64::MAX);
-    let wait = db::charge_gcra(
-        pool,
-        project,
-        &guess_key(method_id),
-        clamp_i32(limits.guess_budget_per_hour),
-        interval,
-    )
-    .await?;
-    if wait > 0 {
-        tracing::info!(reason = "guess_budget", "authenticate refused");
-        return Err(LimitError::Refused {
-            reason: RefusalReason::GuessBudget,
-            retry_after_secs: retry_secs(wait),
-        });
+/// The method's wrong-guess budget as `otpd_begin_attempt` charges it, before the code is
+/// checked, so concurrent guesses can't overrun it. A refused guess costs nothing.
+pub fn guess_budget<'a>(limits: &LimitSettings, key: &'a str) -> db_passcodes::GuessBudget<'a> {
+    db_passcodes::GuessBudget {
+        guess_key: key,
+        burst: clamp_i32(limits.guess_budget_per_hour),
+        interval_ms: i64::try_from(limits.guess_interval_ms()).unwrap_or(i64::MAX),
     }
-    Ok(())
 }
 
-/// A correct code gives its guess back; the first one for a number makes it verified in the
-/// project and counts toward the conversion rate and the pending-sends allowance.
-/// Best effort: the user is already authenticated, so a failure here is only logged.
+/// The refusal of a guess over budget, `wait_ms` until the next one is allowed.
+pub fn guess_refused(wait_ms: i64) -> LimitError {
+    tracing::info!(reason = "guess_budget", "authenticate refused");
+    LimitError::Refused {
+        reason: RefusalReason::GuessBudget,
+        retry_after_secs: retry_secs(wait_ms),
+    }
+}
+
+/// After a correct code whose use was recorded elsewhere (B2B, with its member update): the
+/// guess is given back and, for the first success of a number in the project, the number
+/// becomes verified and counts toward the conversion rate and the pending-sends allowance.
+/// One statement. Best effort: the user is already authenticated, so a failure is only logged.
 pub async fn record_success(
     pool: &PgPool,
     project: &Project,
@@ -115,16 +111,18 @@ pub async fn record_success(
     phone: Option<&PhoneNumber>,
 ) {
     let interval = i64::try_from(project.settings.limits.guess_interval_ms()).unwrap_or(0);
-    if interval > 0 {
-        if let Err(e) = db::refund_gcra(pool, &project.id, &guess_key(method_id), interval).await {
-            tracing::warn!(error = %e, "could not refund a correct guess");
-        }
-    }
-    if let Some(phone) = phone {
-        let country = phone.region().unwrap_or("ZZ");
-        if let Err(e) = db::record_success(pool, &project.id, phone.as_e164(), country).await {
-            tracing::warn!(error = %e, "could not record a conversion");
-        }
+    let country = phone.and_then(PhoneNumber::region).unwrap_or("ZZ");
+    if let Err(e) = db::record_success(
+        pool,
+        &project.id,
+        phone.map(PhoneNumber::as_e164),
+        country,
+        &guess_key(method_id),
+        interval,
+    )
+    .await
+    {
+        tracing::warn!(error = %e, "could not record a success for the limits");
     }
 }
 

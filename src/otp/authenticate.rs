@@ -40,17 +40,30 @@ pub async fn authenticate(
     }
 
     let id = codes::check(svc, project, method_id.as_str(), code).await?;
-    let mut tx = svc.pool.begin().await.map_err(StoreError::from)?;
-    if !passcodes::consume(&mut tx, id).await? {
+    let number = PhoneNumber::parse(&phone.phone_number).ok();
+    let key = limits::guess_key(method_id.as_str());
+    let used = passcodes::authenticated(
+        &svc.pool,
+        &passcodes::Authenticated {
+            code: id,
+            project: &project.id,
+            method_id: method_id.as_str(),
+            number: number.as_ref().map(PhoneNumber::as_e164),
+            country: number
+                .as_ref()
+                .and_then(PhoneNumber::region)
+                .unwrap_or("ZZ"),
+            guess_key: &key,
+            interval_ms: i64::try_from(project.settings.limits.guess_interval_ms()).unwrap_or(0),
+        },
+    )
+    .await?;
+    if !used {
         // A concurrent attempt used it first.
         metrics::authentication("not_found");
         return Err(OtpError::UnableToAuth);
     }
-    db::mark_phone_verified(&mut tx, &project.id, method_id).await?;
-    tx.commit().await.map_err(StoreError::from)?;
     metrics::authentication("success");
     tracing::info!(outcome = "success", "passcode authenticated");
-    let number = PhoneNumber::parse(&phone.phone_number).ok();
-    limits::record_success(&svc.pool, project, method_id.as_str(), number.as_ref()).await;
     users::load(svc, project, &phone.user_id).await
 }

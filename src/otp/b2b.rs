@@ -247,7 +247,7 @@ pub async fn send_sms(
             given
         }
     };
-    codes::admit(svc, project, &phone).await?;
+    let (slot, _) = codes::admit(svc, project, &phone).await?;
     if m.mfa_phone_number != phone.as_e164()
         && !db::set_unverified_phone(&svc.pool, &m.id, phone.as_e164())
             .await
@@ -259,6 +259,7 @@ pub async fn send_sms(
     codes::issue(
         svc,
         project,
+        slot,
         Delivery {
             method_id: m.id.as_str(),
             to: &phone,

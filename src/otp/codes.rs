@@ -7,10 +7,12 @@ use uuid::Uuid;
 use crate::domain::project::Project;
 use crate::domain::{Channel, ExpiryMinutes, Locale, Passcode, PhoneNumber};
 use crate::fraud;
+use crate::hashing::Slot;
 use crate::limits;
 use crate::messages::{Autofill, MessageRequest};
 use crate::metrics;
 use crate::providers::{OutboundMessage, ProviderError};
+use crate::store::users::PhoneOwner;
 use crate::store::{self, passcodes};
 
 use super::{OtpError, Services};
@@ -28,18 +30,37 @@ pub struct Delivery<'a> {
 }
 
 /// Every refusal a send can meet, decided before anything is stored or sent: country and
-/// line type from the number itself, then the shared limits in one database round trip.
-pub async fn admit(svc: &Services, project: &Project, phone: &PhoneNumber) -> Result<(), OtpError> {
+/// line type from the number itself, then a place in the hashing pool (shed with 503 when the
+/// hash would wait too long, before anything is charged), then the shared limits in one
+/// database round trip, which also says who owns the number. The slot is then spent by
+/// [`issue`].
+pub async fn admit(
+    svc: &Services,
+    project: &Project,
+    phone: &PhoneNumber,
+) -> Result<(Slot, Option<PhoneOwner>), OtpError> {
     if let Err(refused) = fraud::screen(&project.settings, phone) {
         tracing::info!(to = %phone, reason = refused.reason().as_str(), "send refused");
         return Err(refused.into());
     }
-    Ok(limits::admit_send(&svc.pool, project, phone).await?)
+    let slot = svc.hasher.reserve()?;
+    let owner = limits::admit_send(&svc.pool, project, phone).await?;
+    Ok((slot, owner))
+}
+
+/// Every code of one method shares a salt derived from this (see `hashing`).
+fn salt_seed(project: &Project, method_id: &str) -> String {
+    format!("{}\0{method_id}", project.id)
 }
 
 /// Generates a code, stores its hash (superseding older codes for the method), and sends it.
 /// If the provider fails, the new code is withdrawn so it can't be guessed at.
-pub async fn issue(svc: &Services, project: &Project, d: Delivery<'_>) -> Result<(), OtpError> {
+pub async fn issue(
+    svc: &Services,
+    project: &Project,
+    slot: Slot,
+    d: Delivery<'_>,
+) -> Result<(), OtpError> {
     let code = Passcode::generate();
     // WhatsApp has no WebOTP or SMS Retriever to read the line, so it would only be noise.
     let autofill = (d.autofill && d.channel == Channel::Sms)
@@ -52,9 +73,14 @@ pub async fn issue(svc: &Services, project: &Project, d: Delivery<'_>) -> Result
         minutes: d.expiry.minutes(),
         autofill,
     })?;
+    let seed = salt_seed(project, d.method_id);
     let hash = svc
         .hasher
-        .hash(&SecretString::from(code.expose().to_owned()))
+        .hash_in(
+            slot,
+            &SecretString::from(code.expose().to_owned()),
+            Some(seed.as_bytes()),
+        )
         .await?;
     let passcode_id = Uuid::new_v4();
     passcodes::insert(
@@ -140,41 +166,56 @@ fn redact(detail: &str) -> String {
     crate::providers::redact_numbers(detail)
 }
 
-/// Counts one attempt against the method's newest code, then compares the hash. Returns the
-/// code's id, which the caller consumes (with `passcodes::consume`) in its own transaction.
+/// Charges the guess budget and counts one attempt against the method's newest code (one
+/// statement), then compares the hash: one argon2 computation checks the newest code and the
+/// one it superseded. Returns the code's id, which the caller uses (`passcodes::authenticated`
+/// or `passcodes::consume`). The hashing slot is taken first, so a request shed for overload
+/// charges no guess and counts no attempt.
 pub async fn check(
     svc: &Services,
     project: &Project,
     method_id: &str,
     code: &Passcode,
 ) -> Result<Uuid, OtpError> {
-    limits::charge_guess(&svc.pool, &project.id, &project.settings.limits, method_id).await?;
-    let (id, seq, hash) = match passcodes::begin_attempt(&svc.pool, &project.id, method_id).await? {
-        passcodes::Attempt::NoCode => {
-            metrics::authentication("not_found");
-            return Err(OtpError::WrongCode);
-        }
-        passcodes::Attempt::Unusable(why) => {
-            metrics::authentication(match why {
-                passcodes::Unusable::Used => "not_found",
-                passcodes::Unusable::Expired => "expired",
-                passcodes::Unusable::Exhausted => "exhausted",
-            });
-            return Err(OtpError::UnableToAuth);
-        }
-        passcodes::Attempt::Counted { id, seq, code_hash } => (id, seq, code_hash),
-    };
+    let slot = svc.hasher.reserve()?;
+    let key = limits::guess_key(method_id);
+    let budget = limits::guess_budget(&project.settings.limits, &key);
+    let (id, hash, older) =
+        match passcodes::begin_attempt(&svc.pool, &project.id, method_id, &budget).await? {
+            passcodes::Attempt::GuessBudget(wait_ms) => {
+                return Err(limits::guess_refused(wait_ms).into())
+            }
+            passcodes::Attempt::NoCode => {
+                metrics::authentication("not_found");
+                return Err(OtpError::WrongCode);
+            }
+            passcodes::Attempt::Unusable(why) => {
+                metrics::authentication(match why {
+                    passcodes::Unusable::Used => "not_found",
+                    passcodes::Unusable::Expired => "expired",
+                    passcodes::Unusable::Exhausted => "exhausted",
+                });
+                return Err(OtpError::UnableToAuth);
+            }
+            passcodes::Attempt::Counted {
+                id,
+                code_hash,
+                superseded_hash,
+            } => (id, code_hash, superseded_hash),
+        };
     let submitted = SecretString::from(code.expose().to_owned());
-    if svc.hasher.verify(&submitted, &hash).await? {
+    let (newest, superseded) = svc
+        .hasher
+        .verify_in(slot, &submitted, &hash, older.as_deref())
+        .await?;
+    if newest {
         return Ok(id);
     }
     // A superseded code is not "wrong": tell the caller to use the newest one.
-    if let Some(old) = passcodes::superseded_hash(&svc.pool, &project.id, method_id, seq).await? {
-        if svc.hasher.verify(&submitted, &old).await? {
-            // A superseded code is as dead as an expired one.
-            metrics::authentication("expired");
-            return Err(OtpError::UnableToAuth);
-        }
+    if superseded {
+        // A superseded code is as dead as an expired one.
+        metrics::authentication("expired");
+        return Err(OtpError::UnableToAuth);
     }
     metrics::authentication("wrong_code");
     tracing::info!(outcome = "wrong_code", "passcode rejected");

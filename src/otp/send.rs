@@ -2,8 +2,9 @@
 
 use crate::domain::ids::{PhoneId, UserId, UserRef};
 use crate::domain::project::Project;
-use crate::domain::user::{Name, UserStatus};
+use crate::domain::user::UserStatus;
 use crate::domain::{Channel, ExpiryMinutes, Locale, Passcode, PhoneNumber};
+use crate::hashing::Slot;
 use crate::store::{users as db, StoreError};
 use secrecy::SecretString;
 use std::time::Instant;
@@ -62,26 +63,32 @@ pub async fn send(
     project: &Project,
     req: SendRequest,
 ) -> Result<SendOutcome, OtpError> {
-    if let Recipient::Phone(phone) = &req.recipient {
-        codes::admit(svc, project, phone).await?;
-    }
-    let outcome = match resolve_owner(svc, project, &req).await {
+    // Admission first: a send shed for overload or refused by a limit creates nothing.
+    let (slot, owner) = match &req.recipient {
+        Recipient::Phone(phone) => {
+            let (slot, owner) = codes::admit(svc, project, phone).await?;
+            (Some(slot), Some(owner))
+        }
+        Recipient::Sandbox => (None, None),
+    };
+    let outcome = match resolve_owner(svc, project, &req, owner).await {
         Err(OtpError::PhoneNotFound)
             if matches!(req.target, Target::Existing)
                 && project.settings.limits.conceal_unknown_numbers =>
         {
-            return Ok(concealed(svc, project, req.channel).await);
+            return Ok(concealed(svc, project, req.channel, slot).await);
         }
         other => other?,
     };
     let started = Instant::now();
-    let Recipient::Phone(phone) = &req.recipient else {
+    let (Recipient::Phone(phone), Some(slot)) = (&req.recipient, slot) else {
         // The sandbox number sends nothing; `000000` authenticates it.
         return Ok(outcome);
     };
     codes::issue(
         svc,
         project,
+        slot,
         Delivery {
             method_id: outcome.phone_id.as_str(),
             to: phone,
@@ -100,12 +107,19 @@ pub async fn send(
 /// ids, the same hashing work as a real send, and then a wait until it has taken as long as
 /// a recent real send (which includes the provider's round trip), so neither the body nor the
 /// timing tells. The limits above were charged as for any send.
-async fn concealed(svc: &Services, project: &Project, channel: Channel) -> SendOutcome {
+async fn concealed(
+    svc: &Services,
+    project: &Project,
+    channel: Channel,
+    slot: Option<Slot>,
+) -> SendOutcome {
     let started = Instant::now();
     let target = svc.send_timings.sample(channel);
     let decoy = SecretString::from(Passcode::generate().expose().to_owned());
-    if let Err(e) = svc.hasher.hash(&decoy).await {
-        tracing::debug!(error = %e, "decoy hash skipped");
+    if let Some(slot) = slot {
+        if let Err(e) = svc.hasher.hash_in(slot, &decoy, None).await {
+            tracing::debug!(error = %e, "decoy hash skipped");
+        }
     }
     tokio::time::sleep(target.saturating_sub(started.elapsed())).await;
     tracing::info!("send to a number without a user concealed");
@@ -117,13 +131,18 @@ async fn concealed(svc: &Services, project: &Project, channel: Channel) -> SendO
     }
 }
 
+/// `looked_up`: the number's owner as the admission read it (`None` when not looked up yet).
 async fn resolve_owner(
     svc: &Services,
     project: &Project,
     req: &SendRequest,
+    looked_up: Option<Option<db::PhoneOwner>>,
 ) -> Result<SendOutcome, OtpError> {
     let e164 = req.recipient.e164();
-    let existing = db::find_phone_by_number(&svc.pool, &project.id, e164).await?;
+    let existing = match looked_up {
+        Some(owner) => owner,
+        None => db::find_phone_by_number(&svc.pool, &project.id, e164).await?,
+    };
     match (&req.target, existing) {
         (Target::Existing, Some(p)) | (Target::LoginOrCreate { .. }, Some(p)) => Ok(SendOutcome {
             user_id: p.user_id,
@@ -175,8 +194,8 @@ async fn resolve_owner(
     }
 }
 
-/// Creates the user and phone in one transaction. When a concurrent call wins the race for
-/// the number, this one rolls back and answers with the winner's user, so N concurrent calls
+/// Creates the user and phone in one statement. When a concurrent call wins the race for the
+/// number, this one creates nothing and answers with the winner's user, so N concurrent calls
 /// make exactly one user and none fails.
 async fn create_for_number(
     svc: &Services,
@@ -185,44 +204,26 @@ async fn create_for_number(
     pending: bool,
 ) -> Result<SendOutcome, OtpError> {
     let env = project.env();
-    let user_id = UserId::generate(env);
-    let phone_id = PhoneId::generate(env);
-    let mut tx = svc.pool.begin().await.map_err(StoreError::from)?;
-    let empty = serde_json::json!({});
-    db::insert_user(
-        &mut tx,
-        db::NewUser {
-            id: &user_id,
-            project: &project.id,
-            status: if pending {
-                UserStatus::Pending
-            } else {
-                UserStatus::Active
-            },
-            name: &Name::default(),
-            external_id: None,
-            trusted_metadata: &empty,
-            untrusted_metadata: &empty,
-            roles: &[],
-        },
+    let status = if pending {
+        UserStatus::Pending
+    } else {
+        UserStatus::Active
+    };
+    let made = db::create_phone_user(
+        &svc.pool,
+        &project.id,
+        &UserId::generate(env),
+        &PhoneId::generate(env),
+        status,
+        e164,
     )
     .await?;
-    if db::insert_phone_if_absent(&mut tx, &phone_id, &project.id, &user_id, e164).await? {
-        tx.commit().await.map_err(StoreError::from)?;
-        tracing::info!(user_id = %user_id, "user created by login_or_create");
-        return Ok(SendOutcome {
-            user_id,
-            phone_id,
-            user_created: true,
-        });
+    if made.created {
+        tracing::info!(user_id = %made.user_id, "user created by login_or_create");
     }
-    tx.rollback().await.map_err(StoreError::from)?;
-    let winner = db::find_phone_by_number(&svc.pool, &project.id, e164)
-        .await?
-        .ok_or(OtpError::PhoneNotFound)?;
     Ok(SendOutcome {
-        user_id: winner.user_id,
-        phone_id: winner.phone_id,
-        user_created: false,
+        user_id: made.user_id,
+        phone_id: made.phone_id,
+        user_created: made.created,
     })
 }

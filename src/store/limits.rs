@@ -3,8 +3,9 @@
 
 use sqlx::PgPool;
 
+use super::users::PhoneOwner;
 use super::StoreError;
-use crate::domain::ids::ProjectId;
+use crate::domain::ids::{PhoneId, ProjectId, UserId};
 
 /// The inputs of one send's admission.
 pub struct SendAdmission<'a> {
@@ -27,14 +28,19 @@ pub struct SendAdmission<'a> {
     pub pending_per_auth: i32,
 }
 
-/// `None` when admitted (and charged), else the refusal reason name and milliseconds to wait.
-pub async fn admit_send(
-    pool: &PgPool,
-    a: &SendAdmission<'_>,
-) -> Result<Option<(String, i64)>, StoreError> {
+/// What one admission found: the refusal (reason name and milliseconds to wait), `None` when
+/// admitted and charged; and, read in the same statement, who owns the number in the project.
+pub struct Admission {
+    pub refused: Option<(String, i64)>,
+    pub owner: Option<PhoneOwner>,
+}
+
+pub async fn admit_send(pool: &PgPool, a: &SendAdmission<'_>) -> Result<Admission, StoreError> {
     let row = sqlx::query!(
-        r#"select reason, retry_after_ms as "retry_after_ms!"
-           from otpd_admit_send($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"#,
+        r#"select a.reason, a.retry_after_ms as "retry_after_ms!",
+                  p.id as "phone_id?", p.user_id as "user_id?"
+           from otpd_admit_send($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) a
+           left join phone_numbers p on p.project_id = $1 and p.phone_number = $2"#,
         a.project.as_str(),
         a.number,
         a.block,
@@ -55,7 +61,18 @@ pub async fn admit_send(
     )
     .fetch_one(pool)
     .await?;
-    Ok(row.reason.map(|r| (r, row.retry_after_ms)))
+    let owner = match (row.phone_id, row.user_id) {
+        (Some(phone_id), Some(user_id)) => Some(PhoneOwner {
+            phone_id: PhoneId::from_trusted(phone_id),
+            user_id: UserId::from_trusted(user_id),
+            phone_number: a.number.to_owned(),
+        }),
+        _ => None,
+    };
+    Ok(Admission {
+        refused: row.reason.map(|r| (r, row.retry_after_ms)),
+        owner,
+    })
 }
 
 /// Charges one guess to a GCRA bucket; 0 when allowed, else milliseconds to wait.
@@ -78,36 +95,24 @@ pub async fn charge_gcra(
     Ok(wait)
 }
 
-pub async fn refund_gcra(
-    pool: &PgPool,
-    project: &ProjectId,
-    key: &str,
-    interval_ms: i64,
-) -> Result<(), StoreError> {
-    sqlx::query!(
-        "select otpd_gcra_refund($1, $2, $3)",
-        project.as_str(),
-        key,
-        interval_ms
-    )
-    .fetch_one(pool)
-    .await?;
-    Ok(())
-}
-
-/// A correct code for `number`: the first one in the project makes the number verified and
-/// counts as a conversion and an answered pending send.
+/// A correct code: the guess is given back (`interval_ms` > 0) and, with a number, its first
+/// success in the project makes it verified and counts as a conversion and an answered
+/// pending send. One statement.
 pub async fn record_success(
     pool: &PgPool,
     project: &ProjectId,
-    number: &str,
+    number: Option<&str>,
     country: &str,
+    guess_key: &str,
+    interval_ms: i64,
 ) -> Result<(), StoreError> {
     sqlx::query!(
-        "select otpd_record_success($1, $2, $3)",
+        "select otpd_record_success($1, $2, $3, $4, $5)",
         project.as_str(),
         number,
-        country
+        country,
+        guess_key,
+        interval_ms
     )
     .fetch_one(pool)
     .await?;

@@ -55,15 +55,19 @@ pub async fn delete(pool: &PgPool, id: Uuid) -> Result<(), StoreError> {
 /// What one counted attempt found.
 #[derive(Debug)]
 pub enum Attempt {
+    /// The method's wrong-guess budget is spent: milliseconds until the next guess. Nothing
+    /// was counted.
+    GuessBudget(i64),
     /// No code was ever sent to this method.
     NoCode,
     /// The newest code is expired, used or out of attempts; nothing was counted.
     Unusable(Unusable),
-    /// The attempt was counted; the caller may now check the hash.
+    /// The attempt was counted; the caller may now check the hash, and the one of the code
+    /// this one superseded (if that is still unexpired and unused).
     Counted {
         id: Uuid,
-        seq: i64,
         code_hash: String,
+        superseded_hash: Option<String>,
     },
 }
 
@@ -75,44 +79,80 @@ pub enum Unusable {
     Exhausted,
 }
 
-/// Counts an attempt against the newest code, in one statement, before any hash is checked:
-/// of N concurrent attempts at most `max_attempts` ever reach the hash comparison.
+/// The method's wrong-guess budget (a GCRA bucket, `guess_key`).
+pub struct GuessBudget<'a> {
+    pub guess_key: &'a str,
+    pub burst: i32,
+    pub interval_ms: i64,
+}
+
+/// Charges one guess to the method's budget, then counts an attempt against the newest code
+/// and reads its hash and the superseded code's, in one statement (`otpd_begin_attempt`),
+/// before any hash is checked: of N concurrent attempts at most `max_attempts` ever reach the
+/// hash comparison, and none beyond the guess budget.
 pub async fn begin_attempt(
     pool: &PgPool,
     project: &ProjectId,
     method_id: &str,
+    budget: &GuessBudget<'_>,
 ) -> Result<Attempt, StoreError> {
-    let row = sqlx::query!(
-        r#"with newest as (
-               select id, consumed_at is not null as used, expires_at <= now() as expired
-               from passcodes
-               where project_id = $1 and method_id = $2
-               order by seq desc limit 1),
-           counted as (
-               update passcodes p set attempts = p.attempts + 1
-               from newest
-               where p.id = newest.id
-                 and p.consumed_at is null
-                 and p.expires_at > now()
-                 and p.attempts < p.max_attempts
-               returning p.id, p.seq, p.code_hash)
-           select counted.id as "id?", counted.seq as "seq?", counted.code_hash as "code_hash?",
-                  newest.used as "used!", newest.expired as "expired!"
-           from newest left join counted on true"#,
+    let r = sqlx::query!(
+        r#"select wait_ms as "wait_ms!", found_code as "found_code!", used as "used!",
+                  expired as "expired!", code_id, code_hash, superseded_hash
+           from otpd_begin_attempt($1, $2, $3, $4, $5)"#,
         project.as_str(),
-        method_id
+        method_id,
+        budget.guess_key,
+        budget.burst,
+        budget.interval_ms
     )
-    .fetch_optional(pool)
+    .fetch_one(pool)
     .await?;
-    Ok(match row {
-        None => Attempt::NoCode,
-        Some(r) => match (r.id, r.seq, r.code_hash) {
-            (Some(id), Some(seq), Some(code_hash)) => Attempt::Counted { id, seq, code_hash },
+    Ok(if r.wait_ms > 0 {
+        Attempt::GuessBudget(r.wait_ms)
+    } else if !r.found_code {
+        Attempt::NoCode
+    } else {
+        match (r.code_id, r.code_hash) {
+            (Some(id), Some(code_hash)) => Attempt::Counted {
+                id,
+                code_hash,
+                superseded_hash: r.superseded_hash,
+            },
             _ if r.used => Attempt::Unusable(Unusable::Used),
             _ if r.expired => Attempt::Unusable(Unusable::Expired),
             _ => Attempt::Unusable(Unusable::Exhausted),
-        },
+        }
     })
+}
+
+/// A correct consumer code, in one statement (`otpd_authenticated`): uses it if it is still
+/// live and still the newest (true for exactly one caller), marks the phone verified (and a
+/// pending user active), gives the guess back and records the success for the limits.
+pub struct Authenticated<'a> {
+    pub code: Uuid,
+    pub project: &'a ProjectId,
+    pub method_id: &'a str,
+    pub number: Option<&'a str>,
+    pub country: &'a str,
+    pub guess_key: &'a str,
+    pub interval_ms: i64,
+}
+
+pub async fn authenticated(pool: &PgPool, a: &Authenticated<'_>) -> Result<bool, StoreError> {
+    let used = sqlx::query_scalar!(
+        r#"select otpd_authenticated($1, $2, $3, $4, $5, $6, $7) as "used!""#,
+        a.code,
+        a.project.as_str(),
+        a.method_id,
+        a.number,
+        a.country,
+        a.guess_key,
+        a.interval_ms
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(used)
 }
 
 /// Marks the code used if it is still live and still the newest; true for exactly one caller.
@@ -131,26 +171,4 @@ pub async fn consume(conn: &mut PgConnection, id: Uuid) -> Result<bool, StoreErr
     .fetch_optional(conn)
     .await?;
     Ok(row.is_some())
-}
-
-/// The hash of the code sent just before `seq`, if it has not expired: a match means the
-/// person typed a superseded code, which is answered differently from a wrong one.
-pub async fn superseded_hash(
-    pool: &PgPool,
-    project: &ProjectId,
-    method_id: &str,
-    seq: i64,
-) -> Result<Option<String>, StoreError> {
-    let row = sqlx::query_scalar!(
-        "select code_hash from passcodes
-         where project_id = $1 and method_id = $2 and seq < $3
-           and consumed_at is null and expires_at > now()
-         order by seq desc limit 1",
-        project.as_str(),
-        method_id,
-        seq
-    )
-    .fetch_optional(pool)
-    .await?;
-    Ok(row)
 }

@@ -177,6 +177,42 @@ pub async fn insert_phone_if_absent(
     Ok(row.is_some())
 }
 
+/// What `create_phone_user` did: made this user and phone, or found a concurrent winner's.
+pub struct CreatedPhoneUser {
+    pub user_id: UserId,
+    pub phone_id: PhoneId,
+    pub created: bool,
+}
+
+/// A user (default profile) with one phone number, in one statement
+/// (`otpd_create_phone_user`); if the number was taken meanwhile, nothing is created and the
+/// owner's ids come back with `created = false`.
+pub async fn create_phone_user(
+    pool: &PgPool,
+    project: &ProjectId,
+    user: &UserId,
+    phone: &PhoneId,
+    status: UserStatus,
+    e164: &str,
+) -> Result<CreatedPhoneUser, StoreError> {
+    let r = sqlx::query!(
+        r#"select user_id as "user_id!", phone_id as "phone_id!", created as "created!"
+           from otpd_create_phone_user($1, $2, $3, $4, $5)"#,
+        project.as_str(),
+        user.as_str(),
+        phone.as_str(),
+        status.as_str(),
+        e164
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(CreatedPhoneUser {
+        user_id: UserId::from_trusted(r.user_id),
+        phone_id: PhoneId::from_trusted(r.phone_id),
+        created: r.created,
+    })
+}
+
 #[derive(Debug, Clone)]
 pub struct PhoneOwner {
     pub phone_id: PhoneId,

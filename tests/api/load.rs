@@ -17,6 +17,8 @@ async fn health_checks_answer_while_a_burst_of_sends_is_hashing() {
             c.hashing.m_cost_kib = 19456;
             c.hashing.t_cost = 2;
             c.hashing.threads = 1;
+            // Queue them all: the subject is the health check, not shedding.
+            c.hashing.max_wait_ms = 0;
         },
         ProjectSettings::default(),
         false,
@@ -101,5 +103,72 @@ async fn a_full_hashing_queue_sheds_sends_with_503_and_retry_after() {
     );
     for p in ok {
         app.last_code(p).await;
+    }
+}
+
+#[tokio::test]
+async fn a_send_shed_for_overload_leaves_no_trace_and_goes_through_when_retried() {
+    let mut settings = ProjectSettings::default();
+    // 30 unanswered new numbers at once: more than the pending-sends floor, not the subject.
+    settings.limits.pending_floor = 0;
+    let app = spawn_app_with(
+        |c| {
+            c.hashing.m_cost_kib = 19456;
+            c.hashing.t_cost = 2;
+            c.hashing.threads = 1;
+            // Any job ahead means a wait of a whole hash: more than 1 ms.
+            c.hashing.max_wait_ms = 1;
+        },
+        settings,
+        false,
+    )
+    .await;
+    // One send first, so that the pool has timed a hash.
+    assert_eq!(
+        app.login_or_create(&unique_us_number()).await.status,
+        StatusCode::OK
+    );
+    let phones: Vec<String> = (0..30).map(|_| unique_us_number()).collect();
+    let replies = join_all(phones.iter().map(|p| app.login_or_create(p))).await;
+    let mut shed = Vec::new();
+    let mut sent = 0;
+    for (phone, r) in phones.iter().zip(&replies) {
+        match r.status {
+            StatusCode::OK => sent += 1,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(r.headers["retry-after"], "1");
+                shed.push(phone);
+            }
+            other => panic!("{other}: {:?}", r.body),
+        }
+    }
+    println!(
+        "30 sends at once, 1 ms bound: {sent} sent, {} shed",
+        shed.len()
+    );
+    assert!(!shed.is_empty() && sent > 0);
+    for phone in &shed {
+        let traces = app
+            .count(&format!(
+                "select (select count(*) from phone_numbers where phone_number = '{phone}')
+                      + (select count(*) from limit_gcra where key = 'n:{phone}')
+                      + (select count(*) from limit_windows where key = 'd:{phone}')"
+            ))
+            .await;
+        assert_eq!(
+            traces, 0,
+            "{phone}: a shed send left a user or a charged limit"
+        );
+    }
+    // Once the burst is over each shed number goes through at once, charged exactly once.
+    for phone in &shed {
+        let r = app.login_or_create(phone).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let charged = app
+            .count(&format!(
+                "select coalesce(sum(hits), 0)::bigint from limit_windows where key = 'd:{phone}'"
+            ))
+            .await;
+        assert_eq!(charged, 1);
     }
 }
