@@ -37,10 +37,18 @@ pub struct Admission {
 
 pub async fn admit_send(pool: &PgPool, a: &SendAdmission<'_>) -> Result<Admission, StoreError> {
     let row = sqlx::query!(
-        r#"select a.reason, a.retry_after_ms as "retry_after_ms!",
+        // A number attached by send(user_id) and not verified in time is detached in the same
+        // statement (as users::find_phone_by_number does), so it has no owner any more.
+        r#"with stale as (
+               delete from phone_numbers
+               where project_id = $1 and phone_number = $2 and not verified
+                 and attach_expires_at <= now()
+               returning id)
+           select a.reason, a.retry_after_ms as "retry_after_ms!",
                   p.id as "phone_id?", p.user_id as "user_id?"
            from otpd_admit_send($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) a
-           left join phone_numbers p on p.project_id = $1 and p.phone_number = $2"#,
+           left join phone_numbers p on p.project_id = $1 and p.phone_number = $2
+               and p.id not in (select id from stale)"#,
         a.project.as_str(),
         a.number,
         a.block,
