@@ -71,7 +71,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/v1/users/phone_numbers/{phone_id}",
             web::delete().to(users::delete_phone),
         )
-        .route("/v1/users/search", web::post().to(users::search))
+        // A resource of its own, so another method on it is a 405, not the user `search`.
+        .service(
+            web::resource("/v1/users/search")
+                .route(web::post().to(users::search))
+                .default_service(web::to(not_found)),
+        )
         .route("/v1/users/{user_id}", web::get().to(users::get))
         .route("/v1/users/{user_id}", web::put().to(users::update))
         .route("/v1/users/{user_id}", web::delete().to(users::delete))

@@ -272,14 +272,26 @@ pub fn allowed_methods(path: &str) -> Vec<String> {
             .unwrap_or_default()
     });
     let segments: Vec<&str> = path.split('/').collect();
-    let mut allowed: Vec<String> = templates
+    let is_placeholder = |t: &String| t.starts_with('{') && t.ends_with('}');
+    let matching: Vec<&(Vec<String>, Vec<String>)> = templates
         .iter()
         .filter(|(template, _)| {
             template.len() == segments.len()
-                && template.iter().zip(&segments).all(|(t, s)| {
-                    t == s || (t.starts_with('{') && t.ends_with('}') && !s.is_empty())
-                })
+                && template
+                    .iter()
+                    .zip(&segments)
+                    .all(|(t, s)| t == s || (is_placeholder(t) && !s.is_empty()))
         })
+        .collect();
+    // A literal path wins over a template it also matches (`/v1/users/search` is not the user
+    // `search`), as the router resolves it.
+    let fewest = matching
+        .iter()
+        .map(|(t, _)| t.iter().filter(|s| is_placeholder(s)).count())
+        .min();
+    let mut allowed: Vec<String> = matching
+        .iter()
+        .filter(|(t, _)| Some(t.iter().filter(|s| is_placeholder(s)).count()) == fewest)
         .flat_map(|(_, methods)| methods.iter().cloned())
         .collect();
     allowed.sort();
