@@ -221,13 +221,15 @@ pub struct OrgSettingsInput {
     email_jit_provisioning: Option<JitAllowance>,
     email_invites: Option<Allowance>,
     auth_methods: Option<Restriction>,
-    #[schema(max_items = 9)]
+    /// Each method at most once.
+    #[schema(schema_with = super::openapi::auth_methods)]
     allowed_auth_methods: Option<Vec<AuthMethod>>,
     mfa_methods: Option<Restriction>,
-    #[schema(max_items = 2)]
+    /// Each method at most once.
+    #[schema(schema_with = super::openapi::mfa_methods)]
     allowed_mfa_methods: Option<Vec<MfaMethod>>,
     oauth_tenant_jit_provisioning: Option<JitAllowance>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = super::openapi::metadata)]
     allowed_oauth_tenants: Option<serde_json::Map<String, Value>>,
     #[schema(max_items = 100, inline)]
     claimed_email_domains: Option<Vec<DomainName>>,
@@ -260,6 +262,16 @@ fn wire<T: Serialize>(v: T) -> String {
 
 fn wire_all<T: Serialize>(v: Vec<T>) -> Vec<String> {
     v.into_iter().map(wire).collect()
+}
+
+/// A list of methods, each at most once (the document's `uniqueItems`).
+fn distinct(field: &str, v: Vec<String>) -> Result<Vec<String>, ApiError> {
+    if v.iter().enumerate().any(|(i, m)| v[..i].contains(m)) {
+        return Err(ApiError::bad_request(format!(
+            "{field}: each method at most once"
+        )));
+    }
+    Ok(v)
 }
 
 fn checked_domains(field: &str, v: Vec<DomainName>) -> Result<Vec<String>, ApiError> {
@@ -348,13 +360,13 @@ impl OrgSettingsInput {
             s.auth_methods = wire(v);
         }
         if let Some(v) = self.allowed_auth_methods {
-            s.allowed_auth_methods = wire_all(v);
+            s.allowed_auth_methods = distinct("allowed_auth_methods", wire_all(v))?;
         }
         if let Some(v) = self.mfa_methods {
             s.mfa_methods = wire(v);
         }
         if let Some(v) = self.allowed_mfa_methods {
-            s.allowed_mfa_methods = wire_all(v);
+            s.allowed_mfa_methods = distinct("allowed_mfa_methods", wire_all(v))?;
         }
         if let Some(v) = self.oauth_tenant_jit_provisioning {
             s.oauth_tenant_jit_provisioning = wire(v);
@@ -554,11 +566,14 @@ pub struct UpdateOrganizationInput {
     #[schema(pattern = r"^([A-Za-z0-9._|-]{1,128})?$")]
     organization_external_id: Option<String>,
     /// An empty string removes the logo.
-    #[schema(max_length = 2048)]
+    #[schema(
+        max_length = 2048,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     organization_logo_url: Option<String>,
     mfa_policy: Option<MfaPolicyInput>,
     /// Replaces the whole trusted metadata.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = super::openapi::metadata)]
     trusted_metadata: Option<serde_json::Map<String, Value>>,
     #[serde(flatten)]
     settings: OrgSettingsInput,
@@ -645,6 +660,7 @@ pub struct CreateMemberInput {
     mfa_enrolled: Option<bool>,
     create_member_as_pending: Option<bool>,
     /// Only `false`: otpd has no break-glass (SSO-bypass) members.
+    #[schema(schema_with = super::openapi::only_false)]
     is_breakglass: Option<bool>,
     /// Role ids assigned directly (otpd stores them; it enforces no RBAC).
     #[schema(max_items = 64, inline)]
@@ -663,6 +679,16 @@ pub struct RoleId(String);
 fn roles(field: &str, v: Option<Vec<RoleId>>) -> Result<Option<Vec<String>>, ApiError> {
     v.map(|r| checked_roles(field, r.into_iter().map(|RoleId(s)| s).collect()))
         .transpose()
+}
+
+/// A member's `name`: at most 256 characters, the document's `maxLength`.
+fn member_name(v: Option<String>) -> Result<Option<String>, ApiError> {
+    match v {
+        Some(s) if s.chars().count() > 256 => {
+            Err(ApiError::bad_request("name: at most 256 characters"))
+        }
+        other => Ok(other),
+    }
 }
 
 fn no_breakglass(v: Option<bool>) -> Result<(), ApiError> {
@@ -703,7 +729,7 @@ pub async fn create_member(
     no_breakglass(i.is_breakglass)?;
     let req = CreateMember {
         email_address: parse_email(&i.email_address)?,
-        name: i.name.unwrap_or_default(),
+        name: member_name(i.name)?.unwrap_or_default(),
         external_id: external_id(i.external_id)?,
         mfa_phone_number: phone(i.mfa_phone_number.as_deref())?,
         mfa_enrolled: i.mfa_enrolled.unwrap_or(false),
@@ -793,6 +819,7 @@ pub struct UpdateMemberInput {
     /// `sms_otp` or `totp`.
     default_mfa_method: Option<MfaMethod>,
     /// Only `false`: otpd has no break-glass members.
+    #[schema(schema_with = super::openapi::only_false)]
     is_breakglass: Option<bool>,
     /// Replaces the member's directly assigned roles.
     #[schema(max_items = 64, inline)]
@@ -840,7 +867,7 @@ pub async fn update_member(
     let org = b2b::organization(&state.services, &project, &org_key).await?;
     no_breakglass(i.is_breakglass)?;
     let req = UpdateMember {
-        name: i.name,
+        name: member_name(i.name)?,
         email_address: i.email_address.as_deref().map(parse_email).transpose()?,
         external_id: external_id(i.external_id)?,
         mfa_phone_number: phone(i.mfa_phone_number.as_deref())?,
@@ -954,9 +981,10 @@ pub struct SmsAuthenticateInput {
     session_jwt: Option<String>,
     /// Default 60: a member session is always started or extended.
     #[schema(minimum = 5, maximum = 527040)]
+    #[serde(default, deserialize_with = "super::json::whole_number")]
     session_duration_minutes: Option<i64>,
     /// Stored on the session and put into its JWTs; reserved claims are refused.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = super::openapi::metadata)]
     session_custom_claims: Option<Value>,
 }
 
