@@ -180,7 +180,8 @@ pub enum MfaMethod {
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleAssignmentInput {
-    #[schema(min_length = 1, max_length = 253)]
+    /// A domain name, as in `email_allowed_domains`.
+    #[schema(max_length = 253, pattern = r"^[A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z0-9.-]*[A-Za-z0-9]$")]
     domain: String,
     #[schema(pattern = r"^[A-Za-z0-9_.:-]{1,128}$")]
     role_id: String,
@@ -220,10 +221,16 @@ pub struct OrgSettingsInput {
     email_allowed_domains: Option<Vec<DomainName>>,
     email_jit_provisioning: Option<JitAllowance>,
     email_invites: Option<Allowance>,
+    /// `RESTRICTED` requires a non-empty `allowed_auth_methods` (in the request or already
+    /// stored); otherwise `bad_request` ("allowed_auth_methods: required when auth_methods is
+    /// RESTRICTED").
     auth_methods: Option<Restriction>,
     /// Each method at most once.
     #[schema(schema_with = super::openapi::auth_methods)]
     allowed_auth_methods: Option<Vec<AuthMethod>>,
+    /// `RESTRICTED` requires a non-empty `allowed_mfa_methods` (in the request or already
+    /// stored); otherwise `bad_request` ("allowed_mfa_methods: required when mfa_methods is
+    /// RESTRICTED").
     mfa_methods: Option<Restriction>,
     /// Each method at most once.
     #[schema(schema_with = super::openapi::mfa_methods)]
@@ -243,9 +250,10 @@ pub struct OrgSettingsInput {
     allowed_third_party_connected_apps: Option<Vec<AppId>>,
 }
 
-/// A domain name.
+/// A domain name: letters, digits, dots and hyphens, with a dot, starting and ending with a
+/// letter or digit; at most 253 characters.
 #[derive(Deserialize, ToSchema)]
-#[schema(pattern = r"^[A-Za-z0-9.-]{1,253}$")]
+#[schema(pattern = r"^(?=.{1,253}$)[A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z0-9.-]*[A-Za-z0-9]$")]
 pub struct DomainName(String);
 
 /// A connected app id.
@@ -274,7 +282,18 @@ fn distinct(field: &str, v: Vec<String>) -> Result<Vec<String>, ApiError> {
     Ok(v)
 }
 
+/// The settings lists hold at most 100 entries (the document's `maxItems`).
+fn at_most_100<T>(field: &str, v: &[T]) -> Result<(), ApiError> {
+    if v.len() > 100 {
+        return Err(ApiError::bad_request(format!(
+            "{field}: at most 100 entries"
+        )));
+    }
+    Ok(())
+}
+
 fn checked_domains(field: &str, v: Vec<DomainName>) -> Result<Vec<String>, ApiError> {
+    at_most_100(field, &v)?;
     v.into_iter()
         .map(|DomainName(d)| {
             let ok = (1..=253).contains(&d.len())
@@ -291,6 +310,7 @@ fn checked_domains(field: &str, v: Vec<DomainName>) -> Result<Vec<String>, ApiEr
 }
 
 fn checked_ids(field: &str, v: Vec<AppId>) -> Result<Vec<String>, ApiError> {
+    at_most_100(field, &v)?;
     v.into_iter()
         .map(|AppId(a)| {
             valid_role_id(&a)
@@ -378,6 +398,7 @@ impl OrgSettingsInput {
             s.claimed_email_domains = checked_domains("claimed_email_domains", v)?;
         }
         if let Some(v) = self.rbac_email_implicit_role_assignments {
+            at_most_100("rbac_email_implicit_role_assignments", &v)?;
             let mut out = Vec::with_capacity(v.len());
             for a in v {
                 let domain = checked_domains(
@@ -436,7 +457,7 @@ fn checked_logo_url(raw: String) -> Result<String, ApiError> {
     if raw.is_empty() {
         return Ok(raw);
     }
-    if raw.len() > 2048 || !(raw.starts_with("https://") || raw.starts_with("http://")) {
+    if raw.chars().count() > 2048 || !(raw.starts_with("https://") || raw.starts_with("http://")) {
         return Err(ApiError::bad_request(
             "organization_logo_url must be an http(s) URL of at most 2048 characters",
         ));
@@ -467,9 +488,10 @@ pub struct CreateOrganizationInput {
     organization_slug: String,
     #[schema(pattern = r"^[A-Za-z0-9._|-]{1,128}$", max_length = 128)]
     organization_external_id: Option<String>,
+    /// An `http://` or `https://` URL without whitespace, or empty for none.
     #[schema(
         max_length = 2048,
-        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+        pattern = r"^(https?://[^\s\u0000-\u001F\u007F-\u009F]*)?$"
     )]
     organization_logo_url: Option<String>,
     mfa_policy: Option<MfaPolicyInput>,
@@ -566,9 +588,10 @@ pub struct UpdateOrganizationInput {
     #[schema(pattern = r"^([A-Za-z0-9._|-]{1,128})?$")]
     organization_external_id: Option<String>,
     /// An empty string removes the logo.
+    /// An `http://` or `https://` URL without whitespace, or empty for none.
     #[schema(
         max_length = 2048,
-        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+        pattern = r"^(https?://[^\s\u0000-\u001F\u007F-\u009F]*)?$"
     )]
     organization_logo_url: Option<String>,
     mfa_policy: Option<MfaPolicyInput>,

@@ -237,14 +237,41 @@ impl Modify for FreeFormJson {
         let components = openapi.components.get_or_insert_with(Default::default);
         let mut i = 0;
         while i < names.len() {
-            if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get(&names[i]) {
-                for property in object.properties.values() {
-                    refs(property, &mut names);
+            match components.schemas.get(&names[i]) {
+                Some(RefOr::T(Schema::Object(object))) => {
+                    for property in object.properties.values() {
+                        refs(property, &mut names);
+                    }
                 }
+                // A struct with a `#[serde(flatten)]` field: its own inline part and the
+                // flattened component.
+                Some(RefOr::T(Schema::AllOf(all))) => {
+                    for item in &all.items {
+                        refs(item, &mut names);
+                        if let RefOr::T(Schema::Object(object)) = item {
+                            for property in object.properties.values() {
+                                refs(property, &mut names);
+                            }
+                        }
+                    }
+                }
+                _ => {}
             }
             i += 1;
         }
         for name in &names {
+            // A flattened struct's keys are held to the rule through its inline part:
+            // `propertyNames` there applies to every key of the body.
+            if let Some(RefOr::T(Schema::AllOf(all))) = components.schemas.get_mut(name) {
+                for item in &mut all.items {
+                    if let RefOr::T(Schema::Object(object)) = item {
+                        if object.property_names.is_none() {
+                            object.property_names = Some(Box::new(no_control_string().into()));
+                        }
+                    }
+                }
+                continue;
+            }
             if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(name) {
                 if object.additional_properties.is_none() {
                     object.additional_properties = Some(Box::new(AdditionalProperties::RefOr(
@@ -274,6 +301,11 @@ fn refs(schema: &utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>, names:
         RefOr::T(Schema::OneOf(o)) => o.items.iter().for_each(|s| refs(s, names)),
         RefOr::T(Schema::AnyOf(a)) => a.items.iter().for_each(|s| refs(s, names)),
         RefOr::T(Schema::AllOf(a)) => a.items.iter().for_each(|s| refs(s, names)),
+        RefOr::T(Schema::Array(a)) => {
+            if let utoipa::openapi::schema::ArrayItems::RefOrSchema(item) = &a.items {
+                refs(item, names);
+            }
+        }
         RefOr::T(_) => {}
     }
 }

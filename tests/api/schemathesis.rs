@@ -47,6 +47,10 @@ const SEMANTIC_REFUSALS: &[(&str, &str)] = &[
     ("too_many_session_arguments", ""),
     // Reserved JWT claims (`sub`, `exp`, …) and claims over 4 KB: documented on the field.
     ("invalid_session_custom_claims", ""),
+    // `mfa_methods` / `auth_methods` `RESTRICTED` with an empty allowed list: a rule across
+    // two fields (and the stored organization), described on those fields.
+    ("bad_request", "required when mfa_methods is RESTRICTED"),
+    ("bad_request", "required when auth_methods is RESTRICTED"),
     // A well-formed cursor otpd never issued (state, like an unknown id).
     ("bad_request", "cursor is not one otpd issued"),
 ];
