@@ -181,7 +181,10 @@ pub enum MfaMethod {
 #[serde(deny_unknown_fields)]
 pub struct RoleAssignmentInput {
     /// A domain name, as in `email_allowed_domains`.
-    #[schema(max_length = 253, pattern = r"^[A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z0-9.-]*[A-Za-z0-9]$")]
+    #[schema(
+        max_length = 253,
+        pattern = r"^[A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z0-9.-]*[A-Za-z0-9]$"
+    )]
     domain: String,
     #[schema(pattern = r"^[A-Za-z0-9_.:-]{1,128}$")]
     role_id: String,

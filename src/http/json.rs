@@ -93,7 +93,9 @@ where
     whole
         .and_then(|i| T::try_from(i).ok())
         .map(Some)
-        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number in range, got {n}")))
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!("expected a whole number in range, got {n}"))
+        })
 }
 
 impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {

@@ -289,7 +289,10 @@ pub async fn list(
 /// several with `too_many_session_arguments`.
 #[derive(Deserialize, ToSchema)]
 pub struct RevokeInput {
-    #[schema(max_length = 128, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
+    #[schema(
+        max_length = 128,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     session_id: Option<String>,
     #[schema(max_length = 128, pattern = "^[A-Za-z0-9_=-]*$")]
     session_token: Option<String>,
@@ -303,7 +306,11 @@ pub fn check_syntax(token: Option<&str>, jwt: Option<&str>) -> Result<(), ApiErr
     let fits = |v: &str, max: usize, dot: bool| {
         v.len() <= max
             && v.bytes().all(|b| {
-                b.is_ascii_alphanumeric() || b == b'_' || b == b'=' || b == b'-' || (dot && b == b'.')
+                b.is_ascii_alphanumeric()
+                    || b == b'_'
+                    || b == b'='
+                    || b == b'-'
+                    || (dot && b == b'.')
             })
     };
     if !token.is_none_or(|t| fits(t, 128, false)) {
@@ -465,10 +472,18 @@ pub async fn b2b_authenticate(
 #[into_params(parameter_in = Query)]
 pub struct B2bListQuery {
     /// Organization id, slug or external id.
-    #[param(min_length = 1, max_length = 128, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
+    #[param(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     organization_id: String,
     /// Member id or external id.
-    #[param(min_length = 1, max_length = 128, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
+    #[param(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     member_id: String,
 }
 
@@ -513,14 +528,20 @@ pub async fn b2b_list(
 /// session_token or session_jwt"), several with `too_many_session_arguments`.
 #[derive(Deserialize, ToSchema)]
 pub struct B2bRevokeInput {
-    #[schema(max_length = 128, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
+    #[schema(
+        max_length = 128,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     member_session_id: Option<String>,
     #[schema(max_length = 128, pattern = "^[A-Za-z0-9_=-]*$")]
     session_token: Option<String>,
     #[schema(max_length = 16384, pattern = "^[A-Za-z0-9_=.-]*$")]
     session_jwt: Option<String>,
     /// Revokes every session of this member.
-    #[schema(max_length = 128, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
+    #[schema(
+        max_length = 128,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     member_id: Option<String>,
 }
 

@@ -346,7 +346,9 @@ pub struct SearchOperand {
         pattern = r"^(user_id|external_id|phone_id|phone_number|phone_number_fuzzy|phone_verified|status|created_at_greater_than|created_at_less_than|created_at_between)$"
     )]
     filter_name: String,
-    /// A list, a string, a boolean or an object, as `filter_name` says.
+    /// A list, a string, a boolean or an object, as `filter_name` says (see above); a value
+    /// of another shape is refused with `bad_request` ("… as filter_value", or "… takes an
+    /// RFC 3339 timestamp").
     #[schema(schema_with = super::openapi::json_value)]
     filter_value: Value,
 }

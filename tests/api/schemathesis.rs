@@ -43,7 +43,10 @@ const SEMANTIC_REFUSALS: &[(&str, &str)] = &[
     // one of the session id, token, JWT or member" (sessions.revoke): each field is optional
     // alone; the rule is in the operation's descriptions.
     ("bad_request", "session_token or session_jwt is required"),
-    ("bad_request", "Pass one of the session id, session_token or session_jwt"),
+    (
+        "bad_request",
+        "Pass one of the session id, session_token or session_jwt",
+    ),
     ("too_many_session_arguments", ""),
     // Reserved JWT claims (`sub`, `exp`, …) and claims over 4 KB: documented on the field.
     ("invalid_session_custom_claims", ""),
@@ -51,6 +54,10 @@ const SEMANTIC_REFUSALS: &[(&str, &str)] = &[
     // two fields (and the stored organization), described on those fields.
     ("bad_request", "required when mfa_methods is RESTRICTED"),
     ("bad_request", "required when auth_methods is RESTRICTED"),
+    // users.search: `filter_value`'s shape depends on `filter_name` (ten shapes, listed in
+    // the operand's description).
+    ("bad_request", "as filter_value"),
+    ("bad_request", "takes an RFC 3339 timestamp"),
     // A well-formed cursor otpd never issued (state, like an unknown id).
     ("bad_request", "cursor is not one otpd issued"),
 ];
