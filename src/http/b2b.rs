@@ -180,7 +180,11 @@ pub enum MfaMethod {
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleAssignmentInput {
-    #[schema(min_length = 1, max_length = 253)]
+    /// A domain name, as in `email_allowed_domains`.
+    #[schema(
+        max_length = 253,
+        pattern = r"^[A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z0-9.-]*[A-Za-z0-9]$"
+    )]
     domain: String,
     #[schema(pattern = r"^[A-Za-z0-9_.:-]{1,128}$")]
     role_id: String,
@@ -220,14 +224,22 @@ pub struct OrgSettingsInput {
     email_allowed_domains: Option<Vec<DomainName>>,
     email_jit_provisioning: Option<JitAllowance>,
     email_invites: Option<Allowance>,
+    /// `RESTRICTED` requires a non-empty `allowed_auth_methods` (in the request or already
+    /// stored); otherwise `bad_request` ("allowed_auth_methods: required when auth_methods is
+    /// RESTRICTED").
     auth_methods: Option<Restriction>,
-    #[schema(max_items = 9)]
+    /// Each method at most once.
+    #[schema(schema_with = super::openapi::auth_methods)]
     allowed_auth_methods: Option<Vec<AuthMethod>>,
+    /// `RESTRICTED` requires a non-empty `allowed_mfa_methods` (in the request or already
+    /// stored); otherwise `bad_request` ("allowed_mfa_methods: required when mfa_methods is
+    /// RESTRICTED").
     mfa_methods: Option<Restriction>,
-    #[schema(max_items = 2)]
+    /// Each method at most once.
+    #[schema(schema_with = super::openapi::mfa_methods)]
     allowed_mfa_methods: Option<Vec<MfaMethod>>,
     oauth_tenant_jit_provisioning: Option<JitAllowance>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = super::openapi::metadata)]
     allowed_oauth_tenants: Option<serde_json::Map<String, Value>>,
     #[schema(max_items = 100, inline)]
     claimed_email_domains: Option<Vec<DomainName>>,
@@ -241,9 +253,10 @@ pub struct OrgSettingsInput {
     allowed_third_party_connected_apps: Option<Vec<AppId>>,
 }
 
-/// A domain name.
+/// A domain name: letters, digits, dots and hyphens, with a dot, starting and ending with a
+/// letter or digit; at most 253 characters.
 #[derive(Deserialize, ToSchema)]
-#[schema(pattern = r"^[A-Za-z0-9.-]{1,253}$")]
+#[schema(pattern = r"^(?=.{1,253}$)[A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z0-9.-]*[A-Za-z0-9]$")]
 pub struct DomainName(String);
 
 /// A connected app id.
@@ -262,7 +275,28 @@ fn wire_all<T: Serialize>(v: Vec<T>) -> Vec<String> {
     v.into_iter().map(wire).collect()
 }
 
+/// A list of methods, each at most once (the document's `uniqueItems`).
+fn distinct(field: &str, v: Vec<String>) -> Result<Vec<String>, ApiError> {
+    if v.iter().enumerate().any(|(i, m)| v[..i].contains(m)) {
+        return Err(ApiError::bad_request(format!(
+            "{field}: each method at most once"
+        )));
+    }
+    Ok(v)
+}
+
+/// The settings lists hold at most 100 entries (the document's `maxItems`).
+fn at_most_100<T>(field: &str, v: &[T]) -> Result<(), ApiError> {
+    if v.len() > 100 {
+        return Err(ApiError::bad_request(format!(
+            "{field}: at most 100 entries"
+        )));
+    }
+    Ok(())
+}
+
 fn checked_domains(field: &str, v: Vec<DomainName>) -> Result<Vec<String>, ApiError> {
+    at_most_100(field, &v)?;
     v.into_iter()
         .map(|DomainName(d)| {
             let ok = (1..=253).contains(&d.len())
@@ -279,6 +313,7 @@ fn checked_domains(field: &str, v: Vec<DomainName>) -> Result<Vec<String>, ApiEr
 }
 
 fn checked_ids(field: &str, v: Vec<AppId>) -> Result<Vec<String>, ApiError> {
+    at_most_100(field, &v)?;
     v.into_iter()
         .map(|AppId(a)| {
             valid_role_id(&a)
@@ -348,13 +383,13 @@ impl OrgSettingsInput {
             s.auth_methods = wire(v);
         }
         if let Some(v) = self.allowed_auth_methods {
-            s.allowed_auth_methods = wire_all(v);
+            s.allowed_auth_methods = distinct("allowed_auth_methods", wire_all(v))?;
         }
         if let Some(v) = self.mfa_methods {
             s.mfa_methods = wire(v);
         }
         if let Some(v) = self.allowed_mfa_methods {
-            s.allowed_mfa_methods = wire_all(v);
+            s.allowed_mfa_methods = distinct("allowed_mfa_methods", wire_all(v))?;
         }
         if let Some(v) = self.oauth_tenant_jit_provisioning {
             s.oauth_tenant_jit_provisioning = wire(v);
@@ -366,6 +401,7 @@ impl OrgSettingsInput {
             s.claimed_email_domains = checked_domains("claimed_email_domains", v)?;
         }
         if let Some(v) = self.rbac_email_implicit_role_assignments {
+            at_most_100("rbac_email_implicit_role_assignments", &v)?;
             let mut out = Vec::with_capacity(v.len());
             for a in v {
                 let domain = checked_domains(
@@ -424,7 +460,7 @@ fn checked_logo_url(raw: String) -> Result<String, ApiError> {
     if raw.is_empty() {
         return Ok(raw);
     }
-    if raw.len() > 2048 || !(raw.starts_with("https://") || raw.starts_with("http://")) {
+    if raw.chars().count() > 2048 || !(raw.starts_with("https://") || raw.starts_with("http://")) {
         return Err(ApiError::bad_request(
             "organization_logo_url must be an http(s) URL of at most 2048 characters",
         ));
@@ -455,9 +491,10 @@ pub struct CreateOrganizationInput {
     organization_slug: String,
     #[schema(pattern = r"^[A-Za-z0-9._|-]{1,128}$", max_length = 128)]
     organization_external_id: Option<String>,
+    /// An `http://` or `https://` URL without whitespace, or empty for none.
     #[schema(
         max_length = 2048,
-        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+        pattern = r"^(https?://[^\s\u0000-\u001F\u007F-\u009F]*)?$"
     )]
     organization_logo_url: Option<String>,
     mfa_policy: Option<MfaPolicyInput>,
@@ -554,11 +591,15 @@ pub struct UpdateOrganizationInput {
     #[schema(pattern = r"^([A-Za-z0-9._|-]{1,128})?$")]
     organization_external_id: Option<String>,
     /// An empty string removes the logo.
-    #[schema(max_length = 2048)]
+    /// An `http://` or `https://` URL without whitespace, or empty for none.
+    #[schema(
+        max_length = 2048,
+        pattern = r"^(https?://[^\s\u0000-\u001F\u007F-\u009F]*)?$"
+    )]
     organization_logo_url: Option<String>,
     mfa_policy: Option<MfaPolicyInput>,
     /// Replaces the whole trusted metadata.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = super::openapi::metadata)]
     trusted_metadata: Option<serde_json::Map<String, Value>>,
     #[serde(flatten)]
     settings: OrgSettingsInput,
@@ -645,6 +686,7 @@ pub struct CreateMemberInput {
     mfa_enrolled: Option<bool>,
     create_member_as_pending: Option<bool>,
     /// Only `false`: otpd has no break-glass (SSO-bypass) members.
+    #[schema(schema_with = super::openapi::only_false)]
     is_breakglass: Option<bool>,
     /// Role ids assigned directly (otpd stores them; it enforces no RBAC).
     #[schema(max_items = 64, inline)]
@@ -663,6 +705,16 @@ pub struct RoleId(String);
 fn roles(field: &str, v: Option<Vec<RoleId>>) -> Result<Option<Vec<String>>, ApiError> {
     v.map(|r| checked_roles(field, r.into_iter().map(|RoleId(s)| s).collect()))
         .transpose()
+}
+
+/// A member's `name`: at most 256 characters, the document's `maxLength`.
+fn member_name(v: Option<String>) -> Result<Option<String>, ApiError> {
+    match v {
+        Some(s) if s.chars().count() > 256 => {
+            Err(ApiError::bad_request("name: at most 256 characters"))
+        }
+        other => Ok(other),
+    }
 }
 
 fn no_breakglass(v: Option<bool>) -> Result<(), ApiError> {
@@ -703,7 +755,7 @@ pub async fn create_member(
     no_breakglass(i.is_breakglass)?;
     let req = CreateMember {
         email_address: parse_email(&i.email_address)?,
-        name: i.name.unwrap_or_default(),
+        name: member_name(i.name)?.unwrap_or_default(),
         external_id: external_id(i.external_id)?,
         mfa_phone_number: phone(i.mfa_phone_number.as_deref())?,
         mfa_enrolled: i.mfa_enrolled.unwrap_or(false),
@@ -793,6 +845,7 @@ pub struct UpdateMemberInput {
     /// `sms_otp` or `totp`.
     default_mfa_method: Option<MfaMethod>,
     /// Only `false`: otpd has no break-glass members.
+    #[schema(schema_with = super::openapi::only_false)]
     is_breakglass: Option<bool>,
     /// Replaces the member's directly assigned roles.
     #[schema(max_items = 64, inline)]
@@ -840,7 +893,7 @@ pub async fn update_member(
     let org = b2b::organization(&state.services, &project, &org_key).await?;
     no_breakglass(i.is_breakglass)?;
     let req = UpdateMember {
-        name: i.name,
+        name: member_name(i.name)?,
         email_address: i.email_address.as_deref().map(parse_email).transpose()?,
         external_id: external_id(i.external_id)?,
         mfa_phone_number: phone(i.mfa_phone_number.as_deref())?,
@@ -954,9 +1007,10 @@ pub struct SmsAuthenticateInput {
     session_jwt: Option<String>,
     /// Default 60: a member session is always started or extended.
     #[schema(minimum = 5, maximum = 527040)]
+    #[serde(default, deserialize_with = "super::json::whole_number")]
     session_duration_minutes: Option<i64>,
     /// Stored on the session and put into its JWTs; reserved claims are refused.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = super::openapi::metadata)]
     session_custom_claims: Option<Value>,
 }
 

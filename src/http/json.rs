@@ -73,6 +73,31 @@ where
     }
 }
 
+/// For an optional integer field (`#[serde(default, deserialize_with = "...")]`): JSON
+/// Schema counts `5.0` as an integer, so a number with a zero fraction is taken as one; any
+/// other fraction, or a number out of range, is refused.
+pub fn whole_number<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    use serde::Deserialize;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let whole = n.as_i64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+            .map(|f| f as i64)
+    });
+    whole
+        .and_then(|i| T::try_from(i).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!("expected a whole number in range, got {n}"))
+        })
+}
+
 impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;

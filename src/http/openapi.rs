@@ -61,6 +61,8 @@ use super::{b2b, health, otps, sandbox, sessions, users, webhooks};
         health::metrics,
         openapi_json,
     ),
+    // Referred to only from `allowed_auth_methods`' hand-built schema.
+    components(schemas(b2b::AuthMethod)),
     modifiers(&BasicAuth, &FreeFormJson),
     tags(
         (name = "users", description = "Consumer users and their phone numbers"),
@@ -107,7 +109,7 @@ pub fn ip_address() -> utoipa::openapi::schema::Schema {
         .item(
             ObjectBuilder::new()
                 .schema_type(Type::String)
-                .pattern(Some(r"^\s*$")),
+                .pattern(Some("^[ \t\n\r]*$")),
         )
         .item(ObjectBuilder::new().schema_type(Type::Null))
         .description(Some(
@@ -115,6 +117,40 @@ pub fn ip_address() -> utoipa::openapi::schema::Schema {
         ))
         .build()
         .into()
+}
+
+/// `is_breakglass`: only `false` (or null / absent), as otpd has no SSO to bypass.
+pub fn only_false() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Boolean, Type::Null]))
+        .enum_values(Some([Value::Bool(false), Value::Null]))
+        .description(Some(
+            "Only `false`: otpd has no SSO to bypass, so no break-glass members.",
+        ))
+        .into()
+}
+
+/// A nullable list of `item`s, at most `max`, each at most once.
+fn unique_list(item: &str, max: usize) -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ArrayBuilder, SchemaType, Type};
+    use utoipa::openapi::{Ref, RefOr};
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(RefOr::Ref(Ref::from_schema_name(item)))
+        .max_items(Some(max))
+        .unique_items(true)
+        .into()
+}
+
+/// `allowed_auth_methods`: each method at most once.
+pub fn auth_methods() -> utoipa::openapi::schema::Schema {
+    unique_list("AuthMethod", 9)
+}
+
+/// `allowed_mfa_methods`: each method at most once.
+pub fn mfa_methods() -> utoipa::openapi::schema::Schema {
+    unique_list("MfaMethod", 2)
 }
 
 /// The name of the recursive schema of free-form JSON (metadata, unknown fields).
@@ -142,6 +178,11 @@ fn json_object(nullable: bool) -> utoipa::openapi::schema::Schema {
             Ref::from_schema_name(JSON_VALUE),
         ))))
         .into()
+}
+
+/// Any JSON value whose strings and keys hold no control character (`JsonValue`).
+pub fn json_value() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::RefOr::Ref(utoipa::openapi::Ref::from_schema_name(JSON_VALUE))
 }
 
 /// `trusted_metadata` / `untrusted_metadata`: any JSON object (or null), its keys and
@@ -196,14 +237,41 @@ impl Modify for FreeFormJson {
         let components = openapi.components.get_or_insert_with(Default::default);
         let mut i = 0;
         while i < names.len() {
-            if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get(&names[i]) {
-                for property in object.properties.values() {
-                    refs(property, &mut names);
+            match components.schemas.get(&names[i]) {
+                Some(RefOr::T(Schema::Object(object))) => {
+                    for property in object.properties.values() {
+                        refs(property, &mut names);
+                    }
                 }
+                // A struct with a `#[serde(flatten)]` field: its own inline part and the
+                // flattened component.
+                Some(RefOr::T(Schema::AllOf(all))) => {
+                    for item in &all.items {
+                        refs(item, &mut names);
+                        if let RefOr::T(Schema::Object(object)) = item {
+                            for property in object.properties.values() {
+                                refs(property, &mut names);
+                            }
+                        }
+                    }
+                }
+                _ => {}
             }
             i += 1;
         }
         for name in &names {
+            // A flattened struct's keys are held to the rule through its inline part:
+            // `propertyNames` there applies to every key of the body.
+            if let Some(RefOr::T(Schema::AllOf(all))) = components.schemas.get_mut(name) {
+                for item in &mut all.items {
+                    if let RefOr::T(Schema::Object(object)) = item {
+                        if object.property_names.is_none() {
+                            object.property_names = Some(Box::new(no_control_string().into()));
+                        }
+                    }
+                }
+                continue;
+            }
             if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(name) {
                 if object.additional_properties.is_none() {
                     object.additional_properties = Some(Box::new(AdditionalProperties::RefOr(
@@ -233,6 +301,11 @@ fn refs(schema: &utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>, names:
         RefOr::T(Schema::OneOf(o)) => o.items.iter().for_each(|s| refs(s, names)),
         RefOr::T(Schema::AnyOf(a)) => a.items.iter().for_each(|s| refs(s, names)),
         RefOr::T(Schema::AllOf(a)) => a.items.iter().for_each(|s| refs(s, names)),
+        RefOr::T(Schema::Array(a)) => {
+            if let utoipa::openapi::schema::ArrayItems::RefOrSchema(item) = &a.items {
+                refs(item, names);
+            }
+        }
         RefOr::T(_) => {}
     }
 }

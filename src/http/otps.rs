@@ -68,6 +68,7 @@ pub struct SendInput {
     attributes: Option<Attributes>,
     /// 1 to 10; default 2.
     #[schema(minimum = 1, maximum = 10)]
+    #[serde(default, deserialize_with = "super::json::whole_number")]
     expiration_minutes: Option<i64>,
     /// One of Stytch's 16: `en`, `es`, `pt-br`, `fr`, `it`, `de-DE`, `zh-Hans`, `ca-ES`, `ja`,
     /// `ru`, `nl`, `pl`, `tr`, `fa`, `vi`, `cs` (matched by language); others fall back to English.
@@ -111,6 +112,7 @@ fn send_request(
     channel: Channel,
     login_or_create: bool,
 ) -> Result<SendRequest, ApiError> {
+    super::sessions::check_syntax(input.session_token.as_deref(), input.session_jwt.as_deref())?;
     let expiry = ExpiryMinutes::parse(input.expiration_minutes)
         .map_err(|_| ApiError::new(ErrorKind::InvalidExpiration))?;
     // Parsed on both routes, so a malformed `user_id` is refused as documented even where
@@ -316,6 +318,7 @@ pub struct AuthenticateInput {
     attributes: Option<Attributes>,
     /// Start a session lasting this long (or extend the presented one to end this long from now).
     #[schema(minimum = 5, maximum = 527040)]
+    #[serde(default, deserialize_with = "super::json::whole_number")]
     session_duration_minutes: Option<i64>,
     /// Add this factor to the session of this token instead of starting one.
     #[schema(max_length = 128, pattern = "^[A-Za-z0-9_=-]*$")]
@@ -324,7 +327,7 @@ pub struct AuthenticateInput {
     #[schema(max_length = 16384, pattern = "^[A-Za-z0-9_=.-]*$")]
     session_jwt: Option<String>,
     /// Stored on the session and put into its JWTs; reserved claims are refused.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = super::openapi::metadata)]
     session_custom_claims: Option<serde_json::Value>,
 }
 

@@ -136,8 +136,11 @@ pub async fn phone_factor_session(
     .await?)
 }
 
-/// `sessions.authenticate` (consumer and B2B).
+/// `sessions.authenticate` (consumer and B2B): exactly one of `session_token` and
+/// `session_jwt` (non-empty). Neither is refused with `bad_request` ("session_token or
+/// session_jwt is required"), both with `too_many_session_arguments`.
 #[derive(Deserialize, ToSchema)]
+#[schema(as = SessionAuthenticateInput)]
 pub struct AuthenticateInput {
     /// The opaque token from an authenticate response.
     #[schema(max_length = 128, pattern = "^[A-Za-z0-9_=-]*$")]
@@ -147,9 +150,10 @@ pub struct AuthenticateInput {
     session_jwt: Option<String>,
     /// Extend the session to end this many minutes from now.
     #[schema(minimum = 5, maximum = 527040)]
+    #[serde(default, deserialize_with = "super::json::whole_number")]
     session_duration_minutes: Option<i64>,
     /// Claims to set (a `null` value deletes one); reserved JWT claims are refused.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = super::openapi::metadata)]
     session_custom_claims: Option<Value>,
 }
 
@@ -183,7 +187,7 @@ fn is_sandbox(project: &Project, token: Option<&str>) -> bool {
     request_body = AuthenticateInput,
     responses(
         (status = 200, description = "The session is live", body = Object),
-        (status = 400, description = "`bad_request`, `too_many_session_arguments`, `invalid_session_duration`, `invalid_session_custom_claims`", body = ErrorBody),
+        (status = 400, description = "`bad_request` (neither `session_token` nor `session_jwt`), `too_many_session_arguments` (both), `invalid_session_duration`, `invalid_session_custom_claims` (a reserved claim, or over 4 KB)", body = ErrorBody),
         Unauthorized,
         (status = 404, description = "`session_not_found`: unknown, expired or revoked", body = ErrorBody),
         ServerErrors
@@ -236,7 +240,11 @@ fn sandbox_user(row: &SessionRow) -> Value {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// A `user_id` or the user's `external_id`.
-    #[param(min_length = 1, max_length = 128)]
+    #[param(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^(user-(test|live)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[A-Za-tv-z0-9._|-][A-Za-z0-9._|-]*|u|u[A-Za-rt-z0-9._|-][A-Za-z0-9._|-]*|us|us[A-Za-df-z0-9._|-][A-Za-z0-9._|-]*|use|use[A-Za-qs-z0-9._|-][A-Za-z0-9._|-]*|user|user[A-Za-z0-9._|][A-Za-z0-9._|-]*)$"
+    )]
     user_id: String,
 }
 
@@ -276,14 +284,46 @@ pub async fn list(
     })))
 }
 
+/// Exactly one of `session_id`, `session_token` and `session_jwt` (non-empty): none is
+/// refused with `bad_request` ("Pass one of the session id, session_token or session_jwt"),
+/// several with `too_many_session_arguments`.
 #[derive(Deserialize, ToSchema)]
 pub struct RevokeInput {
-    #[schema(max_length = 128)]
+    #[schema(
+        max_length = 128,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     session_id: Option<String>,
     #[schema(max_length = 128, pattern = "^[A-Za-z0-9_=-]*$")]
     session_token: Option<String>,
     #[schema(max_length = 16384, pattern = "^[A-Za-z0-9_=.-]*$")]
     session_jwt: Option<String>,
+}
+
+/// `session_token` / `session_jwt` as the document declares them (length and alphabet),
+/// checked even where they are ignored, so the document's constraints are the rule.
+pub fn check_syntax(token: Option<&str>, jwt: Option<&str>) -> Result<(), ApiError> {
+    let fits = |v: &str, max: usize, dot: bool| {
+        v.len() <= max
+            && v.bytes().all(|b| {
+                b.is_ascii_alphanumeric()
+                    || b == b'_'
+                    || b == b'='
+                    || b == b'-'
+                    || (dot && b == b'.')
+            })
+    };
+    if !token.is_none_or(|t| fits(t, 128, false)) {
+        return Err(ApiError::bad_request(
+            "session_token: at most 128 characters of A-Z, a-z, 0-9, _, = and -",
+        ));
+    }
+    if !jwt.is_none_or(|j| fits(j, 16384, true)) {
+        return Err(ApiError::bad_request(
+            "session_jwt: at most 16384 characters of A-Z, a-z, 0-9, _, =, - and .",
+        ));
+    }
+    Ok(())
 }
 
 fn one_target(
@@ -292,6 +332,14 @@ fn one_target(
     jwt: Option<String>,
     member: Option<String>,
 ) -> Result<RevokeTarget, ApiError> {
+    check_syntax(token.as_deref(), jwt.as_deref())?;
+    for v in [&id, &member].into_iter().flatten() {
+        if v.chars().count() > 128 {
+            return Err(ApiError::bad_request(
+                "session and member ids are at most 128 characters",
+            ));
+        }
+    }
     let given = |s: Option<String>| s.filter(|s| !s.is_empty());
     match (given(id), given(token), given(jwt), given(member)) {
         (Some(id), None, None, None) => Ok(RevokeTarget::Id(id)),
@@ -315,7 +363,7 @@ fn one_target(
     request_body = RevokeInput,
     responses(
         (status = 200, description = "The session is revoked", body = Object),
-        (status = 400, description = "`bad_request`, `too_many_session_arguments`", body = ErrorBody),
+        (status = 400, description = "`bad_request` (no session named), `too_many_session_arguments` (more than one named)", body = ErrorBody),
         Unauthorized,
         (status = 404, description = "`session_not_found`", body = ErrorBody),
         ServerErrors
@@ -339,7 +387,7 @@ pub async fn revoke(
     path = "/v1/sessions/jwks/{project_id}",
     tag = "sessions",
     operation_id = "sessions_jwks",
-    params(("project_id" = String, Path, max_length = 128, description = "The project id")),
+    params(("project_id" = String, Path, max_length = 128, pattern = r"^project-(test|live)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", description = "The project id")),
     responses(
         (status = 200, description = "The JWKS", body = Object),
         (status = 400, description = "`bad_request`: not a project id", body = ErrorBody),
@@ -366,7 +414,7 @@ pub async fn jwks(
     path = "/v1/b2b/sessions/jwks/{project_id}",
     tag = "b2b",
     operation_id = "b2b_sessions_jwks",
-    params(("project_id" = String, Path, max_length = 128, description = "The project id")),
+    params(("project_id" = String, Path, max_length = 128, pattern = r"^project-(test|live)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", description = "The project id")),
     responses(
         (status = 200, description = "The JWKS", body = Object),
         (status = 400, description = "`bad_request`: not a project id", body = ErrorBody),
@@ -391,7 +439,7 @@ pub async fn b2b_jwks(
     request_body = AuthenticateInput,
     responses(
         (status = 200, description = "The member session is live", body = Object),
-        (status = 400, description = "`bad_request`, `too_many_session_arguments`, `invalid_session_duration`, `invalid_session_custom_claims`", body = ErrorBody),
+        (status = 400, description = "`bad_request` (neither `session_token` nor `session_jwt`), `too_many_session_arguments` (both), `invalid_session_duration`, `invalid_session_custom_claims` (a reserved claim, or over 4 KB)", body = ErrorBody),
         Unauthorized,
         (status = 404, description = "`session_not_found`: unknown, expired or revoked", body = ErrorBody),
         ServerErrors
@@ -423,9 +471,19 @@ pub async fn b2b_authenticate(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct B2bListQuery {
-    #[param(min_length = 1, max_length = 128)]
+    /// Organization id, slug or external id.
+    #[param(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     organization_id: String,
-    #[param(min_length = 1, max_length = 128)]
+    /// Member id or external id.
+    #[param(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     member_id: String,
 }
 
@@ -439,6 +497,7 @@ pub struct B2bListQuery {
     params(B2bListQuery),
     responses(
         (status = 200, description = "The member's live sessions", body = Object),
+        (status = 400, description = "`bad_request`: a missing or malformed parameter", body = ErrorBody),
         Unauthorized,
         (status = 404, description = "`organization_not_found`, `member_not_found`", body = ErrorBody),
         ServerErrors
@@ -464,16 +523,25 @@ pub async fn b2b_list(
     })))
 }
 
+/// Exactly one of `member_session_id`, `session_token`, `session_jwt` and `member_id`
+/// (non-empty): none is refused with `bad_request` ("Pass one of the session id,
+/// session_token or session_jwt"), several with `too_many_session_arguments`.
 #[derive(Deserialize, ToSchema)]
 pub struct B2bRevokeInput {
-    #[schema(max_length = 128)]
+    #[schema(
+        max_length = 128,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     member_session_id: Option<String>,
     #[schema(max_length = 128, pattern = "^[A-Za-z0-9_=-]*$")]
     session_token: Option<String>,
     #[schema(max_length = 16384, pattern = "^[A-Za-z0-9_=.-]*$")]
     session_jwt: Option<String>,
     /// Revokes every session of this member.
-    #[schema(max_length = 128)]
+    #[schema(
+        max_length = 128,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     member_id: Option<String>,
 }
 
@@ -487,7 +555,7 @@ pub struct B2bRevokeInput {
     request_body = B2bRevokeInput,
     responses(
         (status = 200, description = "Revoked", body = Object),
-        (status = 400, description = "`bad_request`, `too_many_session_arguments`", body = ErrorBody),
+        (status = 400, description = "`bad_request` (no session named), `too_many_session_arguments` (more than one named)", body = ErrorBody),
         Unauthorized,
         (status = 404, description = "`session_not_found`", body = ErrorBody),
         ServerErrors

@@ -228,14 +228,16 @@ pub async fn get(
 #[derive(Deserialize, ToSchema)]
 pub struct UpdateUserInput {
     /// Each given part replaces that part of the name.
+    #[serde(default, deserialize_with = "super::json::object_or_null")]
     name: Option<NameInput>,
     /// Request context; accepted and not stored (as Stytch, which only logs it).
+    #[serde(default, deserialize_with = "super::json::object_or_null")]
     attributes: Option<Attributes>,
     /// Replaces the whole object.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = super::openapi::metadata)]
     trusted_metadata: Option<serde_json::Map<String, Value>>,
     /// Replaces the whole object.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = super::openapi::metadata)]
     untrusted_metadata: Option<serde_json::Map<String, Value>>,
     /// An empty string removes it.
     #[schema(pattern = r"^([A-Za-z0-9._|-]{1,128})?$")]
@@ -344,7 +346,10 @@ pub struct SearchOperand {
         pattern = r"^(user_id|external_id|phone_id|phone_number|phone_number_fuzzy|phone_verified|status|created_at_greater_than|created_at_less_than|created_at_between)$"
     )]
     filter_name: String,
-    #[schema(value_type = Object)]
+    /// A list, a string, a boolean or an object, as `filter_name` says (see above); a value
+    /// of another shape is refused with `bad_request` ("… as filter_value", or "… takes an
+    /// RFC 3339 timestamp").
+    #[schema(schema_with = super::openapi::json_value)]
     filter_value: Value,
 }
 
@@ -359,9 +364,14 @@ pub struct SearchQueryInput {
 pub struct SearchUsersInput {
     /// 1 to 1000; default 100.
     #[schema(minimum = 1, maximum = 1000)]
+    #[serde(default, deserialize_with = "super::json::whole_number")]
     limit: Option<u32>,
-    /// `results_metadata.next_cursor` of the previous page.
-    #[schema(max_length = 512)]
+    /// `results_metadata.next_cursor` of the previous page. A cursor otpd didn't issue (or
+    /// one of another search) is refused (`bad_request`, "cursor is not one otpd issued").
+    #[schema(
+        max_length = 512,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     cursor: Option<String>,
     query: Option<SearchQueryInput>,
 }

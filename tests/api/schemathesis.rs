@@ -28,13 +28,38 @@ const SEMANTIC_REFUSALS: &[(&str, &str)] = &[
     ("unsupported_phone_number_type", ""),
     ("duplicate_email", ""),
     ("duplicate_phone_number", ""),
-    ("duplicate_external_id", ""),
-    ("duplicate_organization_slug", ""),
+    ("duplicate_user_external_id", ""),
+    ("organization_slug_already_used", ""),
+    ("organization_external_id_already_used", ""),
+    ("duplicate_member_email", ""),
+    ("duplicate_member_external_id", ""),
+    ("duplicate_member_phone_number", ""),
     ("member_phone_number_not_found", ""),
     ("member_phone_number_already_verified", ""),
     // The member lookup takes `member_id` or `email_address`: "one of two query
     // parameters" has no OpenAPI form.
     ("bad_request", "pass member_id or email_address"),
+    // "Exactly one of session_token and session_jwt" (sessions.authenticate) and "exactly
+    // one of the session id, token, JWT or member" (sessions.revoke): each field is optional
+    // alone; the rule is in the operation's descriptions.
+    ("bad_request", "session_token or session_jwt is required"),
+    (
+        "bad_request",
+        "Pass one of the session id, session_token or session_jwt",
+    ),
+    ("too_many_session_arguments", ""),
+    // Reserved JWT claims (`sub`, `exp`, …) and claims over 4 KB: documented on the field.
+    ("invalid_session_custom_claims", ""),
+    // `mfa_methods` / `auth_methods` `RESTRICTED` with an empty allowed list: a rule across
+    // two fields (and the stored organization), described on those fields.
+    ("bad_request", "required when mfa_methods is RESTRICTED"),
+    ("bad_request", "required when auth_methods is RESTRICTED"),
+    // users.search: `filter_value`'s shape depends on `filter_name` (ten shapes, listed in
+    // the operand's description).
+    ("bad_request", "as filter_value"),
+    ("bad_request", "takes an RFC 3339 timestamp"),
+    // A well-formed cursor otpd never issued (state, like an unknown id).
+    ("bad_request", "cursor is not one otpd issued"),
 ];
 
 fn schemathesis() -> String {
