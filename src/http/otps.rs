@@ -30,22 +30,33 @@ pub struct Attributes {
     user_agent: Option<String>,
 }
 
+impl Attributes {
+    /// The end user's IP when given (blank is absent); 400 naming the field when it isn't an
+    /// address, on every route that takes `attributes`, whether or not it is used there.
+    pub(super) fn ip(&self) -> Result<Option<IpAddr>, ApiError> {
+        let Some(raw) = self
+            .ip_address
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        else {
+            return Ok(None);
+        };
+        raw.parse().map(Some).map_err(|_| {
+            ApiError::bad_request("attributes.ip_address must be an IPv4 or IPv6 address.")
+        })
+    }
+}
+
 /// The end-user IP guard applies only when the backend tells us the end user's IP.
 fn guard_end_user(
     state: &AppState,
     project: &Project,
     attributes: Option<&Attributes>,
 ) -> Result<(), ApiError> {
-    let Some(raw) = attributes
-        .and_then(|a| a.ip_address.as_deref())
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    else {
+    let Some(ip) = attributes.map(Attributes::ip).transpose()?.flatten() else {
         return Ok(());
     };
-    let ip: IpAddr = raw.parse().map_err(|_| {
-        ApiError::bad_request("attributes.ip_address must be an IPv4 or IPv6 address.")
-    })?;
     state
         .client_limits
         .check_end_user(project.id.as_str(), ip)

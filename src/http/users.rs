@@ -91,8 +91,7 @@ pub struct CreateUserInput {
     #[schema(pattern = r"^[A-Za-z0-9._|-]{1,128}$", max_length = 128)]
     external_id: Option<String>,
     create_user_as_pending: Option<bool>,
-    /// Request context; accepted and not stored (as Stytch, which only logs it).
-    #[allow(dead_code)]
+    /// Request context; checked, not stored (as Stytch, which only logs it).
     #[serde(default, deserialize_with = "super::json::object_or_null")]
     attributes: Option<Attributes>,
     #[schema(max_items = 64, inline)]
@@ -105,6 +104,9 @@ pub struct CreateUserInput {
 
 impl CreateUserInput {
     fn into_request(self, project: &Project) -> Result<CreateUser, ApiError> {
+        if let Some(a) = &self.attributes {
+            a.ip()?;
+        }
         let email = self.email.as_deref().map(parse_email).transpose()?;
         let phone = self
             .phone_number
@@ -287,7 +289,9 @@ pub async fn update(
     Json(i): Json<UpdateUserInput>,
 ) -> Result<HttpResponse, ApiError> {
     let user_ref = UserRef::parse(&path.into_inner())?;
-    let _ = i.attributes;
+    if let Some(a) = &i.attributes {
+        a.ip()?;
+    }
     let (first_name, middle_name, last_name) = match i.name {
         None => (None, None, None),
         Some(n) => (

@@ -160,3 +160,49 @@ async fn users_of_one_project_are_invisible_to_another() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn an_ip_address_that_is_not_one_is_refused_on_user_create_and_update() {
+    let app = spawn_app().await;
+    let bad = json!({"attributes": {"ip_address": "not-an-ip"}});
+    let created = app
+        .post(
+            "/v1/users",
+            json!({"phone_number": unique_us_number(), "attributes": {"ip_address": "300.1.1.1"}}),
+        )
+        .await;
+    assert_eq!(
+        created.status,
+        StatusCode::BAD_REQUEST,
+        "{:?}",
+        created.body
+    );
+    assert!(created.body["error_message"]
+        .as_str()
+        .unwrap()
+        .contains("attributes.ip_address"));
+    let ok = app
+        .post("/v1/users", json!({"phone_number": unique_us_number()}))
+        .await;
+    let uid = ok.body["user_id"].as_str().unwrap().to_owned();
+    let put = app
+        .client
+        .put(format!("{}/v1/users/{uid}", app.address))
+        .basic_auth(&app.project_id, Some(&app.secret))
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = put.json().await.unwrap();
+    assert_eq!(body["error_type"], "bad_request");
+    let fine = app
+        .client
+        .put(format!("{}/v1/users/{uid}", app.address))
+        .basic_auth(&app.project_id, Some(&app.secret))
+        .json(&json!({"attributes": {"ip_address": "2001:db8::1"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fine.status(), StatusCode::OK);
+}
