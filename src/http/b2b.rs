@@ -612,7 +612,7 @@ pub struct UpdateOrganizationInput {
     tag = "b2b",
     operation_id = "b2b_update_organization",
     security(("basic" = [])),
-    params(("organization_id" = String, Path, description = "Organization id, slug or external id")),
+    params(("organization_id" = String, Path, description = "Organization id, slug or external id", pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$", min_length = 1)),
     request_body = UpdateOrganizationInput,
     responses(
         (status = 200, description = "The updated organization", body = OrganizationResponse),

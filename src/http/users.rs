@@ -270,7 +270,7 @@ struct UpdateUserOutput<'a> {
     tag = "users",
     operation_id = "users_update",
     security(("basic" = [])),
-    params(("user_id" = String, Path, description = "`user-<env>-<uuid>` or the user's `external_id`")),
+    params(("user_id" = String, Path, description = "`user-<env>-<uuid>` or the user's `external_id`", pattern = r"^(user-(test|live)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[A-Za-tv-z0-9._|-][A-Za-z0-9._|-]*|u|u[A-Za-rt-z0-9._|-][A-Za-z0-9._|-]*|us|us[A-Za-df-z0-9._|-][A-Za-z0-9._|-]*|use|use[A-Za-qs-z0-9._|-][A-Za-z0-9._|-]*|user|user[A-Za-z0-9._|][A-Za-z0-9._|-]*)$", min_length = 1, max_length = 128)),
     request_body = UpdateUserInput,
     responses(
         (status = 200, description = "The updated user", body = UpdateUserOutput),
