@@ -50,6 +50,7 @@ fn admission<'a>(project: &'a ProjectId, number: &'a str, block: &'a str) -> Sen
         // Checked on every send, never reached.
         pending_floor: i32::MAX,
         pending_per_auth: n(l.pending_per_auth),
+        new_owner: None,
     }
 }
 

@@ -18,6 +18,15 @@ impl UserStatus {
         }
     }
 
+    /// `pending` as the API's create and login_or_create take it.
+    pub fn from_pending(pending: bool) -> Self {
+        if pending {
+            UserStatus::Pending
+        } else {
+            UserStatus::Active
+        }
+    }
+
     pub fn from_db(s: &str) -> Self {
         if s == "pending" {
             UserStatus::Pending

@@ -10,7 +10,6 @@ use crate::domain::PhoneNumber;
 use crate::fraud;
 use crate::store::limits as db;
 use crate::store::passcodes as db_passcodes;
-use crate::store::users::PhoneOwner;
 use crate::store::StoreError;
 use sqlx::PgPool;
 
@@ -36,12 +35,14 @@ pub fn retry_secs(ms: i64) -> u64 {
 }
 
 /// Admits one send to `phone` or refuses it, charging every counter only when admitted.
-/// One round trip, which also answers who owns the number in the project.
+/// One round trip, which also answers who owns the number in the project and, with
+/// `new_owner` (`login_or_create`), makes the owner of a number that has none.
 pub async fn admit_send(
     pool: &PgPool,
     project: &Project,
     phone: &PhoneNumber,
-) -> Result<Option<PhoneOwner>, LimitError> {
+    new_owner: Option<db::NewOwner<'_>>,
+) -> Result<db::Admitted, LimitError> {
     let l = &project.settings.limits;
     let admission = db::SendAdmission {
         project: &project.id,
@@ -61,10 +62,11 @@ pub async fn admit_send(
         country_budget: clamp_i32(l.country_daily_budget),
         pending_floor: clamp_i32(l.pending_floor),
         pending_per_auth: clamp_i32(l.pending_per_auth),
+        new_owner,
     };
     let admitted = db::admit_send(pool, &admission).await?;
     match admitted.refused {
-        None => Ok(admitted.owner),
+        None => Ok(admitted.admitted),
         Some((reason, wait_ms)) => {
             let reason = RefusalReason::parse(&reason).unwrap_or(RefusalReason::RateLimit);
             tracing::info!(to = %phone, reason = reason.as_str(), "send refused");

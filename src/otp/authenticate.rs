@@ -1,4 +1,6 @@
-//! Authenticating a consumer passcode: counted attempt, hash check, atomic single use.
+//! Authenticating a consumer passcode: counted attempt, hash check, atomic single use. Two
+//! database round trips: the phone with the counted attempt, then the use with the user read
+//! back (`passcodes::begin_phone_attempt`, `passcodes::authenticate_finish`).
 
 use crate::domain::ids::{Environment, PhoneId};
 use crate::domain::project::Project;
@@ -20,14 +22,27 @@ pub async fn authenticate(
     method_id: &PhoneId,
     code: &Passcode,
 ) -> Result<User, OtpError> {
-    let phone = db::find_phone_by_id(&svc.pool, &project.id, method_id)
-        .await?
-        .ok_or_else(|| {
-            metrics::authentication("not_found");
-            OtpError::WrongCode
-        })?;
+    // The slot first, so a request shed for overload charges no guess and counts no attempt.
+    let slot = svc.hasher.reserve()?;
+    let key = limits::guess_key(method_id.as_str());
+    let budget = limits::guess_budget(&project.settings.limits, &key);
+    let sandbox = (project.env() == Environment::Test).then_some(SANDBOX_NUMBER);
+    let begun = passcodes::begin_phone_attempt(
+        &svc.pool,
+        &project.id,
+        method_id.as_str(),
+        &budget,
+        sandbox,
+    )
+    .await?
+    .ok_or_else(|| {
+        metrics::authentication("not_found");
+        OtpError::WrongCode
+    })?;
 
-    if phone.phone_number == SANDBOX_NUMBER && project.env() == Environment::Test {
+    let Some(attempt) = begun.attempt else {
+        // The sandbox number of a test project: its code is fixed and nothing was charged.
+        drop(slot);
         if !code.ct_eq(SANDBOX_CODE) {
             metrics::authentication("wrong_code");
             return Err(OtpError::WrongCode);
@@ -36,13 +51,12 @@ pub async fn authenticate(
         db::mark_phone_verified(&mut conn, &project.id, method_id).await?;
         drop(conn);
         metrics::authentication("success");
-        return users::load(svc, project, &phone.user_id).await;
-    }
+        return users::load(svc, project, &begun.user_id).await;
+    };
 
-    let id = codes::check(svc, project, method_id.as_str(), code).await?;
-    let number = PhoneNumber::parse(&phone.phone_number).ok();
-    let key = limits::guess_key(method_id.as_str());
-    let used = passcodes::authenticated(
+    let id = codes::verify(svc, slot, attempt, code).await?;
+    let number = PhoneNumber::parse(&begun.phone_number).ok();
+    let finished = passcodes::authenticate_finish(
         &svc.pool,
         &passcodes::Authenticated {
             code: id,
@@ -58,12 +72,20 @@ pub async fn authenticate(
         },
     )
     .await?;
-    if !used {
-        // A concurrent attempt used it first.
-        metrics::authentication("not_found");
-        return Err(OtpError::UnableToAuth);
+    match finished {
+        passcodes::Finish::Used(user) => {
+            metrics::authentication("success");
+            tracing::info!(outcome = "success", "passcode authenticated");
+            Ok(*user)
+        }
+        passcodes::Finish::Lost => {
+            // A concurrent attempt used it first.
+            metrics::authentication("not_found");
+            Err(OtpError::UnableToAuth)
+        }
+        passcodes::Finish::UserGone => {
+            metrics::authentication("not_found");
+            Err(OtpError::UserNotFound)
+        }
     }
-    metrics::authentication("success");
-    tracing::info!(outcome = "success", "passcode authenticated");
-    users::load(svc, project, &phone.user_id).await
 }

@@ -247,7 +247,7 @@ pub async fn send_sms(
             given
         }
     };
-    let (slot, _) = codes::admit(svc, project, &phone).await?;
+    let (slot, _) = codes::admit(svc, project, &phone, None).await?;
     if m.mfa_phone_number != phone.as_e164()
         && !db::set_unverified_phone(&svc.pool, &m.id, phone.as_e164())
             .await

@@ -12,7 +12,7 @@ use crate::limits;
 use crate::messages::{Autofill, MessageRequest};
 use crate::metrics;
 use crate::providers::{OutboundMessage, ProviderError};
-use crate::store::users::PhoneOwner;
+use crate::store::limits::{Admitted, NewOwner};
 use crate::store::{self, passcodes};
 
 use super::{OtpError, Services};
@@ -32,20 +32,21 @@ pub struct Delivery<'a> {
 /// Every refusal a send can meet, decided before anything is stored or sent: country and
 /// line type from the number itself, then a place in the hashing pool (shed with 503 when the
 /// hash would wait too long, before anything is charged), then the shared limits in one
-/// database round trip, which also says who owns the number. The slot is then spent by
-/// [`issue`].
+/// database round trip, which also says who owns the number (and with `new_owner` makes the
+/// owner of a number without one). The slot is then spent by [`issue`].
 pub async fn admit(
     svc: &Services,
     project: &Project,
     phone: &PhoneNumber,
-) -> Result<(Slot, Option<PhoneOwner>), OtpError> {
+    new_owner: Option<NewOwner<'_>>,
+) -> Result<(Slot, Admitted), OtpError> {
     if let Err(refused) = fraud::screen(&project.settings, phone) {
         tracing::info!(to = %phone, reason = refused.reason().as_str(), "send refused");
         return Err(refused.into());
     }
     let slot = svc.hasher.reserve()?;
-    let owner = limits::admit_send(&svc.pool, project, phone).await?;
-    Ok((slot, owner))
+    let admitted = limits::admit_send(&svc.pool, project, phone, new_owner).await?;
+    Ok((slot, admitted))
 }
 
 /// Every code of one method shares a salt derived from this (see `hashing`).
@@ -53,8 +54,9 @@ fn salt_seed(project: &Project, method_id: &str) -> String {
     format!("{}\0{method_id}", project.id)
 }
 
-/// Generates a code, stores its hash (superseding older codes for the method), and sends it.
-/// If the provider fails, the new code is withdrawn so it can't be guessed at.
+/// Generates a code, hashes it, has the provider send it, then stores the hash (superseding
+/// older codes for the method) with the message's record in one statement. A message the
+/// provider refused leaves nothing behind; one whose fate is unknown keeps its code.
 pub async fn issue(
     svc: &Services,
     project: &Project,
@@ -82,21 +84,6 @@ pub async fn issue(
             Some(seed.as_bytes()),
         )
         .await?;
-    let passcode_id = Uuid::new_v4();
-    passcodes::insert(
-        &svc.pool,
-        passcodes::NewPasscode {
-            id: passcode_id,
-            project: &project.id,
-            method_id: d.method_id,
-            channel: d.channel.as_str(),
-            destination: d.to.as_e164(),
-            code_hash: &hash,
-            max_attempts: i32::try_from(svc.max_attempts).unwrap_or(5),
-            ttl_seconds: d.expiry.seconds(),
-        },
-    )
-    .await?;
 
     let message = OutboundMessage {
         project: &project.id,
@@ -113,9 +100,9 @@ pub async fn issue(
             r
         }
         Err(ProviderError::Unconfirmed { provider, detail }) => {
-            // The message may be on its way: withdrawing the code would strand a person who
-            // got it, and a 5xx would make the caller send a second one. The code stays
-            // valid and the send answers like a success; see docs/providers.md.
+            // The message may be on its way: dropping the code would strand a person who got
+            // it, and a 5xx would make the caller send a second one. The code is stored and
+            // the send answers like a success; see docs/providers.md.
             metrics::send(d.channel.as_str(), country, provider, "unknown");
             tracing::warn!(to = %d.to, provider, detail = %redact(&detail), "delivery unknown: passcode kept");
             crate::providers::Receipt {
@@ -132,34 +119,62 @@ pub async fn issue(
                 | ProviderError::Unconfirmed { provider, .. } => (*provider, "failed"),
             };
             metrics::send(d.channel.as_str(), country, provider, outcome);
-            if let Err(del) = passcodes::delete(&svc.pool, passcode_id).await {
-                tracing::error!(error = %del, "could not withdraw an undelivered passcode");
-            }
             return Err(e.into());
         }
     };
-    // The provider has the message: failing the request now would make the caller retry and
-    // the person get a second code, so the record is best-effort.
-    let recorded = store::messages::record_sent(
-        &svc.pool,
-        store::messages::SentMessage {
-            id: Uuid::new_v4(),
-            project: &project.id,
-            channel: d.channel.as_str(),
-            to: d.to.as_e164(),
-            provider: receipt.provider,
-            provider_message_id: receipt.provider_message_id.as_deref(),
-            status: &receipt.status,
-            segments: i32::try_from(rendered.info.segments).unwrap_or(i32::MAX),
-            encoding: rendered.info.encoding.as_str(),
-        },
-    )
-    .await;
-    if let Err(e) = recorded {
-        tracing::error!(error = %e, provider = receipt.provider, "could not record a sent message; the send still succeeded");
-    }
+    let code_row = passcodes::NewPasscode {
+        id: Uuid::new_v4(),
+        project: &project.id,
+        method_id: d.method_id,
+        channel: d.channel.as_str(),
+        destination: d.to.as_e164(),
+        code_hash: &hash,
+        max_attempts: i32::try_from(svc.max_attempts).unwrap_or(5),
+        ttl_seconds: d.expiry.seconds(),
+    };
+    let message_row = store::messages::SentMessage {
+        id: Uuid::new_v4(),
+        project: &project.id,
+        channel: d.channel.as_str(),
+        to: d.to.as_e164(),
+        provider: receipt.provider,
+        provider_message_id: receipt.provider_message_id.as_deref(),
+        status: &receipt.status,
+        segments: i32::try_from(rendered.info.segments).unwrap_or(i32::MAX),
+        encoding: rendered.info.encoding.as_str(),
+    };
+    record_issued(svc, &code_row, &message_row).await?;
     tracing::info!(to = %d.to, provider = receipt.provider, segments = rendered.info.segments, "passcode sent");
     Ok(())
+}
+
+/// Stores a code the provider has taken, with its message record. The person may already be
+/// reading it, so a failed write is tried again (twice, 50 and 250 ms later) before the send
+/// fails; a retry that finds the code already stored (the earlier try committed, its answer
+/// lost) is a success.
+async fn record_issued(
+    svc: &Services,
+    code: &passcodes::NewPasscode<'_>,
+    message: &store::messages::SentMessage<'_>,
+) -> Result<(), OtpError> {
+    let mut backoff = std::time::Duration::from_millis(50);
+    let mut tries = 1;
+    loop {
+        match passcodes::record_issued(&svc.pool, code, message).await {
+            Ok(()) => return Ok(()),
+            Err(e) if tries > 1 && e.is_conflict_on(passcodes::PRIMARY_KEY) => return Ok(()),
+            Err(e) if tries == 3 => {
+                tracing::error!(error = %e, provider = message.provider, "a sent passcode could not be stored; the send fails");
+                return Err(e.into());
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, tries, "storing a sent passcode failed; trying again");
+                tokio::time::sleep(backoff).await;
+                backoff *= 5;
+                tries += 1;
+            }
+        }
+    }
 }
 
 fn redact(detail: &str) -> String {
@@ -167,9 +182,8 @@ fn redact(detail: &str) -> String {
 }
 
 /// Charges the guess budget and counts one attempt against the method's newest code (one
-/// statement), then compares the hash: one argon2 computation checks the newest code and the
-/// one it superseded. Returns the code's id, which the caller uses (`passcodes::authenticated`
-/// or `passcodes::consume`). The hashing slot is taken first, so a request shed for overload
+/// statement), then compares the hash (see [`verify`]). Returns the code's id, which the caller
+/// uses (`passcodes::consume`). The hashing slot is taken first, so a request shed for overload
 /// charges no guess and counts no attempt.
 pub async fn check(
     svc: &Services,
@@ -180,29 +194,40 @@ pub async fn check(
     let slot = svc.hasher.reserve()?;
     let key = limits::guess_key(method_id);
     let budget = limits::guess_budget(&project.settings.limits, &key);
-    let (id, hash, older) =
-        match passcodes::begin_attempt(&svc.pool, &project.id, method_id, &budget).await? {
-            passcodes::Attempt::GuessBudget(wait_ms) => {
-                return Err(limits::guess_refused(wait_ms).into())
-            }
-            passcodes::Attempt::NoCode => {
-                metrics::authentication("not_found");
-                return Err(OtpError::WrongCode);
-            }
-            passcodes::Attempt::Unusable(why) => {
-                metrics::authentication(match why {
-                    passcodes::Unusable::Used => "not_found",
-                    passcodes::Unusable::Expired => "expired",
-                    passcodes::Unusable::Exhausted => "exhausted",
-                });
-                return Err(OtpError::UnableToAuth);
-            }
-            passcodes::Attempt::Counted {
-                id,
-                code_hash,
-                superseded_hash,
-            } => (id, code_hash, superseded_hash),
-        };
+    let attempt = passcodes::begin_attempt(&svc.pool, &project.id, method_id, &budget).await?;
+    verify(svc, slot, attempt, code).await
+}
+
+/// Judges a counted attempt: one argon2 computation checks the newest code and the one it
+/// superseded. Returns the newest code's id when it matched.
+pub async fn verify(
+    svc: &Services,
+    slot: Slot,
+    attempt: passcodes::Attempt,
+    code: &Passcode,
+) -> Result<Uuid, OtpError> {
+    let (id, hash, older) = match attempt {
+        passcodes::Attempt::GuessBudget(wait_ms) => {
+            return Err(limits::guess_refused(wait_ms).into())
+        }
+        passcodes::Attempt::NoCode => {
+            metrics::authentication("not_found");
+            return Err(OtpError::WrongCode);
+        }
+        passcodes::Attempt::Unusable(why) => {
+            metrics::authentication(match why {
+                passcodes::Unusable::Used => "not_found",
+                passcodes::Unusable::Expired => "expired",
+                passcodes::Unusable::Exhausted => "exhausted",
+            });
+            return Err(OtpError::UnableToAuth);
+        }
+        passcodes::Attempt::Counted {
+            id,
+            code_hash,
+            superseded_hash,
+        } => (id, code_hash, superseded_hash),
+    };
     let submitted = SecretString::from(code.expose().to_owned());
     let (newest, superseded) = svc
         .hasher

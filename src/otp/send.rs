@@ -5,6 +5,7 @@ use crate::domain::project::Project;
 use crate::domain::user::UserStatus;
 use crate::domain::{Channel, ExpiryMinutes, Locale, Passcode, PhoneNumber};
 use crate::hashing::Slot;
+use crate::store::limits::{Admitted, NewOwner};
 use crate::store::{users as db, StoreError};
 use secrecy::SecretString;
 use std::time::Instant;
@@ -63,15 +64,27 @@ pub async fn send(
     project: &Project,
     req: SendRequest,
 ) -> Result<SendOutcome, OtpError> {
-    // Admission first: a send shed for overload or refused by a limit creates nothing.
-    let (slot, owner) = match &req.recipient {
+    // Admission first: a send shed for overload or refused by a limit creates nothing. For
+    // login_or_create the admission also makes the user of a new number, in the same round
+    // trip.
+    let env = project.env();
+    let (new_user, new_phone) = (UserId::generate(env), PhoneId::generate(env));
+    let new_owner = match req.target {
+        Target::LoginOrCreate { pending } => Some(NewOwner {
+            user: &new_user,
+            phone: &new_phone,
+            status: UserStatus::from_pending(pending).as_str(),
+        }),
+        Target::Existing | Target::AttachTo(_) => None,
+    };
+    let (slot, admitted) = match &req.recipient {
         Recipient::Phone(phone) => {
-            let (slot, owner) = codes::admit(svc, project, phone).await?;
-            (Some(slot), Some(owner))
+            let (slot, admitted) = codes::admit(svc, project, phone, new_owner).await?;
+            (Some(slot), Some(admitted))
         }
         Recipient::Sandbox => (None, None),
     };
-    let outcome = match resolve_owner(svc, project, &req, owner).await {
+    let outcome = match resolve_owner(svc, project, &req, admitted).await {
         Err(OtpError::PhoneNotFound)
             if matches!(req.target, Target::Existing)
                 && project.settings.limits.conceal_unknown_numbers =>
@@ -131,24 +144,33 @@ async fn concealed(
     }
 }
 
-/// `looked_up`: the number's owner as the admission read it (`None` when not looked up yet).
+/// `admitted`: the number's owner as the admission found or made it (`None` when there was
+/// no admission: the sandbox number).
 async fn resolve_owner(
     svc: &Services,
     project: &Project,
     req: &SendRequest,
-    looked_up: Option<Option<db::PhoneOwner>>,
+    admitted: Option<Admitted>,
 ) -> Result<SendOutcome, OtpError> {
     let e164 = req.recipient.e164();
-    let existing = match looked_up {
-        Some(owner) => owner,
-        None => db::find_phone_by_number(&svc.pool, &project.id, e164).await?,
+    let (existing, created) = match admitted {
+        Some(a) => (a.owner, a.created),
+        None => (
+            db::find_phone_by_number(&svc.pool, &project.id, e164).await?,
+            false,
+        ),
     };
     match (&req.target, existing) {
-        (Target::Existing, Some(p)) | (Target::LoginOrCreate { .. }, Some(p)) => Ok(SendOutcome {
-            user_id: p.user_id,
-            phone_id: p.phone_id,
-            user_created: false,
-        }),
+        (Target::Existing, Some(p)) | (Target::LoginOrCreate { .. }, Some(p)) => {
+            if created {
+                tracing::info!(user_id = %p.user_id, "user created by login_or_create");
+            }
+            Ok(SendOutcome {
+                user_id: p.user_id,
+                phone_id: p.phone_id,
+                user_created: created,
+            })
+        }
         // Stytch's sandbox number answers `send` in a test project without a prior user:
         // it gets one, so `000000` authenticates the returned phone id.
         (Target::Existing, None) if matches!(req.recipient, Recipient::Sandbox) => {
@@ -194,9 +216,10 @@ async fn resolve_owner(
     }
 }
 
-/// Creates the user and phone in one statement. When a concurrent call wins the race for the
-/// number, this one creates nothing and answers with the winner's user, so N concurrent calls
-/// make exactly one user and none fails.
+/// Creates the user and phone in one statement (for the sandbox number, which has no
+/// admission). When a concurrent call wins the race for the number, this one creates nothing
+/// and answers with the winner's user, so N concurrent calls make exactly one user and none
+/// fails.
 async fn create_for_number(
     svc: &Services,
     project: &Project,
@@ -204,17 +227,12 @@ async fn create_for_number(
     pending: bool,
 ) -> Result<SendOutcome, OtpError> {
     let env = project.env();
-    let status = if pending {
-        UserStatus::Pending
-    } else {
-        UserStatus::Active
-    };
     let made = db::create_phone_user(
         &svc.pool,
         &project.id,
         &UserId::generate(env),
         &PhoneId::generate(env),
-        status,
+        UserStatus::from_pending(pending),
         e164,
     )
     .await?;

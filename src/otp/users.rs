@@ -72,11 +72,7 @@ pub async fn create(
         db::NewUser {
             id: &user_id,
             project: &project.id,
-            status: if req.pending {
-                UserStatus::Pending
-            } else {
-                UserStatus::Active
-            },
+            status: UserStatus::from_pending(req.pending),
             name: &req.name,
             external_id: req.external_id.as_ref(),
             trusted_metadata: &req.trusted_metadata,

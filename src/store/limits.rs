@@ -26,29 +26,40 @@ pub struct SendAdmission<'a> {
     pub country_budget: i32,
     pub pending_floor: i32,
     pub pending_per_auth: i32,
+    /// `login_or_create`: the user and phone to make when the number has no owner.
+    pub new_owner: Option<NewOwner<'a>>,
+}
+
+/// The ids and status of a user that an admitted `login_or_create` makes for a new number.
+pub struct NewOwner<'a> {
+    pub user: &'a UserId,
+    pub phone: &'a PhoneId,
+    pub status: &'a str,
 }
 
 /// What one admission found: the refusal (reason name and milliseconds to wait), `None` when
-/// admitted and charged; and, read in the same statement, who owns the number in the project.
+/// admitted and charged; and, read in the same statement, who owns the number in the project
+/// (`created` when this admission made the owner).
 pub struct Admission {
     pub refused: Option<(String, i64)>,
-    pub owner: Option<PhoneOwner>,
+    pub admitted: Admitted,
 }
 
+/// The number's owner as an admitted send found it, or made it.
+pub struct Admitted {
+    pub owner: Option<PhoneOwner>,
+    pub created: bool,
+}
+
+/// One statement (`otpd_admit_send_for`): a number attached by send(user_id) and not verified
+/// in time is detached, the send admitted or refused, and when admitted the number's owner
+/// found or (with `new_owner`) made.
 pub async fn admit_send(pool: &PgPool, a: &SendAdmission<'_>) -> Result<Admission, StoreError> {
     let row = sqlx::query!(
-        // A number attached by send(user_id) and not verified in time is detached in the same
-        // statement (as users::find_phone_by_number does), so it has no owner any more.
-        r#"with stale as (
-               delete from phone_numbers
-               where project_id = $1 and phone_number = $2 and not verified
-                 and attach_expires_at <= now()
-               returning id)
-           select a.reason, a.retry_after_ms as "retry_after_ms!",
-                  p.id as "phone_id?", p.user_id as "user_id?"
-           from otpd_admit_send($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) a
-           left join phone_numbers p on p.project_id = $1 and p.phone_number = $2
-               and p.id not in (select id from stale)"#,
+        r#"select reason, retry_after_ms as "retry_after_ms!", phone_id, user_id,
+                  created as "created!"
+           from otpd_admit_send_for($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+                                    $15, $16, $17, $18, $19, $20)"#,
         a.project.as_str(),
         a.number,
         a.block,
@@ -66,20 +77,18 @@ pub async fn admit_send(pool: &PgPool, a: &SendAdmission<'_>) -> Result<Admissio
         a.country_budget,
         a.pending_floor,
         a.pending_per_auth,
+        a.new_owner.as_ref().map(|o| o.user.as_str()),
+        a.new_owner.as_ref().map(|o| o.phone.as_str()),
+        a.new_owner.as_ref().map(|o| o.status),
     )
     .fetch_one(pool)
     .await?;
-    let owner = match (row.phone_id, row.user_id) {
-        (Some(phone_id), Some(user_id)) => Some(PhoneOwner {
-            phone_id: PhoneId::from_trusted(phone_id),
-            user_id: UserId::from_trusted(user_id),
-            phone_number: a.number.to_owned(),
-        }),
-        _ => None,
-    };
     Ok(Admission {
         refused: row.reason.map(|r| (r, row.retry_after_ms)),
-        owner,
+        admitted: Admitted {
+            owner: super::users::owner(row.phone_id, row.user_id, a.number),
+            created: row.created,
+        },
     })
 }
 

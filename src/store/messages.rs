@@ -8,6 +8,7 @@ use crate::domain::ids::ProjectId;
 
 use super::StoreError;
 
+/// A message the provider took, as `passcodes::record_issued` records it with its code.
 pub struct SentMessage<'a> {
     pub id: Uuid,
     pub project: &'a ProjectId,
@@ -18,37 +19,6 @@ pub struct SentMessage<'a> {
     pub status: &'a str,
     pub segments: i32,
     pub encoding: &'a str,
-}
-
-/// Records a message the provider accepted. A delivery receipt that arrived before this row
-/// (the provider can call back before the send's answer is recorded) is applied here, in the
-/// same statement, so it isn't lost.
-pub async fn record_sent(pool: &PgPool, m: SentMessage<'_>) -> Result<(), StoreError> {
-    sqlx::query!(
-        "insert into messages (id, project_id, channel, to_number, provider, provider_message_id,
-                               status, segments, encoding, error_code, status_updated_at)
-         select $1, $2, $3, $4, $5, $6, coalesce(early.status, $7), $8, $9, early.error_code,
-                early.received_at
-         from (select) one
-         left join lateral (
-             select status, error_code, received_at from delivery_receipts
-             where provider = $5 and provider_message_id = $6
-               and otpd_delivery_rank(status) > otpd_delivery_rank($7)
-             order by otpd_delivery_rank(status) desc, received_at
-             limit 1) early on true",
-        m.id,
-        m.project.as_str(),
-        m.channel,
-        m.to,
-        m.provider,
-        m.provider_message_id,
-        m.status,
-        m.segments,
-        m.encoding
-    )
-    .execute(pool)
-    .await?;
-    Ok(())
 }
 
 pub async fn outbox_insert(
@@ -173,7 +143,7 @@ pub async fn apply_receipt(
         .fetch_one(&mut *tx)
         .await?;
         if !known {
-            // Not recorded yet: the receipt stays, and `record_sent` applies it when the
+            // Not recorded yet: the receipt stays, and `passcodes::record_issued` applies it when the
             // message row arrives (Twilio won't call back again after our 204).
             tx.commit().await?;
             return apply_early_receipts(pool, provider, provider_message_id).await;
@@ -185,7 +155,7 @@ pub async fn apply_receipt(
 }
 
 /// Applies the furthest stored receipt to the message, if the message exists now. Run after
-/// an early receipt commits: either `record_sent`'s statement saw the receipt, or this one
+/// an early receipt commits: either `passcodes::record_issued`'s statement saw the receipt, or this one
 /// sees the message, whichever order they committed in.
 async fn apply_early_receipts(
     pool: &PgPool,

@@ -3,12 +3,14 @@
 //! The newest row for a method is its only live code: older rows are superseded by order
 //! (`seq`), so a send never has to update the previous code and cannot race with it.
 
-use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::ids::ProjectId;
+use crate::domain::ids::{ProjectId, UserId};
+use crate::domain::user::User;
 
+use super::messages::SentMessage;
+use super::users::UserRow;
 use super::StoreError;
 
 pub struct NewPasscode<'a> {
@@ -23,13 +25,36 @@ pub struct NewPasscode<'a> {
     pub ttl_seconds: i64,
 }
 
-/// Returns the code's expiry, computed by PostgreSQL so every replica agrees on time.
-pub async fn insert(pool: &PgPool, p: NewPasscode<'_>) -> Result<DateTime<Utc>, StoreError> {
-    let expires = sqlx::query_scalar!(
-        "insert into passcodes (id, project_id, method_id, channel, code_hash, max_attempts, expires_at,
-                                destination)
-         values ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7), $8)
-         returning expires_at",
+pub const PRIMARY_KEY: &str = "passcodes_pkey";
+
+/// Stores a sent code (its expiry computed by PostgreSQL, so every replica agrees on time) and
+/// the message's record, in one statement. A delivery receipt that arrived before this row
+/// (the provider can call back before the send's answer is recorded) is applied here, so it
+/// isn't lost.
+pub async fn record_issued(
+    pool: &PgPool,
+    p: &NewPasscode<'_>,
+    m: &SentMessage<'_>,
+) -> Result<(), StoreError> {
+    sqlx::query!(
+        "with code as (
+             insert into passcodes (id, project_id, method_id, channel, code_hash, max_attempts,
+                                    expires_at, destination)
+             values ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7), $8)
+             returning $14::text as sent_status)
+         insert into messages (id, project_id, channel, to_number, provider, provider_message_id,
+                               status, segments, encoding, error_code, status_updated_at)
+         select $9, $2, $10, $11, $12, $13, coalesce(early.status, code.sent_status), $15, $16,
+                early.error_code, early.received_at
+         from code
+         left join lateral (
+             select status, error_code, received_at from delivery_receipts
+             where provider = $12 and provider_message_id = $13
+               -- (read through the CTE, so the planner doesn't run the rank of a constant as a
+               -- statement of its own)
+               and otpd_delivery_rank(status) > otpd_delivery_rank(code.sent_status)
+             order by otpd_delivery_rank(status) desc, received_at
+             limit 1) early on true",
         p.id,
         p.project.as_str(),
         p.method_id,
@@ -37,18 +62,18 @@ pub async fn insert(pool: &PgPool, p: NewPasscode<'_>) -> Result<DateTime<Utc>, 
         p.code_hash,
         p.max_attempts,
         p.ttl_seconds as f64,
-        p.destination
+        p.destination,
+        m.id,
+        m.channel,
+        m.to,
+        m.provider,
+        m.provider_message_id,
+        m.status,
+        m.segments,
+        m.encoding
     )
-    .fetch_one(pool)
+    .execute(pool)
     .await?;
-    Ok(expires)
-}
-
-/// Withdraws a code whose message could not be sent, so it cannot be guessed at.
-pub async fn delete(pool: &PgPool, id: Uuid) -> Result<(), StoreError> {
-    sqlx::query!("delete from passcodes where id = $1", id)
-        .execute(pool)
-        .await?;
     Ok(())
 }
 
@@ -108,7 +133,30 @@ pub async fn begin_attempt(
     )
     .fetch_one(pool)
     .await?;
-    Ok(if r.wait_ms > 0 {
+    Ok(attempt(AttemptRow {
+        wait_ms: r.wait_ms,
+        found_code: r.found_code,
+        used: r.used,
+        expired: r.expired,
+        code_id: r.code_id,
+        code_hash: r.code_hash,
+        superseded_hash: r.superseded_hash,
+    }))
+}
+
+/// `otpd_begin_attempt`'s columns.
+struct AttemptRow {
+    wait_ms: i64,
+    found_code: bool,
+    used: bool,
+    expired: bool,
+    code_id: Option<Uuid>,
+    code_hash: Option<String>,
+    superseded_hash: Option<String>,
+}
+
+fn attempt(r: AttemptRow) -> Attempt {
+    if r.wait_ms > 0 {
         Attempt::GuessBudget(r.wait_ms)
     } else if !r.found_code {
         Attempt::NoCode
@@ -123,12 +171,75 @@ pub async fn begin_attempt(
             _ if r.expired => Attempt::Unusable(Unusable::Expired),
             _ => Attempt::Unusable(Unusable::Exhausted),
         }
-    })
+    }
 }
 
-/// A correct consumer code, in one statement (`otpd_authenticated`): uses it if it is still
-/// live and still the newest (true for exactly one caller), marks the phone verified (and a
-/// pending user active), gives the guess back and records the success for the limits.
+/// The first round trip of a consumer authenticate (`otpd_begin_phone_attempt`): the phone's
+/// owner and number, and unless the number is `no_code_number`, the guess charged and the
+/// attempt counted as [`begin_attempt`] does. `None` when the user has no such phone (nothing
+/// was charged).
+pub struct PhoneAttempt {
+    pub user_id: UserId,
+    pub phone_number: String,
+    /// `None` for `no_code_number`.
+    pub attempt: Option<Attempt>,
+}
+
+pub async fn begin_phone_attempt(
+    pool: &PgPool,
+    project: &ProjectId,
+    method_id: &str,
+    budget: &GuessBudget<'_>,
+    no_code_number: Option<&str>,
+) -> Result<Option<PhoneAttempt>, StoreError> {
+    let r = sqlx::query!(
+        "select user_id, phone_number, wait_ms, found_code, used, expired, code_id, code_hash,
+                superseded_hash
+         from otpd_begin_phone_attempt($1, $2, $3, $4, $5, $6)",
+        project.as_str(),
+        method_id,
+        budget.guess_key,
+        budget.burst,
+        budget.interval_ms,
+        no_code_number
+    )
+    .fetch_one(pool)
+    .await?;
+    let (Some(user_id), Some(phone_number)) = (r.user_id, r.phone_number) else {
+        return Ok(None);
+    };
+    let attempt = r.wait_ms.map(|wait_ms| {
+        attempt(AttemptRow {
+            wait_ms,
+            found_code: r.found_code.unwrap_or(false),
+            used: r.used.unwrap_or(false),
+            expired: r.expired.unwrap_or(false),
+            code_id: r.code_id,
+            code_hash: r.code_hash,
+            superseded_hash: r.superseded_hash,
+        })
+    });
+    Ok(Some(PhoneAttempt {
+        user_id: UserId::from_trusted(user_id),
+        phone_number,
+        attempt,
+    }))
+}
+
+/// How the second round trip of a consumer authenticate ended.
+pub enum Finish {
+    /// The code was used by this call; the user as it is now (phone verified, active).
+    Used(Box<User>),
+    /// A concurrent attempt used it first.
+    Lost,
+    /// The code was used, but the user was deleted meanwhile.
+    UserGone,
+}
+
+/// A correct consumer code, in one statement (`otpd_authenticate_finish`): uses it if it is
+/// still live and still the newest (true for exactly one caller), marks the phone verified
+/// (and a pending user active), gives the guess back, records the success for the limits and
+/// reads the user back.
 pub struct Authenticated<'a> {
     pub code: Uuid,
     pub project: &'a ProjectId,
@@ -139,9 +250,16 @@ pub struct Authenticated<'a> {
     pub interval_ms: i64,
 }
 
-pub async fn authenticated(pool: &PgPool, a: &Authenticated<'_>) -> Result<bool, StoreError> {
-    let used = sqlx::query_scalar!(
-        r#"select otpd_authenticated($1, $2, $3, $4, $5, $6, $7) as "used!""#,
+pub async fn authenticate_finish(
+    pool: &PgPool,
+    a: &Authenticated<'_>,
+) -> Result<Finish, StoreError> {
+    // `used` is left out: a row without a user id is a code this call did not use.
+    let row = sqlx::query_as!(
+        UserRow,
+        "select id, status, first_name, middle_name, last_name, external_id, trusted_metadata,
+                untrusted_metadata, roles, created_at, phones, emails
+         from otpd_authenticate_finish($1, $2, $3, $4, $5, $6, $7)",
         a.code,
         a.project.as_str(),
         a.method_id,
@@ -150,9 +268,15 @@ pub async fn authenticated(pool: &PgPool, a: &Authenticated<'_>) -> Result<bool,
         a.guess_key,
         a.interval_ms
     )
-    .fetch_one(pool)
+    .fetch_optional(pool)
     .await?;
-    Ok(used)
+    Ok(match row {
+        None => Finish::UserGone,
+        Some(row) => match row.into_user()? {
+            Some(user) => Finish::Used(Box::new(user)),
+            None => Finish::Lost,
+        },
+    })
 }
 
 /// Marks the code used if it is still live and still the newest; true for exactly one caller.

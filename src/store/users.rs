@@ -1,7 +1,5 @@
 //! Consumer users, their emails and phone numbers.
 
-use std::collections::HashMap;
-
 use sqlx::{PgConnection, PgPool};
 
 use crate::domain::ids::{EmailId, ExternalId, PhoneId, ProjectId, UserId, UserRef};
@@ -220,32 +218,34 @@ pub struct PhoneOwner {
     pub phone_number: String,
 }
 
+/// The number's owner in the project (`otpd_phone_owner`, which first detaches the number if
+/// `send(user_id)` attached it and it was not verified in time, so login_or_create can give it
+/// to whoever proves possession next).
 pub async fn find_phone_by_number(
     pool: &PgPool,
     project: &ProjectId,
     e164: &str,
 ) -> Result<Option<PhoneOwner>, StoreError> {
-    // A number attached by send(user_id) and not verified in time is detached here, in the
-    // same statement, so login_or_create can give it to whoever proves possession next.
     let row = sqlx::query!(
-        r#"with stale as (
-               delete from phone_numbers
-               where project_id = $1 and phone_number = $2 and not verified
-                 and attach_expires_at <= now()
-               returning id)
-           select id as "id!", user_id as "user_id!", phone_number as "phone_number!"
-           from phone_numbers
-           where project_id = $1 and phone_number = $2 and id not in (select id from stale)"#,
+        "select phone_id, user_id from otpd_phone_owner($1, $2)",
         project.as_str(),
         e164
     )
-    .fetch_optional(pool)
+    .fetch_one(pool)
     .await?;
-    Ok(row.map(|r| PhoneOwner {
-        phone_id: PhoneId::from_trusted(r.id),
-        user_id: UserId::from_trusted(r.user_id),
-        phone_number: r.phone_number,
-    }))
+    Ok(owner(row.phone_id, row.user_id, e164))
+}
+
+/// A phone owner from a lookup's nullable columns.
+pub fn owner(phone_id: Option<String>, user_id: Option<String>, e164: &str) -> Option<PhoneOwner> {
+    match (phone_id, user_id) {
+        (Some(phone_id), Some(user_id)) => Some(PhoneOwner {
+            phone_id: PhoneId::from_trusted(phone_id),
+            user_id: UserId::from_trusted(user_id),
+            phone_number: e164.to_owned(),
+        }),
+        _ => None,
+    }
 }
 
 pub async fn find_phone_by_id(
@@ -254,9 +254,8 @@ pub async fn find_phone_by_id(
     id: &PhoneId,
 ) -> Result<Option<PhoneOwner>, StoreError> {
     let row = sqlx::query!(
-        "select id, user_id, phone_number from phone_numbers
-         where project_id = $1 and id = $2
-           and (verified or attach_expires_at is null or attach_expires_at > now())",
+        r#"select id as "id!", user_id as "user_id!", phone_number as "phone_number!"
+           from live_phone_numbers where project_id = $1 and id = $2"#,
         project.as_str(),
         id.as_str()
     )
@@ -299,72 +298,107 @@ pub async fn load_user(
     Ok(load_users(conn, project, &ids).await?.into_iter().next())
 }
 
-/// Loads users with their phones and emails in three queries, in the order of `ids`;
-/// unknown ids are skipped.
+/// A user as `otpd_users` returns it (also the second half of `otpd_authenticate_finish`'s
+/// row); the function's columns are nullable to the macros, so the checks are here.
+pub struct UserRow {
+    pub id: Option<String>,
+    pub status: Option<String>,
+    pub first_name: Option<String>,
+    pub middle_name: Option<String>,
+    pub last_name: Option<String>,
+    pub external_id: Option<String>,
+    pub trusted_metadata: Option<serde_json::Value>,
+    pub untrusted_metadata: Option<serde_json::Value>,
+    pub roles: Option<Vec<String>>,
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub phones: Option<serde_json::Value>,
+    pub emails: Option<serde_json::Value>,
+}
+
+#[derive(serde::Deserialize)]
+struct PhoneDoc {
+    id: String,
+    phone_number: String,
+    verified: bool,
+}
+
+#[derive(serde::Deserialize)]
+struct EmailDoc {
+    id: String,
+    email: String,
+    verified: bool,
+}
+
+impl UserRow {
+    /// The user, or `None` for a row without one (`otpd_authenticate_finish` when the code
+    /// was not used).
+    pub fn into_user(self) -> Result<Option<User>, StoreError> {
+        let Some(id) = self.id else {
+            return Ok(None);
+        };
+        let phones: Vec<PhoneDoc> = list(self.phones)?;
+        let emails: Vec<EmailDoc> = list(self.emails)?;
+        Ok(Some(User {
+            id: UserId::from_trusted(id),
+            status: UserStatus::from_db(self.status.as_deref().unwrap_or_default()),
+            name: Name {
+                first_name: self.first_name.unwrap_or_default(),
+                middle_name: self.middle_name.unwrap_or_default(),
+                last_name: self.last_name.unwrap_or_default(),
+            },
+            external_id: self.external_id,
+            trusted_metadata: self.trusted_metadata.unwrap_or_default(),
+            untrusted_metadata: self.untrusted_metadata.unwrap_or_default(),
+            roles: self.roles.unwrap_or_default(),
+            created_at: self.created_at.unwrap_or_default(),
+            phones: phones
+                .into_iter()
+                .map(|p| UserPhone {
+                    id: PhoneId::from_trusted(p.id),
+                    phone_number: p.phone_number,
+                    verified: p.verified,
+                })
+                .collect(),
+            emails: emails
+                .into_iter()
+                .map(|e| UserEmail {
+                    id: EmailId::from_trusted(e.id),
+                    email: e.email,
+                    verified: e.verified,
+                })
+                .collect(),
+        }))
+    }
+}
+
+fn list<T: serde::de::DeserializeOwned>(
+    v: Option<serde_json::Value>,
+) -> Result<Vec<T>, StoreError> {
+    let v = v.unwrap_or_else(|| serde_json::Value::Array(Vec::new()));
+    serde_json::from_value(v).map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))
+}
+
+/// Loads users with their phones and emails in one query, in the order of `ids`; unknown ids
+/// are skipped.
 pub async fn load_users(
     conn: &mut PgConnection,
     project: &ProjectId,
     ids: &[String],
 ) -> Result<Vec<User>, StoreError> {
-    let rows = sqlx::query!(
-        "select id, status, first_name, middle_name, last_name, external_id,
-                trusted_metadata, untrusted_metadata, roles, created_at
-         from users where project_id = $1 and id = any($2)",
+    let rows = sqlx::query_as!(
+        UserRow,
+        "select id, status, first_name, middle_name, last_name, external_id, trusted_metadata,
+                untrusted_metadata, roles, created_at, phones, emails
+         from otpd_users($1, $2)",
         project.as_str(),
         ids
     )
     .fetch_all(&mut *conn)
     .await?;
-    let phone_rows = sqlx::query!(
-        "select id, user_id, phone_number, verified from phone_numbers
-         where user_id = any($1)
-           and (verified or attach_expires_at is null or attach_expires_at > now())
-         order by created_at, id",
-        ids
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let email_rows = sqlx::query!(
-        "select id, user_id, email, verified from emails where user_id = any($1) order by created_at, id",
-        ids
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut phones: HashMap<String, Vec<UserPhone>> = HashMap::new();
-    for r in phone_rows {
-        phones.entry(r.user_id).or_default().push(UserPhone {
-            id: PhoneId::from_trusted(r.id),
-            phone_number: r.phone_number,
-            verified: r.verified,
-        });
+    let mut users = Vec::with_capacity(rows.len());
+    for row in rows {
+        users.extend(row.into_user()?);
     }
-    let mut emails: HashMap<String, Vec<UserEmail>> = HashMap::new();
-    for r in email_rows {
-        emails.entry(r.user_id).or_default().push(UserEmail {
-            id: EmailId::from_trusted(r.id),
-            email: r.email,
-            verified: r.verified,
-        });
-    }
-    let mut users: Vec<User> = rows
-        .into_iter()
-        .map(|u| User {
-            phones: phones.remove(&u.id).unwrap_or_default(),
-            emails: emails.remove(&u.id).unwrap_or_default(),
-            id: UserId::from_trusted(u.id),
-            status: UserStatus::from_db(&u.status),
-            name: Name {
-                first_name: u.first_name,
-                middle_name: u.middle_name,
-                last_name: u.last_name,
-            },
-            external_id: u.external_id,
-            trusted_metadata: u.trusted_metadata,
-            untrusted_metadata: u.untrusted_metadata,
-            roles: u.roles,
-            created_at: u.created_at,
-        })
-        .collect();
     users.sort_by_key(|u| ids.iter().position(|i| i == u.id.as_str()));
     Ok(users)
 }
@@ -429,8 +463,6 @@ pub async fn mark_phone_verified(
 }
 
 fn push_filter(qb: &mut sqlx::QueryBuilder<'_, sqlx::Postgres>, f: &UserFilter) {
-    const VISIBLE: &str =
-        "(p.verified or p.attach_expires_at is null or p.attach_expires_at > now())";
     match f {
         UserFilter::UserIds(ids) => {
             qb.push("u.id = any(").push_bind(ids.clone()).push(")");
@@ -441,24 +473,20 @@ fn push_filter(qb: &mut sqlx::QueryBuilder<'_, sqlx::Postgres>, f: &UserFilter) 
                 .push(")");
         }
         UserFilter::PhoneNumbers(numbers) => {
-            qb.push("exists (select 1 from phone_numbers p where p.user_id = u.id and ")
-                .push(VISIBLE)
-                .push(" and p.phone_number = any(")
+            qb.push("exists (select 1 from live_phone_numbers p where p.user_id = u.id and p.phone_number = any(")
                 .push_bind(numbers.clone())
                 .push("))");
         }
         UserFilter::PhoneIds(ids) => {
-            qb.push("exists (select 1 from phone_numbers p where p.user_id = u.id and ")
-                .push(VISIBLE)
-                .push(" and p.id = any(")
-                .push_bind(ids.clone())
-                .push("))");
+            qb.push(
+                "exists (select 1 from live_phone_numbers p where p.user_id = u.id and p.id = any(",
+            )
+            .push_bind(ids.clone())
+            .push("))");
         }
         UserFilter::PhoneNumberFuzzy(part) => {
             // Digits and '+' only (checked by the caller), so no LIKE wildcard gets through.
-            qb.push("exists (select 1 from phone_numbers p where p.user_id = u.id and ")
-                .push(VISIBLE)
-                .push(" and strpos(p.phone_number, ")
+            qb.push("exists (select 1 from live_phone_numbers p where p.user_id = u.id and strpos(p.phone_number, ")
                 .push_bind(part.clone())
                 .push(") > 0)");
         }

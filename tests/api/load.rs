@@ -172,3 +172,74 @@ async fn a_send_shed_for_overload_leaves_no_trace_and_goes_through_when_retried(
         assert_eq!(charged, 1);
     }
 }
+
+/// Top-level statements this test database has run, by kind: the project's API secret check,
+/// the fake provider's outbox write, and everything else (the request path proper).
+async fn statements(app: &crate::helpers::TestApp) -> (i64, i64, i64) {
+    let row: (i64, i64, i64) = sqlx::query_as(
+        "select coalesce(sum(calls) filter (where query ~ 'project_secrets'), 0)::bigint,
+                coalesce(sum(calls) filter (where query ~ 'sandbox_outbox'), 0)::bigint,
+                coalesce(sum(calls) filter (where query !~ 'project_secrets|sandbox_outbox'), 0)::bigint
+         from pg_stat_statements
+         where dbid = (select oid from pg_database where datname = current_database())
+           and query !~ 'pg_stat_statements|pg_database'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    row
+}
+
+#[tokio::test]
+async fn a_send_and_an_authenticate_are_two_round_trips_each_after_the_secret_check() {
+    let app = crate::helpers::spawn_app().await;
+    sqlx::query("create extension if not exists pg_stat_statements")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    const N: i64 = 5;
+    let phones: Vec<String> = (0..N).map(|_| unique_us_number()).collect();
+
+    let before = statements(&app).await;
+    let mut sent = Vec::new();
+    for phone in &phones {
+        let r = app.login_or_create(phone).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        assert_eq!(r.body["user_created"], true);
+        sent.push(r.body["phone_id"].as_str().unwrap().to_owned());
+    }
+    let after_sends = statements(&app).await;
+    // Reading the codes back runs statements of its own: measure the authenticates after it.
+    let mut codes = Vec::new();
+    for phone in &phones {
+        codes.push(app.last_code(phone).await);
+    }
+    let before_auth = statements(&app).await;
+    for (phone_id, code) in sent.iter().zip(&codes) {
+        let r = app.authenticate(phone_id, code).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        assert_eq!(r.body["user"]["phone_numbers"][0]["verified"], true);
+    }
+    let after_auth = statements(&app).await;
+
+    let per_op = |a: (i64, i64, i64), b: (i64, i64, i64)| {
+        ((b.0 - a.0) / N, (b.1 - a.1) / N, (b.2 - a.2) / N)
+    };
+    let send = per_op(before, after_sends);
+    let auth = per_op(before_auth, after_auth);
+    println!(
+        "statements per send to a new number: {} secret check, {} request path, {} fake outbox; \
+         per authenticate: {} secret check, {} request path",
+        send.0, send.2, send.1, auth.0, auth.2
+    );
+    assert_eq!(
+        send,
+        (1, 1, 2),
+        "(secret check, outbox, request path) per send"
+    );
+    assert_eq!(
+        auth,
+        (1, 0, 2),
+        "(secret check, outbox, request path) per authenticate"
+    );
+}

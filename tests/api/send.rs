@@ -247,20 +247,49 @@ async fn login_or_create_as_pending_makes_a_pending_user_until_it_authenticates(
 }
 
 #[tokio::test]
-async fn a_send_the_provider_accepted_succeeds_even_if_recording_it_fails() {
+async fn a_sent_code_whose_first_write_fails_is_stored_by_the_retry_and_verifies() {
     let app = crate::helpers::spawn_app().await;
-    // Every new message record is refused, as during a database hiccup after the provider's
-    // answer (existing rows are untouched).
+    // The first write of a code and its message record fails, as in a database hiccup after
+    // the provider's answer; a sequence keeps count across the rolled-back attempt.
+    sqlx::raw_sql(
+        "create sequence hiccup;
+         create function hiccup() returns trigger language plpgsql as $$
+         begin
+             if nextval('hiccup') = 1 then raise exception 'hiccup'; end if;
+             return new;
+         end $$;
+         create trigger hiccup before insert on messages for each row execute function hiccup();",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let phone = crate::helpers::unique_us_number();
+    let r = app.login_or_create(&phone).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(app.count("select count(*) from messages").await, 1);
+    assert_eq!(app.count("select count(*) from passcodes").await, 1);
+    let code = app.last_code(&phone).await;
+    let phone_id = r.body["phone_id"].as_str().unwrap().to_owned();
+    let ok = app.authenticate(&phone_id, &code).await;
+    assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.body);
+}
+
+#[tokio::test]
+async fn a_sent_code_that_cannot_be_stored_fails_the_send_and_leaves_no_half_record() {
+    let app = crate::helpers::spawn_app().await;
+    // Every new message record is refused (existing rows untouched): the code's write, which
+    // is the same statement, fails with it each time.
     sqlx::query("alter table messages add constraint refuse_records check (false) not valid")
         .execute(&app.pool)
         .await
         .unwrap();
     let phone = crate::helpers::unique_us_number();
     let r = app.login_or_create(&phone).await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{:?}", r.body);
+    assert_eq!(r.body["error_type"], "internal_server_error");
+    // The provider had the message (it is in the outbox), but no code or record was kept
+    // for it: the caller's retry sends a new code.
+    assert_eq!(app.count("select count(*) from sandbox_outbox").await, 1);
+    assert_eq!(app.count("select count(*) from passcodes").await, 0);
     assert_eq!(app.count("select count(*) from messages").await, 0);
-    let code = app.last_code(&phone).await;
-    let phone_id = r.body["phone_id"].as_str().unwrap().to_owned();
-    let ok = app.authenticate(&phone_id, &code).await;
-    assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.body);
 }
