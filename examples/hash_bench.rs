@@ -91,6 +91,7 @@ fn params(m: u32, t: u32, p: u32, threads: usize, queue: usize) -> HashingParams
         queue,
         // Measures the pool's rate, so nothing is shed by expected wait.
         max_wait_ms: 0,
+        shed_pause_ms: 0,
     }
 }
 

@@ -127,3 +127,4 @@ begin
         where p.project_id = p_project and p.id = p_method;
     return query select true, u.* from otpd_users(p_project, array[v_user]) u;
 end $$;
+

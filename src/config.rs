@@ -75,6 +75,10 @@ pub struct HashingConfig {
     /// A request whose hash would wait longer than this (jobs ahead × measured hash time /
     /// threads) is shed with a 503 before it does anything; 0 bounds by `queue` only.
     pub max_wait_ms: u64,
+    /// A shed request's 503 is sent after this pause, so clients that retry at once can't
+    /// spin the CPU the admitted hashes need; 0 answers at once (behind a load balancer that
+    /// retries another replica, say).
+    pub shed_pause_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -258,6 +262,7 @@ impl Default for HashingConfig {
             threads: 0,
             queue: p.queue,
             max_wait_ms: p.max_wait_ms,
+            shed_pause_ms: p.shed_pause_ms,
         }
     }
 }
@@ -276,6 +281,7 @@ impl HashingConfig {
             threads,
             queue: self.queue,
             max_wait_ms: self.max_wait_ms,
+            shed_pause_ms: self.shed_pause_ms,
         }
     }
 }

@@ -82,6 +82,8 @@ pub struct HashingParams {
     pub queue: usize,
     /// Longest expected wait for a thread before a request is refused; 0: `queue` only.
     pub max_wait_ms: u64,
+    /// How long a refused request is held before its 503 goes out (see [`Hasher::admit`]).
+    pub shed_pause_ms: u64,
 }
 
 impl Default for HashingParams {
@@ -94,9 +96,13 @@ impl Default for HashingParams {
             p_cost: Params::DEFAULT_P_COST,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             queue: 256,
-            // Admitted requests finish well under a second even far past saturation; a
-            // client that retries after a 503 gets a better deal than one queued for seconds.
-            max_wait_ms: 500,
+            // Admitted requests finish within about a second even far past saturation (64
+            // requests in flight on 2 cores wait ~0.9 s by Little's law, so less would shed
+            // a merely busy server); a client that retries after a 503 gets a better deal
+            // than one queued for seconds.
+            max_wait_ms: 800,
+            // As long as the 503's `Retry-After: 1`.
+            shed_pause_ms: 1000,
         }
     }
 }
@@ -132,6 +138,7 @@ struct Inner {
     threads: usize,
     queue: usize,
     max_wait: Duration,
+    shed_pause: Duration,
     load: Arc<Load>,
 }
 
@@ -261,6 +268,7 @@ impl Hasher {
                 threads: params.threads,
                 queue: params.queue,
                 max_wait: Duration::from_millis(params.max_wait_ms),
+                shed_pause: Duration::from_millis(params.shed_pause_ms),
                 load,
             }),
         })
@@ -275,20 +283,56 @@ impl Hasher {
         let slot = Slot {
             load: Arc::clone(load),
         };
-        let threads = self.inner.threads.max(1);
-        let full = ahead >= threads + self.inner.queue;
-        // Whole rounds of the pool that must finish before this job starts.
-        let wait = Duration::from_nanos(
-            load.avg_ns
-                .load(Ordering::Relaxed)
-                .saturating_mul((ahead / threads) as u64),
-        );
-        if full || (!self.inner.max_wait.is_zero() && wait > self.inner.max_wait) {
+        if self.too_busy(ahead) {
             drop(slot);
             crate::metrics::hashing_shed();
             return Err(HashingError::Overloaded);
         }
         Ok(slot)
+    }
+
+    /// [`Hasher::reserve`] for a request: a refusal is answered only after `shed_pause_ms`.
+    /// A refused request costs little, so a client that retries at once (most load
+    /// generators, and impatient clients) would otherwise turn shedding into a loop that
+    /// takes the CPU the admitted hashes need; held, it asks again at about the pace its
+    /// `Retry-After` says.
+    pub async fn admit(&self) -> Result<Slot, HashingError> {
+        match self.reserve() {
+            Err(HashingError::Overloaded) => {
+                tokio::time::sleep(self.inner.shed_pause).await;
+                Err(HashingError::Overloaded)
+            }
+            other => other,
+        }
+    }
+
+    /// Whether a request arriving now would be refused by [`Hasher::reserve`], without taking
+    /// a place: checked before the API secret is, so a request that will be shed costs no
+    /// database round trip. Refusals are held as in [`Hasher::admit`].
+    pub async fn check_room(&self) -> Result<(), HashingError> {
+        if !self.too_busy(self.inner.load.in_flight.load(Ordering::SeqCst)) {
+            return Ok(());
+        }
+        crate::metrics::hashing_shed();
+        tokio::time::sleep(self.inner.shed_pause).await;
+        Err(HashingError::Overloaded)
+    }
+
+    /// `ahead` jobs in flight: would one more wait too long, or overflow the queue?
+    fn too_busy(&self, ahead: usize) -> bool {
+        let threads = self.inner.threads.max(1);
+        if ahead >= threads + self.inner.queue {
+            return true;
+        }
+        // Whole rounds of the pool that must finish before this job starts.
+        let wait = Duration::from_nanos(
+            self.inner
+                .load
+                .avg_ns
+                .load(Ordering::Relaxed)
+                .saturating_mul((ahead / threads) as u64),
+        );
+        !self.inner.max_wait.is_zero() && wait > self.inner.max_wait
     }
 
     /// Hashes `code` in a reserved slot. With `salt_seed` (the method the code is for) the
@@ -671,6 +715,7 @@ mod tests {
             threads: 2,
             queue: 64,
             max_wait_ms: 0,
+            shed_pause_ms: 0,
         }
     }
 
@@ -836,6 +881,7 @@ mod tests {
             threads: 1,
             queue: 1,
             max_wait_ms: 0,
+            shed_pause_ms: 0,
         };
         let h = hasher(&params, PEPPER);
         let mut jobs = tokio::task::JoinSet::new();
@@ -911,6 +957,7 @@ mod tests {
             threads: 1,
             queue: 1000,
             max_wait_ms: 1,
+            shed_pause_ms: 0,
             ..small(8192, 2)
         };
         let h = hasher(&params, PEPPER);

@@ -42,35 +42,60 @@ impl FromRequest for Authenticated {
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let req = req.clone();
-        Box::pin(async move {
-            let unauthorized = || ApiError::new(ErrorKind::UnauthorizedCredentials);
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| ApiError::new(ErrorKind::InternalServerError))?;
-            let forwarded: Vec<Option<&str>> = req
-                .headers()
-                .get_all("x-forwarded-for")
-                .map(|v| v.to_str().ok())
-                .collect();
-            let client = state.client_limits.client_ip(
-                req.peer_addr()
-                    .map_or(std::net::Ipv4Addr::LOCALHOST.into(), |a| a.ip()),
-                &forwarded,
-            );
-            state.client_limits.check_peer(client).map_err(limited)?;
-            let (id, secret) = credentials(&req).ok_or_else(unauthorized)?;
-            let project =
-                projects::authenticate(&state.services.pool, &state.secret_hasher, &id, &secret)
-                    .await
-                    .map_err(|e| ApiError::from(crate::otp::OtpError::Store(e)))?
-                    .ok_or_else(unauthorized)?;
-            req.extensions_mut()
-                .insert(ProjectTag(project.id.to_string()));
-            state
-                .client_limits
-                .check_project(project.id.as_str())
-                .map_err(limited)?;
-            Ok(Authenticated(project))
-        })
+        Box::pin(async move { authenticate(&req, false).await.map(Authenticated) })
     }
+}
+
+/// [`Authenticated`] for the routes that hash (sends and authenticates): before the secret's
+/// database lookup it checks for room in the hashing pool, so a request the pool would shed
+/// is answered 503 (after the pool's pause) without a round trip. The place itself is taken
+/// later, by the use case, just before it charges anything.
+pub struct AuthenticatedToHash(pub Project);
+
+impl FromRequest for AuthenticatedToHash {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { authenticate(&req, true).await.map(AuthenticatedToHash) })
+    }
+}
+
+async fn authenticate(req: &HttpRequest, hashes: bool) -> Result<Project, ApiError> {
+    let unauthorized = || ApiError::new(ErrorKind::UnauthorizedCredentials);
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::new(ErrorKind::InternalServerError))?;
+    let forwarded: Vec<Option<&str>> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .map(|v| v.to_str().ok())
+        .collect();
+    let client = state.client_limits.client_ip(
+        req.peer_addr()
+            .map_or(std::net::Ipv4Addr::LOCALHOST.into(), |a| a.ip()),
+        &forwarded,
+    );
+    state.client_limits.check_peer(client).map_err(limited)?;
+    if hashes {
+        state
+            .services
+            .hasher
+            .check_room()
+            .await
+            .map_err(|e| ApiError::from(OtpError::from(e)))?;
+    }
+    let (id, secret) = credentials(req).ok_or_else(unauthorized)?;
+    let project = projects::authenticate(&state.services.pool, &state.secret_hasher, &id, &secret)
+        .await
+        .map_err(|e| ApiError::from(OtpError::Store(e)))?
+        .ok_or_else(unauthorized)?;
+    req.extensions_mut()
+        .insert(ProjectTag(project.id.to_string()));
+    state
+        .client_limits
+        .check_project(project.id.as_str())
+        .map_err(limited)?;
+    Ok(project)
 }

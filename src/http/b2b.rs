@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use super::auth::Authenticated;
+use super::auth::{Authenticated, AuthenticatedToHash};
 use super::context::RequestId;
 use super::dto::rfc3339;
 use super::errors::{ApiError, ErrorBody, ErrorKind, ServerErrors, Unauthorized};
@@ -976,7 +976,7 @@ pub struct SmsSendInput {
 )]
 pub async fn sms_send(
     state: web::Data<AppState>,
-    Authenticated(project): Authenticated,
+    AuthenticatedToHash(project): AuthenticatedToHash,
     RequestId(request_id): RequestId,
     Json(i): Json<SmsSendInput>,
 ) -> Result<HttpResponse, ApiError> {
@@ -1033,7 +1033,7 @@ pub struct SmsAuthenticateInput {
 )]
 pub async fn sms_authenticate(
     state: web::Data<AppState>,
-    Authenticated(project): Authenticated,
+    AuthenticatedToHash(project): AuthenticatedToHash,
     RequestId(request_id): RequestId,
     Json(i): Json<SmsAuthenticateInput>,
 ) -> Result<HttpResponse, ApiError> {

@@ -470,7 +470,9 @@ impl From<OtpError> for ApiError {
             }
             OtpError::UnableToAuth => ApiError::new(UnableToAuthOtpCode),
             OtpError::Overloaded => {
-                tracing::warn!("hashing pool busy: shedding a request before any work");
+                // Counted by otpd_hashing_shed_total; a line per shed request would itself
+                // load a server that is shedding hundreds a second.
+                tracing::debug!("hashing pool busy: shedding a request before any work");
                 ApiError {
                     retry_after: Some(1),
                     ..ApiError::new(ServiceUnavailable)

@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 
 use std::net::IpAddr;
 
-use super::auth::{limited, Authenticated};
+use super::auth::{limited, AuthenticatedToHash};
 use super::context::RequestId;
 use super::dto::UserBody;
 use super::errors::{ApiError, ErrorBody, ErrorKind, ServerErrors, Unauthorized};
@@ -230,7 +230,7 @@ async fn run_send(
 )]
 pub async fn sms_send(
     state: web::Data<AppState>,
-    Authenticated(project): Authenticated,
+    AuthenticatedToHash(project): AuthenticatedToHash,
     RequestId(id): RequestId,
     Json(input): Json<SendInput>,
 ) -> Result<HttpResponse, ApiError> {
@@ -255,7 +255,7 @@ pub async fn sms_send(
 )]
 pub async fn sms_login_or_create(
     state: web::Data<AppState>,
-    Authenticated(project): Authenticated,
+    AuthenticatedToHash(project): AuthenticatedToHash,
     RequestId(id): RequestId,
     Json(input): Json<SendInput>,
 ) -> Result<HttpResponse, ApiError> {
@@ -281,7 +281,7 @@ pub async fn sms_login_or_create(
 )]
 pub async fn whatsapp_send(
     state: web::Data<AppState>,
-    Authenticated(project): Authenticated,
+    AuthenticatedToHash(project): AuthenticatedToHash,
     RequestId(id): RequestId,
     Json(input): Json<SendInput>,
 ) -> Result<HttpResponse, ApiError> {
@@ -306,7 +306,7 @@ pub async fn whatsapp_send(
 )]
 pub async fn whatsapp_login_or_create(
     state: web::Data<AppState>,
-    Authenticated(project): Authenticated,
+    AuthenticatedToHash(project): AuthenticatedToHash,
     RequestId(id): RequestId,
     Json(input): Json<SendInput>,
 ) -> Result<HttpResponse, ApiError> {
@@ -378,7 +378,7 @@ struct AuthenticateOutput<'a> {
 )]
 pub async fn authenticate(
     state: web::Data<AppState>,
-    Authenticated(project): Authenticated,
+    AuthenticatedToHash(project): AuthenticatedToHash,
     RequestId(request_id): RequestId,
     Json(input): Json<AuthenticateInput>,
 ) -> Result<HttpResponse, ApiError> {

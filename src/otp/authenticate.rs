@@ -23,7 +23,7 @@ pub async fn authenticate(
     code: &Passcode,
 ) -> Result<User, OtpError> {
     // The slot first, so a request shed for overload charges no guess and counts no attempt.
-    let slot = svc.hasher.reserve()?;
+    let slot = svc.hasher.admit().await?;
     let key = limits::guess_key(method_id.as_str());
     let budget = limits::guess_budget(&project.settings.limits, &key);
     let sandbox = (project.env() == Environment::Test).then_some(SANDBOX_NUMBER);

@@ -44,7 +44,7 @@ pub async fn admit(
         tracing::info!(to = %phone, reason = refused.reason().as_str(), "send refused");
         return Err(refused.into());
     }
-    let slot = svc.hasher.reserve()?;
+    let slot = svc.hasher.admit().await?;
     let admitted = limits::admit_send(&svc.pool, project, phone, new_owner).await?;
     Ok((slot, admitted))
 }
@@ -191,7 +191,7 @@ pub async fn check(
     method_id: &str,
     code: &Passcode,
 ) -> Result<Uuid, OtpError> {
-    let slot = svc.hasher.reserve()?;
+    let slot = svc.hasher.admit().await?;
     let key = limits::guess_key(method_id);
     let budget = limits::guess_budget(&project.settings.limits, &key);
     let attempt = passcodes::begin_attempt(&svc.pool, &project.id, method_id, &budget).await?;

@@ -243,3 +243,59 @@ async fn a_send_and_an_authenticate_are_two_round_trips_each_after_the_secret_ch
         "(secret check, outbox, request path) per authenticate"
     );
 }
+
+#[tokio::test]
+async fn a_shed_request_costs_no_credentials_lookup_and_is_answered_after_the_pause() {
+    let mut settings = ProjectSettings::default();
+    settings.limits.pending_floor = 0;
+    let app = spawn_app_with(
+        |c| {
+            // A slow hash (64 MiB, t=3), so the pool stays busy while the burst arrives.
+            c.hashing.m_cost_kib = 65536;
+            c.hashing.t_cost = 3;
+            c.hashing.threads = 1;
+            c.hashing.max_wait_ms = 1;
+            c.hashing.shed_pause_ms = 300;
+        },
+        settings,
+        false,
+    )
+    .await;
+    sqlx::query("create extension if not exists pg_stat_statements")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    // One send first, so that the pool has timed a hash.
+    assert_eq!(
+        app.login_or_create(&unique_us_number()).await.status,
+        StatusCode::OK
+    );
+    let first = unique_us_number();
+    let blocker = app.login_or_create(&first);
+    let burst = async {
+        // The blocker has its place and is hashing by now.
+        tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+        let before = statements(&app).await;
+        let replies = join_all((0..12).map(|_| async {
+            let started = std::time::Instant::now();
+            let r = app.login_or_create(&unique_us_number()).await;
+            (r.status, started.elapsed())
+        }))
+        .await;
+        (replies, statements(&app).await.0 - before.0)
+    };
+    let (blocked, (replies, lookups)) = tokio::join!(blocker, burst);
+    assert_eq!(blocked.status, StatusCode::OK, "{:?}", blocked.body);
+    println!(
+        "12 sends while the pool is busy: {} shed, {lookups} credential lookups",
+        replies
+            .iter()
+            .filter(|(s, _)| *s == StatusCode::SERVICE_UNAVAILABLE)
+            .count()
+    );
+    for (status, took) in &replies {
+        assert_eq!(*status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(took.as_millis() >= 300, "a 503 came after {took:?}");
+    }
+    assert_eq!(lookups, 0, "shed requests looked their secret up");
+}
