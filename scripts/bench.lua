@@ -4,7 +4,7 @@
 --         auth: POST /v1/otps/authenticate, one "method_id<TAB>code" line of TOKENS per request
 -- SEED    run number: different runs use different numbers
 -- AUTHS   "Basic ...|Basic ..." headers; requests rotate over them (one per project)
--- DELAY_MS  optional pause per connection between requests (a paced, roughly fixed rate)
+-- DELAY_MS  optional: milliseconds between request starts on each thread (a fixed rate, see delay())
 -- done() prints one line: RESULT requests=N seconds=S rps=R p50_ms=.. p99_ms=.. s2xx=.. s429=.. s503=.. other=.. errors=..
 
 -- Valid US geographic numbers: these area codes with exchanges 200-999 except N11 and 555.
@@ -79,8 +79,28 @@ function request()
   return wrk.format("POST", path, headers, body)
 end
 
+-- Paced phases (DELAY_MS > 0): requests leave on a fixed schedule, one every DELAY_MS per
+-- thread, the threads staggered, like a fixed-rate generator (`oha -q`); pausing after each
+-- answer instead would keep the connections in lockstep, arriving in bursts.
+local ffi = require("ffi")
+ffi.cdef [[
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+int clock_gettime(int clk_id, bench_timespec *tp);
+]]
+local ts = ffi.new("bench_timespec")
+local function now_ms()
+  ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
+  return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+end
+
+local next_at
 function delay()
-  return delay_ms
+  if delay_ms <= 0 then return 0 end
+  local now = now_ms()
+  next_at = next_at or now + id * delay_ms / nthreads()
+  local slot = math.max(next_at, now)
+  next_at = slot + delay_ms
+  return slot - now
 end
 
 function response(status, headers, body)
