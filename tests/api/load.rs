@@ -108,26 +108,8 @@ async fn a_full_hashing_queue_sheds_sends_with_503_and_retry_after() {
 
 #[tokio::test]
 async fn a_send_shed_for_overload_leaves_no_trace_and_goes_through_when_retried() {
-    let mut settings = ProjectSettings::default();
-    // 30 unanswered new numbers at once: more than the pending-sends floor, not the subject.
-    settings.limits.pending_floor = 0;
-    let app = spawn_app_with(
-        |c| {
-            c.hashing.m_cost_kib = 19456;
-            c.hashing.t_cost = 2;
-            c.hashing.threads = 1;
-            // Any job ahead means a wait of a whole hash: more than 1 ms.
-            c.hashing.max_wait_ms = 1;
-        },
-        settings,
-        false,
-    )
-    .await;
-    // One send first, so that the pool has timed a hash.
-    assert_eq!(
-        app.login_or_create(&unique_us_number()).await.status,
-        StatusCode::OK
-    );
+    // Any job ahead means a wait of a whole hash (19 MiB, t=2): more than 1 ms.
+    let app = shedding_app(19456, 2, 1000).await;
     let phones: Vec<String> = (0..30).map(|_| unique_us_number()).collect();
     let replies = join_all(phones.iter().map(|p| app.login_or_create(p))).await;
     let mut shed = Vec::new();
@@ -246,30 +228,12 @@ async fn a_send_and_an_authenticate_are_two_round_trips_each_after_the_secret_ch
 
 #[tokio::test]
 async fn a_shed_request_costs_no_credentials_lookup_and_is_answered_after_the_pause() {
-    let mut settings = ProjectSettings::default();
-    settings.limits.pending_floor = 0;
-    let app = spawn_app_with(
-        |c| {
-            // A slow hash (64 MiB, t=3), so the pool stays busy while the burst arrives.
-            c.hashing.m_cost_kib = 65536;
-            c.hashing.t_cost = 3;
-            c.hashing.threads = 1;
-            c.hashing.max_wait_ms = 1;
-            c.hashing.shed_pause_ms = 300;
-        },
-        settings,
-        false,
-    )
-    .await;
+    // A slow hash (64 MiB, t=3), so the pool stays busy while the burst arrives.
+    let app = shedding_app(65536, 3, 300).await;
     sqlx::query("create extension if not exists pg_stat_statements")
         .execute(&app.pool)
         .await
         .unwrap();
-    // One send first, so that the pool has timed a hash.
-    assert_eq!(
-        app.login_or_create(&unique_us_number()).await.status,
-        StatusCode::OK
-    );
     let first = unique_us_number();
     let blocker = app.login_or_create(&first);
     let burst = async {
@@ -298,4 +262,29 @@ async fn a_shed_request_costs_no_credentials_lookup_and_is_answered_after_the_pa
         assert!(took.as_millis() >= 300, "a 503 came after {took:?}");
     }
     assert_eq!(lookups, 0, "shed requests looked their secret up");
+}
+
+/// An app whose one hashing thread sheds any request with a job ahead of it (`max_wait_ms` 1),
+/// at the given argon2 cost and shed pause, after one send so the pool has timed a hash. The
+/// pending-sends budget is off: bursts of new numbers are the point, not its subject.
+async fn shedding_app(m_cost_kib: u32, t_cost: u32, shed_pause_ms: u64) -> crate::helpers::TestApp {
+    let mut settings = ProjectSettings::default();
+    settings.limits.pending_floor = 0;
+    let app = spawn_app_with(
+        |c| {
+            c.hashing.m_cost_kib = m_cost_kib;
+            c.hashing.t_cost = t_cost;
+            c.hashing.threads = 1;
+            c.hashing.max_wait_ms = 1;
+            c.hashing.shed_pause_ms = shed_pause_ms;
+        },
+        settings,
+        false,
+    )
+    .await;
+    assert_eq!(
+        app.login_or_create(&unique_us_number()).await.status,
+        StatusCode::OK
+    );
+    app
 }
