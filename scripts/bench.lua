@@ -69,7 +69,8 @@ function request()
   local path, body
   if mode == "send" then
     path = "/v1/otps/sms/login_or_create"
-    body = '{"phone_number":"' .. number(n) .. '"}'
+    -- 10 minutes: the later authenticate phases use codes sent minutes before (default 2)
+    body = '{"phone_number":"' .. number(n) .. '","expiration_minutes":10}'
   else
     ti = ti + 1
     local t = tokens[(ti - 1) % #tokens + 1]
