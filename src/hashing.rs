@@ -298,10 +298,7 @@ impl Hasher {
     /// `Retry-After` says.
     pub async fn admit(&self) -> Result<Slot, HashingError> {
         match self.reserve() {
-            Err(HashingError::Overloaded) => {
-                tokio::time::sleep(self.inner.shed_pause).await;
-                Err(HashingError::Overloaded)
-            }
+            Err(HashingError::Overloaded) => Err(self.held_refusal().await),
             other => other,
         }
     }
@@ -314,8 +311,13 @@ impl Hasher {
             return Ok(());
         }
         crate::metrics::hashing_shed();
+        Err(self.held_refusal().await)
+    }
+
+    /// A refusal, answered after `shed_pause_ms`.
+    async fn held_refusal(&self) -> HashingError {
         tokio::time::sleep(self.inner.shed_pause).await;
-        Err(HashingError::Overloaded)
+        HashingError::Overloaded
     }
 
     /// `ahead` jobs in flight: would one more wait too long, or overflow the queue?

@@ -67,16 +67,19 @@ pub async fn send(
     // Admission first: a send shed for overload or refused by a limit creates nothing. For
     // login_or_create the admission also makes the user of a new number, in the same round
     // trip.
-    let env = project.env();
-    let (new_user, new_phone) = (UserId::generate(env), PhoneId::generate(env));
-    let new_owner = match req.target {
-        Target::LoginOrCreate { pending } => Some(NewOwner {
-            user: &new_user,
-            phone: &new_phone,
-            status: UserStatus::from_pending(pending).as_str(),
-        }),
+    let fresh = match req.target {
+        Target::LoginOrCreate { pending } => Some((
+            UserId::generate(project.env()),
+            PhoneId::generate(project.env()),
+            UserStatus::from_pending(pending),
+        )),
         Target::Existing | Target::AttachTo(_) => None,
     };
+    let new_owner = fresh.as_ref().map(|(user, phone, status)| NewOwner {
+        user,
+        phone,
+        status: status.as_str(),
+    });
     let (slot, admitted) = match &req.recipient {
         Recipient::Phone(phone) => {
             let (slot, admitted) = codes::admit(svc, project, phone, new_owner).await?;

@@ -248,26 +248,6 @@ pub fn owner(phone_id: Option<String>, user_id: Option<String>, e164: &str) -> O
     }
 }
 
-pub async fn find_phone_by_id(
-    pool: &PgPool,
-    project: &ProjectId,
-    id: &PhoneId,
-) -> Result<Option<PhoneOwner>, StoreError> {
-    let row = sqlx::query!(
-        r#"select id as "id!", user_id as "user_id!", phone_number as "phone_number!"
-           from live_phone_numbers where project_id = $1 and id = $2"#,
-        project.as_str(),
-        id.as_str()
-    )
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|r| PhoneOwner {
-        phone_id: PhoneId::from_trusted(r.id),
-        user_id: UserId::from_trusted(r.user_id),
-        phone_number: r.phone_number,
-    }))
-}
-
 /// Resolves an id or external id to the user's id.
 pub async fn resolve_user(
     pool: &PgPool,
