@@ -243,3 +243,45 @@ async fn a_database_outage_gives_quick_503s_and_otpd_recovers_when_it_returns() 
     let res = send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK, "{:?}", res.text().await);
 }
+
+/// The pool pings only a connection that sat idle (`otpd::store::PING_AFTER_IDLE`), not one
+/// per statement: connections the server closed while otpd was quiet (an idle-session killer,
+/// a restarted pooler, an operator's `pg_terminate_backend`) are replaced without failing
+/// the next request.
+#[tokio::test]
+async fn connections_the_server_closed_while_idle_are_replaced_without_failing_a_request() {
+    use sqlx::{Connection, Executor, PgConnection, Row};
+
+    let app = crate::helpers::spawn_app_unlimited().await;
+    let first = unique_us_number();
+    let sent = app.login_or_create(&first).await;
+    assert_eq!(sent.status, StatusCode::OK, "{:?}", sent.body);
+
+    let mut admin = PgConnection::connect(&crate::helpers::server_url())
+        .await
+        .unwrap();
+    let killed: i64 = admin
+        .fetch_one(
+            sqlx::query(
+                "select count(*) filter (where pg_terminate_backend(pid)) from pg_stat_activity
+                 where datname = $1 and pid <> pg_backend_pid()",
+            )
+            .bind(&app.db.name),
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(killed >= 1, "otpd held no connection to close");
+    println!("connections closed by the server while idle: {killed}");
+    tokio::time::sleep(otpd::store::PING_AFTER_IDLE + Duration::from_millis(200)).await;
+
+    // Every request from here on gets a live connection: none sees the closed ones.
+    let method = sent.body["phone_id"].as_str().unwrap().to_owned();
+    let code = app.last_code(&first).await;
+    let ok = app.authenticate(&method, &code).await;
+    assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.body);
+    for _ in 0..3 {
+        let again = app.login_or_create(&unique_us_number()).await;
+        assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
+    }
+}
