@@ -71,11 +71,13 @@ pub async fn delete_old_receipts(pool: &PgPool, days: i32, batch: i64) -> Result
     Ok(done.rows_affected())
 }
 
-/// GCRA buckets whose theoretical arrival time has passed: the same as no row.
+/// GCRA buckets whose theoretical arrival time has passed (the same as no row), unless the
+/// row still counts its number's sends of the current UTC day.
 pub async fn delete_spent_buckets(pool: &PgPool, batch: i64) -> Result<u64, StoreError> {
     let done = sqlx::query!(
         "delete from limit_gcra where ctid in (
-             select ctid from limit_gcra where tat < now()
+             select ctid from limit_gcra
+             where tat < now() and (day is null or day < (now() at time zone 'UTC')::date)
              limit $1 for update skip locked)",
         batch
     )

@@ -82,6 +82,39 @@ async fn the_per_number_limit_admits_the_same_count_on_one_replica_and_on_two() 
     assert_eq!(a.count("select count(*) from sandbox_outbox").await, 10);
 }
 
+/// The daily cap with the per-number rate off: the number's one row is still charged under
+/// its lock, so concurrent sends on two replicas admit exactly the cap.
+#[tokio::test]
+async fn the_daily_cap_alone_admits_exactly_the_cap_across_two_replicas() {
+    let a = app_with(|l| {
+        l.number_burst = 0;
+        l.number_daily_cap = 7;
+    })
+    .await;
+    let b = a.replica(|_| {}).await;
+    let phone = unique_us_number();
+    let replies =
+        join_all((0..24).map(|i| send_to(if i % 2 == 0 { &a } else { &b }, &phone))).await;
+    let mut sent = 0;
+    for r in &replies {
+        if r.status == StatusCode::OK {
+            sent += 1;
+        } else {
+            assert_refused(r, "too_many_requests", 86_400);
+            assert!(r.body["error_message"].as_str().unwrap().contains("daily"));
+        }
+    }
+    println!("24 concurrent sends on 2 replicas, daily cap 7, no rate limit: {sent} sent");
+    assert_eq!(sent, 7);
+    assert_eq!(
+        a.count(&format!(
+            "select day_hits::bigint from limit_gcra where key = 'n:{phone}'"
+        ))
+        .await,
+        7
+    );
+}
+
 #[tokio::test]
 async fn after_the_burst_one_send_per_interval_and_a_daily_cap() {
     let app = app_with(|l| {

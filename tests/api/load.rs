@@ -133,8 +133,7 @@ async fn a_send_shed_for_overload_leaves_no_trace_and_goes_through_when_retried(
         let traces = app
             .count(&format!(
                 "select (select count(*) from phone_numbers where phone_number = '{phone}')
-                      + (select count(*) from limit_gcra where key = 'n:{phone}')
-                      + (select count(*) from limit_windows where key = 'd:{phone}')"
+                      + (select count(*) from limit_gcra where key = 'n:{phone}')"
             ))
             .await;
         assert_eq!(
@@ -148,7 +147,7 @@ async fn a_send_shed_for_overload_leaves_no_trace_and_goes_through_when_retried(
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         let charged = app
             .count(&format!(
-                "select coalesce(sum(hits), 0)::bigint from limit_windows where key = 'd:{phone}'"
+                "select coalesce(sum(day_hits), 0)::bigint from limit_gcra where key = 'n:{phone}'"
             ))
             .await;
         assert_eq!(charged, 1);

@@ -181,7 +181,7 @@ async fn a_paced_burst_of_new_numbers_is_stopped_within_seconds_and_returning_us
     }
     for sql in [
         "update limit_windows set window_start = window_start - interval '1 day'",
-        "update limit_gcra set tat = tat - interval '1 day'",
+        "update limit_gcra set tat = tat - interval '1 day', day = day - 1",
     ] {
         sqlx::query(sql).execute(&app.pool).await.unwrap();
     }

@@ -51,17 +51,19 @@ async fn a_pass_purges_aged_codes_outbox_and_messages_in_batches_and_keeps_fresh
         &old_phone,
     )
     .await;
-    // Spent limit state of the first number: its bucket refilled, its day window 3 days old.
+    // Spent limit state of the first number: its bucket refilled, its day 3 days ago.
     exec(
         &app,
-        "update limit_gcra set tat = now() - interval '1 second' where key = 'n:' || $1",
+        "update limit_gcra set tat = now() - interval '1 second', day = day - 3 where key = 'n:' || $1",
         &old_phone,
     )
     .await;
+    // The second number's bucket refilled too, but its row still counts today's sends
+    // against the daily cap: kept.
     exec(
         &app,
-        "update limit_windows set window_start = window_start - interval '3 days' where key = 'd:' || $1",
-        &old_phone,
+        "update limit_gcra set tat = now() - interval '1 second' where key = 'n:' || $1",
+        &new_phone,
     )
     .await;
     // Expired but recently: kept until code_age_hours have passed.
@@ -84,11 +86,14 @@ async fn a_pass_purges_aged_codes_outbox_and_messages_in_batches_and_keeps_fresh
             sandbox_outbox: 3,
             messages: 3,
             delivery_receipts: 0,
-            limits: 2,
+            limits: 1,
             sessions: 0
         }
     );
     let q = |table: &str, col: &str| format!("select count(*) from {table} where {col} = $1");
+    let today = "select coalesce(sum(day_hits), 0)::bigint from limit_gcra where key = 'n:' || $1";
+    assert_eq!(count_for(&app, today, &old_phone).await, 0);
+    assert_eq!(count_for(&app, today, &new_phone).await, 1);
     assert_eq!(
         count_for(&app, &q("passcodes", "method_id"), &old_id).await,
         0
