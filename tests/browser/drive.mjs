@@ -1,0 +1,478 @@
+// Drives Stytch's real frontend SDK (@stytch/vanilla-js headless, consumer and B2B) in Debian's
+// headless Chromium against a running otpd, as a web app on another origin would use it.
+//
+//   node tests/browser/drive.mjs SCENARIO...        SCENARIO: consumer | refusals | b2b
+//
+// Environment (tests/api/browser.rs sets all of it):
+//   OTPD_BROWSER_CONFIG     path of a JSON file, see `Config` below
+//   OTPD_BROWSER_NODE_PATH  node_modules from tests/browser/install.sh (puppeteer-core)
+//   OTPD_CHROMIUM           the browser, /usr/bin/chromium
+//   NODE_EXTRA_CA_CERTS     the test CA, for this script's own backend calls (outbox, checks)
+//
+// Config: { api_base: "https://api.otpd.test" (the SDK's customBaseUrl; Chromium maps the host
+//   to api_ip), api_ip, backend: "https://127.0.0.1" (otpd's backend API for this script),
+//   project_id, secret, ca_pem, app_origin (allowed by public_token), foreign_origin (serves the
+//   same pages, not allowed), public_token, revoked_token,
+//   consumer: { existing_phone, new_phone, second_phone, foreign_phone, revoked_phone },
+//   b2b: { organization_id, member_id, member_phone, cookies: { name: value } } }
+//
+// Prints one JSON line per step on stdout: {"step", "ok", "ms", "detail"|"error"}; a scenario
+// stops at its first failed step. The last line is {"done": true, "passed", "failed",
+// "wall_ms", "launch_ms", "browser"}. Exits 1 when a step failed, 2 on a usage error.
+// Diagnostics (browser console, request log of a failed scenario) go to stderr.
+
+import { createRequire } from 'node:module';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const t0 = Date.now();
+const env = (k) => {
+  const v = process.env[k];
+  if (!v) {
+    console.error(`drive.mjs: ${k} is not set (tests/api/browser.rs sets it)`);
+    process.exit(2);
+  }
+  return v;
+};
+const cfg = JSON.parse(fs.readFileSync(env('OTPD_BROWSER_CONFIG'), 'utf8'));
+// ES `import` ignores NODE_PATH; createRequire on the install's node_modules finds the package.
+const puppeteer = createRequire(path.join(env('OTPD_BROWSER_NODE_PATH'), 'noop.js'))('puppeteer-core');
+const scenarios = process.argv.slice(2);
+const known = { consumer, refusals, b2b };
+if (scenarios.length === 0 || scenarios.some((s) => !(s in known))) {
+  console.error(`usage: drive.mjs ${Object.keys(known).join('|')}...`);
+  process.exit(2);
+}
+
+// ------------------------------------------------------------------ helpers ----
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const emit = (o) => process.stdout.write(JSON.stringify(o) + '\n');
+class Mismatch extends Error {}
+function must(cond, what, got) {
+  if (!cond) throw new Mismatch(got === undefined ? what : `${what}; got ${JSON.stringify(got)}`.slice(0, 1500));
+}
+let passed = 0;
+let failed = 0;
+async function step(name, fn) {
+  const s = Date.now();
+  try {
+    const detail = await fn();
+    passed += 1;
+    emit({ step: name, ok: true, ms: Date.now() - s, detail: detail ?? null });
+  } catch (e) {
+    failed += 1;
+    emit({ step: name, ok: false, ms: Date.now() - s, error: String(e?.stack ?? e).slice(0, 2000) });
+    throw new StopScenario();
+  }
+}
+class StopScenario extends Error {}
+
+// otpd's backend API, called by this script as the app's backend would (project secret).
+const basic = 'Basic ' + Buffer.from(`${cfg.project_id}:${cfg.secret}`).toString('base64');
+async function backend(method, p, body) {
+  const res = await fetch(cfg.backend + p, {
+    method,
+    headers: { authorization: basic, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}
+async function lastMessageId(to) {
+  const r = await backend('GET', `/v1/sandbox/messages?to=${encodeURIComponent(to)}&limit=1`);
+  must(r.status === 200, 'the sandbox outbox answers', r);
+  return r.body.messages[0]?.message_id ?? null;
+}
+// The code of the first message to `to` newer than `after` (a message id or null), as a person
+// reads it off their phone: the first run of six digits.
+async function codeSentTo(to, after) {
+  const until = Date.now() + 10_000;
+  for (;;) {
+    const r = await backend('GET', `/v1/sandbox/messages?to=${encodeURIComponent(to)}&limit=1`);
+    const m = r.body.messages?.[0];
+    if (m && m.message_id !== after) {
+      const code = /\d{6}/.exec(m.body)?.[0];
+      must(code, 'the message carries a 6-digit code', m.body);
+      return code;
+    }
+    must(Date.now() < until, `a new message to ${to} within 10 s`);
+    await sleep(100);
+  }
+}
+const wrongCode = (code) => code.slice(0, 5) + ((+code[5] + 1) % 10);
+
+// Runs `body` (an async function source) in the page; SDK errors come back as plain objects.
+function call(page, body, arg) {
+  return page.evaluate(
+    async (src, a) => {
+      try {
+        // eslint-disable-next-line no-new-func
+        return { resolved: await new Function('arg', `return (async () => { ${src} })()`)(a) };
+      } catch (e) {
+        return { rejected: { name: e.name, error_type: e.error_type, status_code: e.status_code, message: String(e.message).slice(0, 300) } };
+      }
+    },
+    body,
+    arg,
+  );
+}
+
+// Everything a page asks for, with what came back (puppeteer sees blocked CORS answers too).
+function track(page) {
+  const log = [];
+  page.on('request', (r) => {
+    const e = { method: r.method(), url: r.url(), auth: r.headers().authorization ?? null, body: r.postData() ?? null, status: null, acao: null, acac: null, failure: null };
+    log.push(e);
+    r.__e = e;
+  });
+  page.on('response', (res) => {
+    const e = res.request().__e;
+    if (!e) return;
+    const h = res.headers();
+    e.status = res.status();
+    e.acao = h['access-control-allow-origin'] ?? null;
+    e.acac = h['access-control-allow-credentials'] ?? null;
+  });
+  page.on('requestfailed', (r) => {
+    if (r.__e) r.__e.failure = r.failure()?.errorText ?? 'failed';
+  });
+  return log;
+}
+const api = (log, method, p) => log.filter((e) => e.method === method && e.url === cfg.api_base + '/sdk/v1' + p);
+const basicPassword = (auth) => Buffer.from(auth.replace(/^Basic /, ''), 'base64').toString().split(':').slice(1).join(':');
+const origins = (log) => [...new Set(log.filter((e) => /^https?:/.test(e.url)).map((e) => new URL(e.url).origin))];
+
+function waitApi(page, method, p, status) {
+  return page.waitForResponse(
+    (res) => res.request().method() === method && res.url() === cfg.api_base + '/sdk/v1' + p && (status === undefined || res.status() === status),
+    { timeout: 10_000 },
+  );
+}
+const pageUrl = (origin, file, token, extra = {}) =>
+  `${origin}/${file}?` + new URLSearchParams({ token, base: cfg.api_base, ...extra });
+
+// ------------------------------------------------------------------ browser ----
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'otpd-browser-'));
+// Trust the test CA the way a user's machine would: in an NSS database under a private HOME
+// (Chromium on Linux reads $HOME/.pki/nssdb); no --ignore-certificate-errors.
+const home = path.join(tmp, 'home');
+const nssdb = path.join(home, '.pki', 'nssdb');
+fs.mkdirSync(nssdb, { recursive: true });
+execFileSync('certutil', ['-d', `sql:${nssdb}`, '-N', '--empty-password']);
+execFileSync('certutil', ['-d', `sql:${nssdb}`, '-A', '-n', 'otpd-test-ca', '-t', 'C,,', '-i', cfg.ca_pem]);
+
+const browser = await puppeteer.launch({
+  executablePath: env('OTPD_CHROMIUM'),
+  headless: true,
+  userDataDir: path.join(tmp, 'profile'),
+  env: { ...process.env, HOME: home },
+  args: [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    `--host-resolver-rules=MAP ${new URL(cfg.api_base).hostname} ${cfg.api_ip}`,
+  ],
+});
+const launchMs = Date.now() - t0;
+const browserVersion = await browser.version();
+
+// A fresh browser context (cookies, localStorage) per page; the newest one's console and
+// requests are printed to stderr when a step fails.
+let current = null;
+async function openContext() {
+  const ctx = await browser.createBrowserContext();
+  const page = await ctx.newPage();
+  const consoleLines = [];
+  page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
+  current = { ctx, page, log: track(page), consoleLines };
+  return current;
+}
+function dumpCurrent() {
+  if (!current) return;
+  console.error('--- browser console ---\n' + current.consoleLines.join('\n'));
+  console.error('--- requests ---\n' + current.log.map((e) => `${e.method} ${e.url} -> ${e.status ?? e.failure} acao=${e.acao}`).join('\n'));
+}
+async function load(page, url) {
+  await page.goto(url, { waitUntil: 'load' });
+  await page.waitForFunction('window.appReady === true', { timeout: 10_000 });
+}
+async function clickSend(page) {
+  await page.click('#send');
+  await page.waitForFunction(() => document.getElementById('result').textContent !== '', { timeout: 15_000 });
+  return JSON.parse(await page.$eval('#result', (e) => e.textContent));
+}
+const sdkCookies = async (page) =>
+  Object.fromEntries((await page.cookies(cfg.app_origin)).filter((c) => c.name.startsWith('stytch_')).map((c) => [c.name, c]));
+
+// Every request went to otpd or the page's own origin; every otpd answer granted the page's
+// origin credentialed CORS.
+function checkHostsAndCors(log, appOrigin) {
+  const seen = origins(log);
+  must(seen.every((o) => o === cfg.api_base || o === appOrigin), `requests only to ${cfg.api_base} and ${appOrigin}`, seen);
+  const bad = log.filter((e) => e.url.startsWith(cfg.api_base) && e.status !== null && !(e.acao === appOrigin && e.acac === 'true'));
+  must(bad.length === 0, 'every otpd answer carries Access-Control-Allow-Origin = the page origin and Allow-Credentials: true', bad.map((e) => [e.method, e.url, e.status, e.acao, e.acac]));
+  return { origins: seen, requests: log.length };
+}
+
+// ---------------------------------------------------------------- scenarios ----
+async function consumer() {
+  const c = cfg.consumer;
+  const { page, log } = await openContext();
+  let methodId;
+  let code;
+  let userId;
+  let sessionId;
+  let sessionToken;
+
+  await step('consumer: the page loads logged out; the start-up session check is answered once, without retries', async () => {
+    const startup = waitApi(page, 'POST', '/sessions/authenticate');
+    await load(page, pageUrl(cfg.app_origin, 'consumer.html', cfg.public_token));
+    const res = await startup;
+    must(res.status() === 401, 'no session: sessions/authenticate answers 401', res.status());
+    const err = await res.json();
+    must(['unauthorized_credentials', 'session_not_found'].includes(err.error_type), 'an error type the SDK treats as logged out', err);
+    await sleep(2500); // the SDK's first retry would come after 2 s
+    const n = api(log, 'POST', '/sessions/authenticate').length;
+    must(n === 1, 'exactly one start-up sessions/authenticate', n);
+    const boot = api(log, 'GET', `/projects/bootstrap/${cfg.public_token}`);
+    must(boot.length === 1 && boot[0].status === 200, 'bootstrap answered 200', boot);
+    const state = await page.evaluate(() => ({ session: window.stytch.session.getSync(), user: window.stytch.user.getSync() }));
+    must(state.session === null && state.user === null, 'logged out', state);
+    return { startup_status: res.status(), startup_error_type: err.error_type, session_authenticate_requests: n };
+  });
+
+  await step('consumer: the seed otps.sms.send(phone, { expiration_minutes: 5 }) for an existing user goes to /primary and delivers a code', async () => {
+    const before = await lastMessageId(c.existing_phone);
+    await page.type('#phone', c.existing_phone);
+    const r = await clickSend(page);
+    must(r.resolved && /^phone-number-/.test(r.resolved.method_id), 'resolved with a phone-number method_id', r);
+    const sent = api(log, 'POST', '/otps/sms/send/primary');
+    must(sent.length === 1, 'one POST /sdk/v1/otps/sms/send/primary', log.map((e) => e.url));
+    must(JSON.stringify(JSON.parse(sent[0].body)) === JSON.stringify({ expiration_minutes: 5, phone_number: c.existing_phone }), 'the body the seed makes', sent[0].body);
+    must(basicPassword(sent[0].auth) === cfg.public_token, 'Basic public_token:public_token without a session');
+    await codeSentTo(c.existing_phone, before);
+    return { method_id: r.resolved.method_id, status_code: r.resolved.status_code };
+  });
+
+  await step('consumer: otps.sms.loginOrCreate creates the user and delivers a code', async () => {
+    const before = await lastMessageId(c.new_phone);
+    const r = await call(page, `return stytch.otps.sms.loginOrCreate(arg, { expiration_minutes: 5 })`, c.new_phone);
+    must(r.resolved && /^phone-number-/.test(r.resolved.method_id), 'resolved with a method_id', r);
+    methodId = r.resolved.method_id;
+    code = await codeSentTo(c.new_phone, before);
+    return { method_id: methodId, user_created: r.resolved.user_created ?? null };
+  });
+
+  await step('consumer: a wrong code surfaces otp_code_not_found as a StytchAPIError', async () => {
+    const r = await call(page, `return stytch.otps.authenticate(arg.code, arg.methodId, { session_duration_minutes: 60 })`, { code: wrongCode(code), methodId });
+    must(r.rejected?.name === 'StytchAPIError' && r.rejected.error_type === 'otp_code_not_found', 'rejected with otp_code_not_found', r);
+    const state = await page.evaluate(() => window.stytch.session.getSync());
+    must(state === null, 'still logged out', state);
+    return r.rejected;
+  });
+
+  await step("consumer: the right code with session_duration_minutes logs in; the SDK's cookies and localStorage hold the session", async () => {
+    const r = await call(page, `return stytch.otps.authenticate(arg.code, arg.methodId, { session_duration_minutes: 60 })`, { code, methodId });
+    const d = r.resolved;
+    must(d && d.session_token && d.session_jwt && d.session && d.user, 'resolved with session_token, session_jwt, session and user', r);
+    userId = d.user_id;
+    sessionId = d.session.session_id;
+    sessionToken = d.session_token;
+    must(d.user.user_id === userId && d.session.user_id === userId, 'the session belongs to the user', d);
+    must(d.user.phone_numbers.some((p) => p.phone_number === c.new_phone), 'the user has the number', d.user.phone_numbers);
+    const minutes = (Date.parse(d.session.expires_at) - Date.now()) / 60_000;
+    must(minutes > 58 && minutes <= 61, 'the session expires in about 60 minutes', d.session.expires_at);
+    const cookies = await sdkCookies(page);
+    must(cookies.stytch_session?.value === sessionToken, 'cookie stytch_session = session_token', Object.keys(cookies));
+    must(cookies.stytch_session_jwt?.value === d.session_jwt, 'cookie stytch_session_jwt = session_jwt', Object.keys(cookies));
+    must(cookies.stytch_session.sameSite === 'Lax' && !cookies.stytch_session.httpOnly, 'SameSite=Lax, readable by the SDK', cookies.stytch_session);
+    const stored = await page.evaluate((k) => JSON.parse(localStorage.getItem(k)), `stytch_sdk_state_${cfg.public_token}`);
+    must(stored?.session?.session_id === sessionId && stored?.user?.user_id === userId, 'localStorage holds {session, user}', stored);
+    const sync = await page.evaluate(() => ({ s: window.stytch.session.getSync(), u: window.stytch.user.getSync(), t: window.stytch.session.getTokens() }));
+    must(sync.s?.session_id === sessionId && sync.u?.user_id === userId && sync.t?.session_token === sessionToken, 'getSync/getTokens see it', sync);
+    return { user_id: userId, session_id: sessionId, cookie_expires: cookies.stytch_session.expires };
+  });
+
+  await step('consumer: after a reload the SDK restores the session at start-up (sessions/authenticate with the session token)', async () => {
+    const startup = waitApi(page, 'POST', '/sessions/authenticate');
+    const n0 = log.length;
+    await page.reload({ waitUntil: 'load' });
+    await page.waitForFunction('window.appReady === true', { timeout: 10_000 });
+    const res = await startup;
+    must(res.status() === 200, 'sessions/authenticate answers 200', res.status());
+    const req = log.slice(n0).find((e) => e.method === 'POST' && e.url.endsWith('/sdk/v1/sessions/authenticate'));
+    must(basicPassword(req.auth) === sessionToken, 'Basic public_token:session_token');
+    const body = await res.json();
+    must(body.data?.session?.session_id === sessionId, 'the same session, in {"data": …}', body);
+    await page.waitForFunction((sid) => window.stytch.session.getSync()?.session_id === sid, { timeout: 5_000 }, sessionId);
+    return { session_id: sessionId };
+  });
+
+  await step('consumer: user.get returns the logged-in user', async () => {
+    const r = await call(page, `return stytch.user.get()`);
+    must(r.resolved?.user_id === userId, 'the user', r);
+    must(r.resolved.phone_numbers.some((p) => p.phone_number === c.new_phone), 'with the number', r.resolved.phone_numbers);
+    return { user_id: userId };
+  });
+
+  await step('consumer: with a session, otps.sms.send to a second number goes to /secondary, and authenticating it adds the number to the same user', async () => {
+    const before = await lastMessageId(c.second_phone);
+    const r = await call(page, `return stytch.otps.sms.send(arg, { expiration_minutes: 5 })`, c.second_phone);
+    must(r.resolved?.method_id, 'resolved with a method_id', r);
+    const sent = api(log, 'POST', '/otps/sms/send/secondary');
+    must(sent.length === 1 && basicPassword(sent[0].auth) === sessionToken, 'one POST /secondary with Basic public_token:session_token', sent);
+    const code2 = await codeSentTo(c.second_phone, before);
+    const a = await call(page, `return stytch.otps.authenticate(arg.code, arg.methodId, { session_duration_minutes: 60 })`, { code: code2, methodId: r.resolved.method_id });
+    must(a.resolved?.user_id === userId, 'the same user', a);
+    const numbers = a.resolved.user.phone_numbers.map((p) => p.phone_number).sort();
+    must(JSON.stringify(numbers) === JSON.stringify([c.new_phone, c.second_phone].sort()), 'the user now has both numbers', numbers);
+    const synced = await page.evaluate(() => window.stytch.user.getSync().phone_numbers.map((p) => p.phone_number));
+    must(synced.includes(c.second_phone), "the SDK's user state has it", synced);
+    sessionToken = a.resolved.session_token;
+    return { user_id: userId, session_id: a.resolved.session.session_id, numbers };
+  });
+
+  await step('consumer: session.revoke ends the session on otpd and clears the cookies and state', async () => {
+    const r = await call(page, `return stytch.session.revoke()`);
+    must(r.resolved, 'resolved', r);
+    const cookies = await sdkCookies(page);
+    must(!cookies.stytch_session && !cookies.stytch_session_jwt, 'the session cookies are gone', Object.keys(cookies));
+    const state = await page.evaluate(() => window.stytch.session.getSync());
+    must(state === null, 'logged out', state);
+    const check = await backend('POST', '/v1/sessions/authenticate', { session_token: sessionToken });
+    must(check.status === 404 && check.body.error_type === 'session_not_found', 'the backend no longer knows the session', check);
+    return { backend_error_type: check.body.error_type };
+  });
+
+  await step('consumer: the page asked only otpd and its own origin, and every otpd answer granted its origin credentialed CORS', async () => {
+    return checkHostsAndCors(log, cfg.app_origin);
+  });
+  return { userId };
+}
+
+async function refusals() {
+  const c = cfg.consumer;
+  {
+    const { page, log } = await openContext();
+    await step('refusals: from an origin the public token does not allow, the SDK cannot reach otpd (no CORS grant) and nothing is sent', async () => {
+      await load(page, pageUrl(cfg.foreign_origin, 'consumer.html', cfg.public_token));
+      await page.type('#phone', c.foreign_phone);
+      const r = await clickSend(page);
+      must(r.rejected?.name === 'StytchAPIUnreachableError', 'rejected with StytchAPIUnreachableError', r);
+      const granted = log.filter((e) => e.url.startsWith(cfg.api_base) && e.acao !== null);
+      must(granted.length === 0, 'no otpd answer carries Access-Control-Allow-Origin', granted.map((e) => [e.method, e.url, e.acao]));
+      const seen = origins(log);
+      must(seen.every((o) => o === cfg.api_base || o === cfg.foreign_origin), 'requests only to otpd and the page origin', seen);
+      await sleep(300);
+      must((await lastMessageId(c.foreign_phone)) === null, 'no message to the number');
+      return { rejected: r.rejected, api_answers: log.filter((e) => e.url.startsWith(cfg.api_base)).map((e) => [e.method, new URL(e.url).pathname, e.status, e.failure]) };
+    });
+  }
+  {
+    const { page, log } = await openContext();
+    await step('refusals: a revoked public token is refused with 401 and nothing is sent', async () => {
+      await load(page, pageUrl(cfg.app_origin, 'consumer.html', cfg.revoked_token));
+      await page.type('#phone', c.revoked_phone);
+      const r = await clickSend(page);
+      must(r.rejected?.status_code === 401, 'rejected with a 401 StytchAPIError', r);
+      const sent = api(log, 'POST', '/otps/sms/send/primary');
+      must(sent.length === 1 && sent[0].status === 401, 'the send was answered 401', sent);
+      await sleep(300);
+      must((await lastMessageId(c.revoked_phone)) === null, 'no message to the number');
+      return r.rejected;
+    });
+  }
+}
+
+async function b2b() {
+  const b = cfg.b2b;
+  const ids = { organization_id: b.organization_id, member_id: b.member_id };
+  const url = pageUrl(cfg.app_origin, 'b2b.html', cfg.public_token, ids);
+  {
+    const { page, log } = await openContext();
+    await step('b2b: without a session or intermediate session the seed otps.sms.send is refused and nothing is sent', async () => {
+      const startup = waitApi(page, 'POST', '/b2b/sessions/authenticate');
+      await load(page, url);
+      const s = await startup;
+      must(s.status() === 401, 'the start-up b2b sessions/authenticate answers 401', s.status());
+      const before = await lastMessageId(b.member_phone);
+      const r = await clickSend(page);
+      must(r.rejected?.name === 'StytchAPIError' && r.rejected.status_code >= 400 && r.rejected.status_code < 500, 'rejected with a 4xx StytchAPIError', r);
+      await sleep(300);
+      must((await lastMessageId(b.member_phone)) === before, 'no message to the member');
+      must(api(log, 'POST', '/b2b/sessions/authenticate').length === 1, 'one start-up b2b sessions/authenticate');
+      return r.rejected;
+    });
+  }
+  const { page, log } = await openContext();
+  let memberSessionId;
+  await step("b2b: the backend's attest session, set as the app's cookies, is restored by the SDK at start-up", async () => {
+    must(b.cookies && Object.keys(b.cookies).length > 0, 'the test passed the attested session cookies');
+    await page.setCookie(...Object.entries(b.cookies).map(([name, value]) => ({ name, value, url: cfg.app_origin, sameSite: 'Lax' })));
+    const startup = waitApi(page, 'POST', '/b2b/sessions/authenticate');
+    await load(page, url);
+    const res = await startup;
+    must(res.status() === 200, 'the start-up b2b sessions/authenticate answers 200', res.status());
+    await page.waitForFunction(() => window.stytch.session.getSync() !== null, { timeout: 5_000 });
+    const s = await page.evaluate(() => window.stytch.session.getSync());
+    must(s.member_id === b.member_id && s.organization_id === b.organization_id, 'a session of the member', s);
+    memberSessionId = s.member_session_id;
+    return { member_session_id: memberSessionId, factors: s.authentication_factors.map((f) => f.type + ':' + (f.delivery_method ?? '')) };
+  });
+
+  async function stepUp(label) {
+    await step(`b2b: ${label}`, async () => {
+      const before = await lastMessageId(b.member_phone);
+      const n0 = log.length;
+      const sent = await clickSend(page);
+      must(sent.resolved && sent.resolved.status_code === 200, 'the seed otps.sms.send resolves', sent);
+      const req = log.slice(n0).find((e) => e.method === 'POST' && e.url.endsWith('/sdk/v1/b2b/otps/sms/send'));
+      must(JSON.stringify(Object.keys(JSON.parse(req.body)).sort()) === JSON.stringify(['member_id', 'organization_id']), 'the body the seed makes', req.body);
+      const code = await codeSentTo(b.member_phone, before);
+      const r = await call(page, `return stytch.otps.sms.authenticate({ ...arg, session_duration_minutes: 60 })`, { ...ids, code });
+      const d = r.resolved;
+      must(d?.member_session && d.session_token && d.session_jwt, 'resolved with member_session, session_token and session_jwt', r);
+      must(d.member_session.member_id === b.member_id, 'a session of the member', d.member_session);
+      must(d.member_session.authentication_factors.some((f) => f.delivery_method === 'sms'), 'with an SMS factor', d.member_session.authentication_factors);
+      const cookies = await sdkCookies(page);
+      must(cookies.stytch_session?.value === d.session_token, 'cookie stytch_session = session_token', Object.keys(cookies));
+      const s = await page.evaluate(() => window.stytch.session.getSync());
+      must(s?.member_session_id === d.member_session.member_session_id, "the SDK's state holds it", s);
+      memberSessionId = d.member_session.member_session_id;
+      return { member_session_id: memberSessionId, factors: d.member_session.authentication_factors.map((f) => f.type + ':' + (f.delivery_method ?? '')) };
+    });
+  }
+  await stepUp('the seed otps.sms.send({ organization_id, member_id }) then otps.sms.authenticate step the attested session up to an SMS factor');
+  await stepUp('a later step-up (send + authenticate again) works on the member session');
+
+  await step('b2b: session.revoke ends the member session and clears the cookies and state', async () => {
+    const r = await call(page, `return stytch.session.revoke()`);
+    must(r.resolved, 'resolved', r);
+    const cookies = await sdkCookies(page);
+    must(!cookies.stytch_session && !cookies.stytch_session_jwt, 'the session cookies are gone', Object.keys(cookies));
+    must((await page.evaluate(() => window.stytch.session.getSync())) === null, 'logged out');
+    return { member_session_id: memberSessionId };
+  });
+  await step('b2b: the page asked only otpd and its own origin, and every otpd answer granted its origin credentialed CORS', async () => checkHostsAndCors(log, cfg.app_origin));
+}
+
+// --------------------------------------------------------------------- main ----
+try {
+  for (const s of scenarios) {
+    try {
+      await known[s]();
+    } catch (e) {
+      dumpCurrent();
+      if (!(e instanceof StopScenario)) {
+        failed += 1;
+        emit({ step: `${s}: (driver error)`, ok: false, ms: 0, error: String(e?.stack ?? e).slice(0, 2000) });
+      }
+    }
+  }
+} finally {
+  await browser.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+emit({ done: true, passed, failed, wall_ms: Date.now() - t0, launch_ms: launchMs, browser: browserVersion });
+process.exit(failed === 0 ? 0 : 1);
