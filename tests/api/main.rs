@@ -3,6 +3,7 @@
 
 mod authenticate;
 mod b2b;
+mod browser;
 mod cli;
 mod concurrency;
 mod control_chars;

@@ -191,7 +191,7 @@ async function openContext() {
 function dumpCurrent() {
   if (!current) return;
   console.error('--- browser console ---\n' + current.consoleLines.join('\n'));
-  console.error('--- requests ---\n' + current.log.map((e) => `${e.method} ${e.url} -> ${e.status ?? e.failure} acao=${e.acao}`).join('\n'));
+  console.error('--- requests (without the app\'s node_modules) ---\n' + current.log.filter((e) => !e.url.includes('/node_modules/')).map((e) => `${e.method} ${e.url} -> ${e.status ?? e.failure} acao=${e.acao}`).join('\n'));
 }
 async function load(page, url) {
   await page.goto(url, { waitUntil: 'load' });
@@ -407,12 +407,20 @@ async function b2b() {
   }
   const { page, log } = await openContext();
   let memberSessionId;
-  await step("b2b: the backend's attest session, set as the app's cookies, is restored by the SDK at start-up", async () => {
+  // The backend's attest answer, as the app's cookies: a member session (stytch_session and
+  // stytch_session_jwt) or, where the organization wants MFA, an intermediate session
+  // (stytch_intermediate_session_token) that the SDK copies into its B2B OTP calls.
+  const intermediate = !!b.cookies?.stytch_intermediate_session_token;
+  await step(`b2b: the backend's attest ${intermediate ? 'intermediate session' : 'member session'}, set as the app's cookies, is picked up by the SDK at start-up`, async () => {
     must(b.cookies && Object.keys(b.cookies).length > 0, 'the test passed the attested session cookies');
     await page.setCookie(...Object.entries(b.cookies).map(([name, value]) => ({ name, value, url: cfg.app_origin, sameSite: 'Lax' })));
     const startup = waitApi(page, 'POST', '/b2b/sessions/authenticate');
     await load(page, url);
     const res = await startup;
+    if (intermediate) {
+      must(res.status() === 401, 'no member session yet: the start-up b2b sessions/authenticate answers 401', res.status());
+      return { intermediate_session: true };
+    }
     must(res.status() === 200, 'the start-up b2b sessions/authenticate answers 200', res.status());
     await page.waitForFunction(() => window.stytch.session.getSync() !== null, { timeout: 5_000 });
     const s = await page.evaluate(() => window.stytch.session.getSync());
@@ -428,7 +436,8 @@ async function b2b() {
       const sent = await clickSend(page);
       must(sent.resolved && sent.resolved.status_code === 200, 'the seed otps.sms.send resolves', sent);
       const req = log.slice(n0).find((e) => e.method === 'POST' && e.url.endsWith('/sdk/v1/b2b/otps/sms/send'));
-      must(JSON.stringify(Object.keys(JSON.parse(req.body)).sort()) === JSON.stringify(['member_id', 'organization_id']), 'the body the seed makes', req.body);
+      const keys = Object.keys(JSON.parse(req.body)).filter((k) => k !== 'intermediate_session_token').sort();
+      must(JSON.stringify(keys) === JSON.stringify(['member_id', 'organization_id']), 'the body the seed makes', req.body);
       const code = await codeSentTo(b.member_phone, before);
       const r = await call(page, `return stytch.otps.sms.authenticate({ ...arg, session_duration_minutes: 60 })`, { ...ids, code });
       const d = r.resolved;
@@ -439,6 +448,7 @@ async function b2b() {
       must(cookies.stytch_session?.value === d.session_token, 'cookie stytch_session = session_token', Object.keys(cookies));
       const s = await page.evaluate(() => window.stytch.session.getSync());
       must(s?.member_session_id === d.member_session.member_session_id, "the SDK's state holds it", s);
+      must(!cookies.stytch_intermediate_session_token, 'no intermediate session cookie is left', Object.keys(cookies));
       memberSessionId = d.member_session.member_session_id;
       return { member_session_id: memberSessionId, factors: d.member_session.authentication_factors.map((f) => f.type + ':' + (f.delivery_method ?? '')) };
     });
