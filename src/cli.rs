@@ -13,9 +13,10 @@ use sqlx::PgPool;
 
 use crate::config::{Config, ConfigError};
 use crate::domain::ids::{ProjectId, SecretId};
+use crate::domain::origin::Origin;
 use crate::domain::project::ProjectSettings;
 use crate::domain::secret::SecretHasher;
-use crate::otp::projects;
+use crate::otp::{projects, public_tokens};
 use crate::startup::Application;
 use crate::{devdb, store, telemetry};
 
@@ -112,6 +113,39 @@ pub enum ProjectCommand {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Public tokens of the frontend surface (`/sdk/v1`), each with its allowed origins.
+    /// Rotate by creating a new one, deploying it, then revoking the old one.
+    PublicToken {
+        #[command(subcommand)]
+        command: PublicTokenCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PublicTokenCommand {
+    /// Add a public token with the browser origins allowed to use it.
+    Create {
+        id: String,
+        /// An allowed origin, e.g. `https://app.example.com` or `http://localhost:3000`
+        /// (repeatable; at least one).
+        #[arg(long = "origin", value_name = "ORIGIN", required = true)]
+        origins: Vec<String>,
+        /// Keep this value (`public-token-test-…`/`public-token-live-…`), e.g. Stytch's.
+        #[arg(long)]
+        token: Option<String>,
+        /// Print exactly one JSON object {"public_token"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a project's public tokens (revoked ones too).
+    List {
+        id: String,
+        /// Print one JSON object {"public_tokens": [...]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a public token: it is refused from the next request on.
+    Revoke { id: String, token: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -257,6 +291,63 @@ async fn serve(config: &Config, migrate: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn public_token(pool: &PgPool, command: PublicTokenCommand) -> anyhow::Result<()> {
+    match command {
+        PublicTokenCommand::Create {
+            id,
+            origins,
+            token,
+            json,
+        } => {
+            let id = ProjectId::parse(&id).context("project id")?;
+            let origins = origins
+                .iter()
+                .map(|o| Origin::parse(o))
+                .collect::<Result<Vec<_>, _>>()
+                .context("--origin")?;
+            let token = public_tokens::create(pool, &id, &origins, token.as_deref()).await?;
+            if json {
+                println!("{}", json!({ "public_token": token.as_str() }));
+            } else {
+                println!("public_token: {token}");
+            }
+        }
+        PublicTokenCommand::List { id, json } => {
+            let id = ProjectId::parse(&id).context("project id")?;
+            let rows = public_tokens::list(pool, &id).await?;
+            if json {
+                let list: Vec<_> = rows
+                    .iter()
+                    .map(|r| {
+                        json!({
+                            "public_token": r.token.as_str(),
+                            "origins": r.origins,
+                            "created_at": r.created_at.to_rfc3339(),
+                            "revoked_at": r.revoked_at.map(|t| t.to_rfc3339()),
+                        })
+                    })
+                    .collect();
+                println!("{}", json!({ "public_tokens": list }));
+            } else {
+                for r in rows {
+                    let state = if r.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "live"
+                    };
+                    println!("{}  {state}  {}", r.token, r.origins.join(" "));
+                }
+            }
+        }
+        PublicTokenCommand::Revoke { id, token } => {
+            let id = ProjectId::parse(&id).context("project id")?;
+            public_tokens::revoke(pool, &id, &token).await?;
+            println!("revoked {}", token.trim());
+        }
+    }
+    Ok(())
+}
+
 /// `/healthz` on the address `serve` listens on, as seen from inside the same host.
 fn healthz_url(config: &Config) -> Result<String, Failure> {
     let mut addr = config.listen_addr()?;
@@ -384,6 +475,7 @@ async fn project(config: &Config, command: ProjectCommand) -> Result<(), Failure
                 serde_json::to_string(&project.settings).unwrap_or_default()
             );
         }
+        ProjectCommand::PublicToken { command } => public_token(&pool, command).await?,
         ProjectCommand::ResetBreaker { id, country } => {
             let id = ProjectId::parse(&id).context("project id")?;
             let country = breaker_country(country)?;
@@ -507,6 +599,33 @@ fn load_or_create(path: &Path, make: impl FnOnce() -> String) -> anyhow::Result<
     Ok(value)
 }
 
+/// Where a developer's page usually runs: Next.js, Vite, and the same on 127.0.0.1.
+const DEV_ORIGINS: [&str; 4] = [
+    "http://localhost:3000",
+    "http://localhost:5173",
+    "http://127.0.0.1:3000",
+    "http://127.0.0.1:5173",
+];
+
+/// The dev project's public token from an earlier run, if it is still live.
+async fn existing_token(
+    pool: &PgPool,
+    creds_path: &Path,
+    project_id: &str,
+) -> anyhow::Result<Option<String>> {
+    let saved = std::fs::read_to_string(creds_path)
+        .ok()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+        .and_then(|v| v["public_token"].as_str().map(str::to_owned));
+    let Some(token) = saved else {
+        return Ok(None);
+    };
+    let live = public_tokens::authenticate(pool, &token)
+        .await?
+        .is_some_and(|(p, _)| p.id.as_str() == project_id);
+    Ok(live.then_some(token))
+}
+
 async fn dev(config: &mut Config, data_dir: &Path) -> anyhow::Result<()> {
     let server = devdb::ensure_cluster(data_dir)?;
     let url = devdb::ensure_database(&server, "otpd").await?;
@@ -546,14 +665,28 @@ async fn dev(config: &mut Config, data_dir: &Path) -> anyhow::Result<()> {
                 &ProjectSettings::default(),
             )
             .await?;
-            let c = (id.to_string(), s.secret.expose_secret().to_owned());
-            std::fs::write(
-                &creds_path,
-                json!({"project_id": c.0, "secret": c.1}).to_string(),
-            )?;
-            c
+            (id.to_string(), s.secret.expose_secret().to_owned())
         }
     };
+    let reused_token = existing_token(&pool, &creds_path, &project_id).await?;
+    let public_token = match reused_token {
+        Some(t) => t,
+        None => {
+            let origins = DEV_ORIGINS
+                .iter()
+                .map(|o| Origin::parse(o))
+                .collect::<Result<Vec<_>, _>>()?;
+            let id = ProjectId::parse(&project_id)?;
+            public_tokens::create(&pool, &id, &origins, None)
+                .await?
+                .to_string()
+        }
+    };
+    std::fs::write(
+        &creds_path,
+        json!({"project_id": project_id, "secret": secret, "public_token": public_token})
+            .to_string(),
+    )?;
     pool.close().await;
 
     let app = Application::build(config).await?;
@@ -570,8 +703,15 @@ async fn dev(config: &mut Config, data_dir: &Path) -> anyhow::Result<()> {
          Read it:\n  curl -s -u '{project_id}:{secret}' '{base}/v1/sandbox/messages?to=%2B12015550123&limit=1'\n\n\
          Authenticate it (phone_id from the first answer, code from the second):\n  \
          curl -s -u '{project_id}:{secret}' -H 'Content-Type: application/json' \\\n    \
-         -d '{{\"method_id\":\"PHONE_ID\",\"code\":\"CODE\"}}' {base}/v1/otps/authenticate\n",
-        dir = data_dir.display()
+         -d '{{\"method_id\":\"PHONE_ID\",\"code\":\"CODE\"}}' {base}/v1/otps/authenticate\n\n\
+         Frontend SDKs (@stytch/vanilla-js, nextjs, react) use the public token, from pages on {origins}:\n\
+         public_token: {public_token}\n  \
+         curl -s -u '{public_token}:{public_token}' -H 'Origin: {first_origin}' \\\n    \
+         {base}/sdk/v1/projects/bootstrap/{public_token}\n\
+         The SDKs' customBaseUrl reaches only https on port 443: see docs/frontend.md for a local TLS proxy.\n",
+        dir = data_dir.display(),
+        origins = DEV_ORIGINS.join(", "),
+        first_origin = DEV_ORIGINS[0],
     );
     app.run_until_stopped().await?;
     Ok(())

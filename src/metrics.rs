@@ -70,6 +70,7 @@ struct Metrics {
     db_pool_connections: IntGaugeVec,
     db_pool_max_connections: IntGauge,
     retention_deleted: IntCounterVec,
+    sdk_events: IntCounterVec,
     build_info: IntGaugeVec,
 }
 
@@ -229,6 +230,12 @@ impl Metrics {
                 "Rows purged by the retention job, by table.",
                 &["table"],
             )?,
+            sdk_events: counter_vec(
+                &r,
+                "otpd_sdk_events_total",
+                "Frontend SDK telemetry events received on /sdk/v1/events (counted, then dropped), by outcome.",
+                &["outcome"],
+            )?,
             build_info: gauge_vec(
                 &r,
                 "otpd_build_info",
@@ -237,6 +244,9 @@ impl Metrics {
             )?,
             registry: r,
         };
+        for outcome in ["accepted", "rejected"] {
+            m.sdk_events.with_label_values(&[outcome]);
+        }
         for outcome in AUTHENTICATION_OUTCOMES {
             m.authentications.with_label_values(&[outcome]);
         }
@@ -339,6 +349,14 @@ pub fn delivery_receipt(provider: &str, status: &str) {
 pub fn retention_deleted(table: &str, n: u64) {
     if let Some(m) = get() {
         m.retention_deleted.with_label_values(&[table]).inc_by(n);
+    }
+}
+
+/// `n` frontend SDK telemetry events: `accepted` (counted and dropped) or `rejected`
+/// (a batch that isn't an array of objects, or over the size bounds).
+pub fn sdk_events(outcome: &str, n: u64) {
+    if let Some(m) = get() {
+        m.sdk_events.with_label_values(&[outcome]).inc_by(n);
     }
 }
 

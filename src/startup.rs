@@ -236,6 +236,7 @@ impl Application {
             sandbox_outbox: config.provider.kind == ProviderKind::Fake,
             client_limits,
             readiness: http::health::Readiness::default(),
+            sdk_origins: http::sdk::OriginCache::default(),
         });
 
         metrics::init().map_err(|e| anyhow::anyhow!("building the metrics registry: {e}"))?;

@@ -129,6 +129,11 @@ typed_id!(MemberId, "member");
 typed_id!(SessionId, "session");
 typed_id!(MemberSessionId, "member-session");
 typed_id!(
+    /// A project's public token for the frontend surface; public, not a secret.
+    PublicToken,
+    "public-token"
+);
+typed_id!(
     /// The `kid` of a project's JWT signing key.
     SigningKeyId,
     "jwk"

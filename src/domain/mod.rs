@@ -6,6 +6,7 @@ pub mod ids;
 pub mod limits;
 pub mod locale;
 pub mod organization;
+pub mod origin;
 pub mod passcode;
 pub mod phone_number;
 pub mod project;

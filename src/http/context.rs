@@ -159,13 +159,21 @@ fn to_stytch_shape<B: MessageBody + 'static>(
         },
         None => generic(status, "", id),
     };
-    let kept: Vec<(HeaderName, HeaderValue)> = ["retry-after", "allow"]
-        .into_iter()
-        .filter_map(|n| {
-            let name = HeaderName::from_static(n);
-            res.headers().get(&name).cloned().map(|v| (name, v))
-        })
-        .collect();
+    // CORS grants of the frontend surface too, so the SDK can read the error.
+    let kept: Vec<(HeaderName, HeaderValue)> = [
+        "retry-after",
+        "allow",
+        "vary",
+        "access-control-allow-origin",
+        "access-control-allow-credentials",
+        "access-control-expose-headers",
+    ]
+    .into_iter()
+    .filter_map(|n| {
+        let name = HeaderName::from_static(n);
+        res.headers().get(&name).cloned().map(|v| (name, v))
+    })
+    .collect();
     let mut res = res.into_response(rendered.map_into_boxed_body());
     for (name, v) in kept {
         if !res.headers().contains_key(&name) {

@@ -33,6 +33,7 @@ pub enum ErrorKind {
     OrganizationExternalIdAlreadyUsed,
     OperationRestrictedByOrganizationMfaMethods,
     UnauthorizedCredentials,
+    OriginNotAllowed,
     InvalidSignature,
     UnableToAuthOtpCode,
     OtpCodeNotFound,
@@ -78,6 +79,7 @@ impl ErrorKind {
         ErrorKind::OrganizationExternalIdAlreadyUsed,
         ErrorKind::OperationRestrictedByOrganizationMfaMethods,
         ErrorKind::UnauthorizedCredentials,
+        ErrorKind::OriginNotAllowed,
         ErrorKind::InvalidSignature,
         ErrorKind::UnableToAuthOtpCode,
         ErrorKind::OtpCodeNotFound,
@@ -176,6 +178,11 @@ impl ErrorKind {
                 "The organization's mfa_methods are RESTRICTED and allowed_mfa_methods does not include sms_otp.",
             ),
             UnauthorizedCredentials => (StatusCode::UNAUTHORIZED, "unauthorized_credentials", "Unauthorized credentials."),
+            OriginNotAllowed => (
+                StatusCode::FORBIDDEN,
+                "origin_not_allowed",
+                "This Origin is not among the public token's allowed origins (Stytch's authorized domains).",
+            ),
             InvalidSignature => (
                 StatusCode::FORBIDDEN,
                 "invalid_signature",

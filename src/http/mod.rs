@@ -10,6 +10,7 @@ pub mod json;
 pub mod openapi;
 pub mod otps;
 pub mod sandbox;
+pub mod sdk;
 pub mod sessions;
 pub mod text;
 pub mod users;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub client_limits: Arc<ClientLimits>,
     /// `/readyz`'s last answer, reused for a second.
     pub readiness: health::Readiness,
+    /// Which origins some public token allows (CORS preflights carry no credentials).
+    pub sdk_origins: sdk::OriginCache,
 }
 
 /// No route matched: 405 with `Allow` when the path is a documented one and the method is
@@ -151,6 +154,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(sessions::b2b_jwks),
         )
         .route("/v1/sandbox/messages", web::get().to(sandbox::messages))
+        .service(
+            web::scope("/sdk/v1")
+                .configure(sdk::routes)
+                .default_service(web::to(not_found))
+                .wrap(actix_web::middleware::from_fn(sdk::surface)),
+        )
         .route(
             "/webhooks/twilio/status",
             web::post().to(webhooks::twilio_status),

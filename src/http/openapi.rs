@@ -13,7 +13,7 @@ use serde_json::Value;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{b2b, health, otps, sandbox, sessions, users, webhooks};
+use super::{b2b, health, otps, sandbox, sdk, sessions, users, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -55,6 +55,18 @@ use super::{b2b, health, otps, sandbox, sessions, users, webhooks};
         sessions::b2b_revoke,
         sessions::b2b_jwks,
         sandbox::messages,
+        sdk::bootstrap,
+        sdk::events,
+        sdk::sms_send_primary,
+        sdk::sms_send_secondary,
+        sdk::whatsapp_send_primary,
+        sdk::whatsapp_send_secondary,
+        sdk::sms_login_or_create,
+        sdk::whatsapp_login_or_create,
+        sdk::authenticate,
+        sdk::sessions_authenticate,
+        sdk::sessions_revoke,
+        sdk::users_me,
         webhooks::twilio_status,
         health::healthz,
         health::readyz,
@@ -70,6 +82,7 @@ use super::{b2b, health, otps, sandbox, sessions, users, webhooks};
         (name = "b2b", description = "Organizations, members, SMS MFA and member sessions"),
         (name = "sessions", description = "Consumer sessions and the JWT signing keys"),
         (name = "sandbox", description = "The fake provider's outbox"),
+        (name = "sdk", description = "The frontend surface for Stytch's frontend SDKs: public token, `{\"data\": …}` bodies, CORS"),
         (name = "webhooks", description = "Signed delivery status callbacks from providers"),
         (name = "operations", description = "Health and the API description")
     )
@@ -88,6 +101,18 @@ impl Modify for BasicAuth {
                     .scheme(HttpAuthScheme::Basic)
                     .description(Some(
                         "`project_id` as the user name, a project secret as the password",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "public_token",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "A public token as the user name; as the password the browser's \
+                         session token, or the public token again when nobody is signed in",
                     ))
                     .build(),
             ),

@@ -24,10 +24,10 @@ use crate::otp::send::{self, Recipient, SendOutcome, SendRequest, Target};
 pub struct Attributes {
     /// The end user's IPv4 or IPv6 address (blank is the same as absent).
     #[schema(schema_with = super::openapi::ip_address)]
-    ip_address: Option<String>,
+    pub(super) ip_address: Option<String>,
     /// Recorded on a session this request starts.
     #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
-    user_agent: Option<String>,
+    pub(super) user_agent: Option<String>,
 }
 
 impl Attributes {
@@ -48,7 +48,18 @@ impl Attributes {
     }
 }
 
-/// The end-user IP guard applies only when the backend tells us the end user's IP.
+impl Attributes {
+    /// The frontend surface's: the browser is the end user, so its network address and
+    /// `User-Agent` are the attributes a backend would have passed.
+    pub(super) fn direct(ip: IpAddr, user_agent: Option<&str>) -> Self {
+        Attributes {
+            ip_address: Some(ip.to_string()),
+            user_agent: user_agent.map(|ua| ua.chars().take(512).collect()),
+        }
+    }
+}
+
+/// The end-user IP guard applies only when the end user's IP is known (`attributes`).
 fn guard_end_user(
     state: &AppState,
     project: &Project,
@@ -73,38 +84,38 @@ pub struct SendInput {
     /// passcodes (`unsupported_phone_number_type`). Test projects also accept Stytch's
     /// sandbox number `+10000000000`.
     #[schema(pattern = r"^\+[1-9][0-9]{6,14}$", example = "+12015550123")]
-    phone_number: String,
+    pub(super) phone_number: String,
     /// With `ip_address`, the end user's IP is rate limited too.
     #[serde(default, deserialize_with = "super::json::object_or_null")]
-    attributes: Option<Attributes>,
+    pub(super) attributes: Option<Attributes>,
     /// 1 to 10; default 2.
     #[schema(minimum = 1, maximum = 10)]
     #[serde(default, deserialize_with = "super::json::whole_number")]
-    expiration_minutes: Option<i64>,
+    pub(super) expiration_minutes: Option<i64>,
     /// One of Stytch's 16: `en`, `es`, `pt-br`, `fr`, `it`, `de-DE`, `zh-Hans`, `ca-ES`, `ja`,
     /// `ru`, `nl`, `pl`, `tr`, `fa`, `vi`, `cs` (matched by language); others fall back to English.
     #[schema(
         pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$",
         example = "pt-br"
     )]
-    locale: Option<String>,
+    pub(super) locale: Option<String>,
     /// The Stytch frontend SDKs' field, accepted on the backend endpoints too.
-    enable_autofill: Option<bool>,
+    pub(super) enable_autofill: Option<bool>,
     /// `send` only: attach the number, unverified, to this user (its id or external id;
     /// empty is the same as absent). `user_not_found` when no such user exists.
     #[schema(
         pattern = r"^(|user-(test|live)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[A-Za-tv-z0-9._|-][A-Za-z0-9._|-]*|u|u[A-Za-rt-z0-9._|-][A-Za-z0-9._|-]*|us|us[A-Za-df-z0-9._|-][A-Za-z0-9._|-]*|use|use[A-Za-qs-z0-9._|-][A-Za-z0-9._|-]*|user|user[A-Za-z0-9._|][A-Za-z0-9._|-]*)$",
         max_length = 128
     )]
-    user_id: Option<String>,
+    pub(super) user_id: Option<String>,
     /// `login_or_create` only.
-    create_user_as_pending: Option<bool>,
+    pub(super) create_user_as_pending: Option<bool>,
     /// `send` only: attach the number to this session's user (as `user_id` does).
     #[schema(max_length = 128, pattern = "^[A-Za-z0-9_=-]*$")]
-    session_token: Option<String>,
+    pub(super) session_token: Option<String>,
     /// `send` only: as `session_token`.
     #[schema(max_length = 16384, pattern = "^[A-Za-z0-9_=.-]*$")]
-    session_jwt: Option<String>,
+    pub(super) session_jwt: Option<String>,
 }
 
 /// A real number, or Stytch's sandbox number in a test project (live projects refuse it).
@@ -122,6 +133,7 @@ fn send_request(
     input: SendInput,
     channel: Channel,
     login_or_create: bool,
+    autofill_host: Option<String>,
 ) -> Result<SendRequest, ApiError> {
     super::sessions::check_syntax(input.session_token.as_deref(), input.session_jwt.as_deref())?;
     let expiry = ExpiryMinutes::parse(input.expiration_minutes)
@@ -150,6 +162,7 @@ fn send_request(
         expiry,
         locale: Locale::parse_lenient(input.locale.as_deref()),
         autofill: input.enable_autofill.unwrap_or(false),
+        autofill_host,
         target,
     })
 }
@@ -173,6 +186,31 @@ async fn run_send(
     channel: Channel,
     login_or_create: bool,
 ) -> Result<HttpResponse, ApiError> {
+    let SendOutcome {
+        user_id,
+        phone_id,
+        user_created,
+    } = send_for(state, project, input, channel, login_or_create, None).await?;
+    Ok(HttpResponse::Ok().json(SendOutput {
+        status_code: 200,
+        request_id,
+        user_id: user_id.as_str(),
+        phone_id: phone_id.as_str(),
+        user_created: login_or_create.then_some(user_created),
+    }))
+}
+
+/// `send` / `login_or_create` on either surface. A session in the input (`/v1`'s
+/// `session_token`, or the frontend surface's signed-in browser) attaches the number to its
+/// user; `autofill_host` is a browser caller's own host, for the WebOTP line.
+pub(super) async fn send_for(
+    state: &AppState,
+    project: &Project,
+    input: SendInput,
+    channel: Channel,
+    login_or_create: bool,
+    autofill_host: Option<String>,
+) -> Result<SendOutcome, ApiError> {
     guard_end_user(state, project, input.attributes.as_ref())?;
     let mut input = input;
     if !login_or_create {
@@ -196,19 +234,8 @@ async fn run_send(
             input.user_id = Some(user_id);
         }
     }
-    let req = send_request(project, input, channel, login_or_create)?;
-    let SendOutcome {
-        user_id,
-        phone_id,
-        user_created,
-    } = send::send(&state.services, project, req).await?;
-    Ok(HttpResponse::Ok().json(SendOutput {
-        status_code: 200,
-        request_id,
-        user_id: user_id.as_str(),
-        phone_id: phone_id.as_str(),
-        user_created: login_or_create.then_some(user_created),
-    }))
+    let req = send_request(project, input, channel, login_or_create, autofill_host)?;
+    Ok(send::send(&state.services, project, req).await?)
 }
 
 /// Send a passcode by SMS to a user's phone number.
@@ -321,25 +348,25 @@ pub struct AuthenticateInput {
     #[schema(
         pattern = r"^phone-number-(test|live)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
     )]
-    method_id: String,
+    pub(super) method_id: String,
     /// Six digits.
     #[schema(pattern = r"^[0-9]{6}$", example = "123456")]
-    code: String,
+    pub(super) code: String,
     #[serde(default, deserialize_with = "super::json::object_or_null")]
-    attributes: Option<Attributes>,
+    pub(super) attributes: Option<Attributes>,
     /// Start a session lasting this long (or extend the presented one to end this long from now).
     #[schema(minimum = 5, maximum = 527040)]
     #[serde(default, deserialize_with = "super::json::whole_number")]
-    session_duration_minutes: Option<i64>,
+    pub(super) session_duration_minutes: Option<i64>,
     /// Add this factor to the session of this token instead of starting one.
     #[schema(max_length = 128, pattern = "^[A-Za-z0-9_=-]*$")]
-    session_token: Option<String>,
+    pub(super) session_token: Option<String>,
     /// As `session_token`, naming the session by a JWT.
     #[schema(max_length = 16384, pattern = "^[A-Za-z0-9_=.-]*$")]
-    session_jwt: Option<String>,
+    pub(super) session_jwt: Option<String>,
     /// Stored on the session and put into its JWTs; reserved claims are refused.
     #[schema(schema_with = super::openapi::metadata)]
-    session_custom_claims: Option<serde_json::Value>,
+    pub(super) session_custom_claims: Option<serde_json::Value>,
 }
 
 /// The session fields are empty and `session` null unless a session was asked for.
@@ -382,27 +409,40 @@ pub async fn authenticate(
     RequestId(request_id): RequestId,
     Json(input): Json<AuthenticateInput>,
 ) -> Result<HttpResponse, ApiError> {
-    guard_end_user(&state, &project, input.attributes.as_ref())?;
+    let body = authenticate_for(&state, &project, &request_id, input, None).await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// `otps.authenticate` on either surface: the response body. `default_duration` starts a
+/// session when none was asked for (the frontend surface always signs the person in).
+pub(super) async fn authenticate_for(
+    state: &AppState,
+    project: &Project,
+    request_id: &str,
+    input: AuthenticateInput,
+    default_duration: Option<i64>,
+) -> Result<serde_json::Value, ApiError> {
+    guard_end_user(state, project, input.attributes.as_ref())?;
     let method_id = PhoneId::parse(&input.method_id)
         .map_err(|e| ApiError::with_message(ErrorKind::InvalidMethodId, e.to_string()))?;
     let code = Passcode::parse(&input.code).map_err(|_| ApiError::new(ErrorKind::InvalidCode))?;
-    let duration = sessions::duration(input.session_duration_minutes)?;
+    let duration = sessions::duration(input.session_duration_minutes.or(default_duration))?;
     let claims = sessions::claims(input.session_custom_claims)?;
     // A presented session is checked before the code is spent.
     let presented = sessions::presented(
-        &state,
-        &project,
+        state,
+        project,
         crate::otp::sessions::Kind::Consumer,
         input.session_token,
         input.session_jwt,
     )
     .await?;
-    let user = authenticate_code(&state.services, &project, &method_id, &code).await?;
+    let user = authenticate_code(&state.services, project, &method_id, &code).await?;
     let issued = if presented.is_some() || duration.is_some() {
         let attributes = input.attributes.as_ref();
         sessions::phone_factor_session(
-            &state,
-            &project,
+            state,
+            project,
             &user,
             &method_id,
             presented,
@@ -417,9 +457,9 @@ pub async fn authenticate(
     } else {
         None
     };
-    Ok(HttpResponse::Ok().json(AuthenticateOutput {
+    serde_json::to_value(AuthenticateOutput {
         status_code: 200,
-        request_id: &request_id,
+        request_id,
         user_id: user.id.as_str(),
         method_id: method_id.as_str(),
         session_token: issued.as_ref().map_or("", |i| i.token.as_str()),
@@ -428,5 +468,6 @@ pub async fn authenticate(
         user: UserBody::from(&user),
         reset_sessions: false,
         user_device: None,
-    }))
+    })
+    .map_err(|_| ApiError::new(ErrorKind::InternalServerError))
 }

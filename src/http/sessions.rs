@@ -144,20 +144,20 @@ pub async fn phone_factor_session(
 pub struct AuthenticateInput {
     /// The opaque token from an authenticate response.
     #[schema(max_length = 128, pattern = "^[A-Za-z0-9_=-]*$")]
-    session_token: Option<String>,
+    pub(super) session_token: Option<String>,
     /// A JWT from an authenticate response (an expired one is accepted while its session lives).
     #[schema(max_length = 16384, pattern = "^[A-Za-z0-9_=.-]*$")]
-    session_jwt: Option<String>,
+    pub(super) session_jwt: Option<String>,
     /// Extend the session to end this many minutes from now.
     #[schema(minimum = 5, maximum = 527040)]
     #[serde(default, deserialize_with = "super::json::whole_number")]
-    session_duration_minutes: Option<i64>,
+    pub(super) session_duration_minutes: Option<i64>,
     /// Claims to set (a `null` value deletes one); reserved JWT claims are refused.
     #[schema(schema_with = super::openapi::metadata)]
-    session_custom_claims: Option<Value>,
+    pub(super) session_custom_claims: Option<Value>,
 }
 
-async fn run_authenticate(
+pub(super) async fn run_authenticate(
     state: &AppState,
     project: &Project,
     kind: Kind,
@@ -211,16 +211,26 @@ pub async fn authenticate(
         })));
     }
     let issued = run_authenticate(&state, &project, Kind::Consumer, i).await?;
+    Ok(HttpResponse::Ok().json(user_session_reply(&state, &project, &request_id, &issued).await?))
+}
+
+/// A consumer session as `sessions.authenticate` answers it, with its user.
+pub(super) async fn user_session_reply(
+    state: &AppState,
+    project: &Project,
+    request_id: &str,
+    issued: &Issued,
+) -> Result<Value, ApiError> {
     let user_id = UserId::from_trusted(issued.row.user_id.clone().unwrap_or_default());
-    let user = users::load(&state.services, &project, &user_id).await?;
-    Ok(HttpResponse::Ok().json(json!({
+    let user = users::load(&state.services, project, &user_id).await?;
+    Ok(json!({
         "status_code": 200,
         "request_id": request_id,
         "session": session_body(&issued.row),
         "session_token": issued.token,
         "session_jwt": issued.jwt,
         "user": UserBody::from(&user),
-    })))
+    }))
 }
 
 fn sandbox_user(row: &SessionRow) -> Value {
@@ -452,11 +462,24 @@ pub async fn b2b_authenticate(
     Json(i): Json<AuthenticateInput>,
 ) -> Result<HttpResponse, ApiError> {
     let issued = run_authenticate(&state, &project, Kind::Member, i).await?;
+    Ok(
+        HttpResponse::Ok()
+            .json(member_session_reply(&state, &project, &request_id, &issued).await?),
+    )
+}
+
+/// A member session as `b2b.sessions.authenticate` answers it, with member and organization.
+pub(super) async fn member_session_reply(
+    state: &AppState,
+    project: &Project,
+    request_id: &str,
+    issued: &Issued,
+) -> Result<Value, ApiError> {
     let org_id = issued.row.organization_id.clone().unwrap_or_default();
-    let org = b2b::organization(&state.services, &project, &org_id).await?;
+    let org = b2b::organization(&state.services, project, &org_id).await?;
     let member_id = issued.row.member_id.clone().unwrap_or_default();
     let m = b2b::member(&state.services, &org, MemberKey::IdOrExternal(&member_id)).await?;
-    let mut body = super::b2b::member_reply_body(&request_id, &m, &org);
+    let mut body = super::b2b::member_reply_body(request_id, &m, &org);
     if let Some(b) = body.as_object_mut() {
         b.insert(
             "member_session".into(),
@@ -465,7 +488,7 @@ pub async fn b2b_authenticate(
         b.insert("session_token".into(), json!(issued.token));
         b.insert("session_jwt".into(), json!(issued.jwt));
     }
-    Ok(HttpResponse::Ok().json(body))
+    Ok(body)
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -267,6 +267,7 @@ pub async fn send_sms(
             expiry: B2B_EXPIRY,
             locale,
             autofill: false,
+            autofill_host: None,
         },
     )
     .await?;

@@ -27,6 +27,10 @@ pub struct Delivery<'a> {
     pub locale: Locale,
     /// The caller asked for autofill metadata (`enable_autofill`).
     pub autofill: bool,
+    /// The WebOTP domain for this message instead of the project's: the host of the allowed
+    /// origin a browser called from (frontend surface), since WebOTP binds the code to the
+    /// page's own origin.
+    pub autofill_host: Option<&'a str>,
 }
 
 /// Every refusal a send can meet, decided before anything is stored or sent: country and
@@ -66,7 +70,13 @@ pub async fn issue(
     let code = Passcode::generate();
     // WhatsApp has no WebOTP or SMS Retriever to read the line, so it would only be noise.
     let autofill = (d.autofill && d.channel == Channel::Sms)
-        .then(|| Autofill::from_settings(&project.settings))
+        .then(|| match d.autofill_host {
+            Some(host) => Some(Autofill {
+                domain: Some(host),
+                app_hash: project.settings.android_app_hash.as_deref(),
+            }),
+            None => Autofill::from_settings(&project.settings),
+        })
         .flatten();
     let rendered = svc.renderer.render(&MessageRequest {
         locale: d.locale,

@@ -5,6 +5,7 @@ pub mod authenticate;
 pub mod b2b;
 pub mod codes;
 pub mod projects;
+pub mod public_tokens;
 pub mod send;
 pub mod sessions;
 pub mod timing;

@@ -48,6 +48,8 @@ pub struct SendRequest {
     pub locale: Locale,
     /// `enable_autofill`: add the project's autofill line (SMS only).
     pub autofill: bool,
+    /// The WebOTP domain to use instead of the project's (see [`Delivery::autofill_host`]).
+    pub autofill_host: Option<String>,
     pub target: Target,
 }
 
@@ -112,6 +114,7 @@ pub async fn send(
             expiry: req.expiry,
             locale: req.locale,
             autofill: req.autofill,
+            autofill_host: req.autofill_host.as_deref(),
         },
     )
     .await?;

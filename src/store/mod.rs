@@ -6,6 +6,7 @@ pub mod messages;
 pub mod organizations;
 pub mod passcodes;
 pub mod projects;
+pub mod public_tokens;
 pub mod retention;
 pub mod sessions;
 pub mod users;

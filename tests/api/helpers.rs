@@ -4,10 +4,12 @@
 use std::sync::{Arc, OnceLock};
 
 use otpd::config::Config;
+use otpd::domain::ids::ProjectId;
 use otpd::domain::limits::LimitSettings;
+use otpd::domain::origin::Origin;
 use otpd::domain::project::ProjectSettings;
 use otpd::domain::secret::SecretHasher;
-use otpd::otp::projects;
+use otpd::otp::{projects, public_tokens};
 use otpd::startup::Application;
 use otpd::store;
 use reqwest::StatusCode;
@@ -318,6 +320,45 @@ impl TestApp {
             serde_json::json!({ "method_id": method_id, "code": code }),
         )
         .await
+    }
+
+    /// A public token of this project for the frontend surface, allowing `origins`.
+    pub async fn public_token(&self, origins: &[&str]) -> String {
+        let origins: Vec<Origin> = origins
+            .iter()
+            .map(|o| Origin::parse(o).expect("origin"))
+            .collect();
+        let id = ProjectId::parse(&self.project_id).expect("project id");
+        public_tokens::create(&self.pool, &id, &origins, None)
+            .await
+            .expect("create public token")
+            .to_string()
+    }
+
+    /// A frontend-surface (`/sdk/v1`) request as the SDK sends it: Basic
+    /// `public_token:password` (the token again when nobody is signed in), JSON, and the
+    /// page's `Origin` when given.
+    pub async fn sdk(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        auth: (&str, Option<&str>),
+        origin: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let (token, password) = auth;
+        let mut req = self
+            .client
+            .request(method, format!("{}/sdk/v1{path}", self.address))
+            .basic_auth(token, Some(password.unwrap_or(token)))
+            .header("Content-Type", "application/json");
+        if let Some(o) = origin {
+            req = req.header("Origin", o);
+        }
+        if let Some(b) = body {
+            req = req.body(b.to_string());
+        }
+        Self::reply(req.send().await.expect("request")).await
     }
 
     pub async fn count(&self, sql: &str) -> i64 {

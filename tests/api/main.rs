@@ -10,6 +10,7 @@ mod control_chars;
 mod deploy;
 mod errors;
 mod fidelity;
+mod frontend;
 mod health;
 mod helpers;
 mod layering;
