@@ -236,7 +236,6 @@ fn report_wall_time(test: &str, started: Instant, run: &Run) {
 }
 
 #[tokio::test]
-#[ignore = "waits for the /sdk/v1 surface and TestApp::public_token (issue 22)"]
 async fn the_real_stytch_frontend_sdk_in_chromium_logs_a_consumer_in_with_sms_keeps_the_session_and_is_refused_from_foreign_origins_and_with_revoked_tokens(
 ) {
     let started = Instant::now();
@@ -248,7 +247,10 @@ async fn the_real_stytch_frontend_sdk_in_chromium_logs_a_consumer_in_with_sms_ke
     let app_origin = format!("http://localhost:{port}");
     let public_token = app.public_token(&[&app_origin]).await;
     let revoked_token = app.public_token(&[&app_origin]).await;
-    app.revoke_public_token(&revoked_token).await;
+    let project = otpd::domain::ids::ProjectId::parse(&app.project_id).unwrap();
+    otpd::otp::public_tokens::revoke(&app.pool, &project, &revoked_token)
+        .await
+        .unwrap();
 
     // The seed sends to an existing user (`send` is for existing users at Stytch).
     let existing = unique_us_number();
@@ -437,16 +439,4 @@ async fn the_real_stytch_b2b_frontend_sdk_in_chromium_steps_an_attested_member_u
         "revoked in the browser"
     );
     report_wall_time("B2B browser test", started, &run);
-}
-
-// TEMPORARY: stands in for the lead's TestApp::public_token until /sdk/v1 is merged.
-trait Shim {
-    async fn public_token(&self, origins: &[&str]) -> String;
-    async fn revoke_public_token(&self, token: &str);
-}
-impl Shim for TestApp {
-    async fn public_token(&self, _origins: &[&str]) -> String {
-        "public-token-test-shim".into()
-    }
-    async fn revoke_public_token(&self, _token: &str) {}
 }
