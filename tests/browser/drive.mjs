@@ -84,9 +84,9 @@ async function lastMessageId(to) {
   must(r.status === 200, 'the sandbox outbox answers', r);
   return r.body.messages[0]?.message_id ?? null;
 }
-// The code of the first message to `to` newer than `after` (a message id or null), as a person
+// The first message to `to` newer than `after` (a message id or null), and its code as a person
 // reads it off their phone: the first run of six digits.
-async function codeSentTo(to, after) {
+async function messageTo(to, after) {
   const until = Date.now() + 10_000;
   for (;;) {
     const r = await backend('GET', `/v1/sandbox/messages?to=${encodeURIComponent(to)}&limit=1`);
@@ -94,12 +94,13 @@ async function codeSentTo(to, after) {
     if (m && m.message_id !== after) {
       const code = /\d{6}/.exec(m.body)?.[0];
       must(code, 'the message carries a 6-digit code', m.body);
-      return code;
+      return { code, message: m };
     }
     must(Date.now() < until, `a new message to ${to} within 10 s`);
     await sleep(100);
   }
 }
+const codeSentTo = async (to, after) => (await messageTo(to, after)).code;
 const wrongCode = (code) => code.slice(0, 5) + ((+code[5] + 1) % 10);
 
 // Runs `body` (an async function source) in the page; SDK errors come back as plain objects.
@@ -255,13 +256,17 @@ async function consumer() {
     return { method_id: r.resolved.method_id, status_code: r.resolved.status_code };
   });
 
-  await step('consumer: otps.sms.loginOrCreate creates the user and delivers a code', async () => {
+  await step("consumer: otps.sms.loginOrCreate with the seed's options creates the user and delivers a code with a WebOTP line for the page's host", async () => {
     const before = await lastMessageId(c.new_phone);
-    const r = await call(page, `return stytch.otps.sms.loginOrCreate(arg, { expiration_minutes: 5 })`, c.new_phone);
+    const opts = { expiration_minutes: 5, locale: 'en', enable_autofill: true, autofill_session_duration_minutes: 5 };
+    const r = await call(page, `return stytch.otps.sms.loginOrCreate(arg.phone, arg.opts)`, { phone: c.new_phone, opts });
     must(r.resolved && /^phone-number-/.test(r.resolved.method_id), 'resolved with a method_id', r);
     methodId = r.resolved.method_id;
-    code = await codeSentTo(c.new_phone, before);
-    return { method_id: methodId, user_created: r.resolved.user_created ?? null };
+    const m = await messageTo(c.new_phone, before);
+    code = m.code;
+    const last = m.message.body.trim().split('\n').pop();
+    must(last === `@${new URL(cfg.app_origin).hostname} #${code}`, 'the last line is the WebOTP line for the calling page', m.message.body);
+    return { method_id: methodId, user_created: r.resolved.user_created ?? null, webotp_line: last.replace(code, '<code>') };
   });
 
   await step('consumer: a wrong code surfaces otp_code_not_found as a StytchAPIError', async () => {
@@ -331,6 +336,20 @@ async function consumer() {
     must(synced.includes(c.second_phone), "the SDK's user state has it", synced);
     sessionToken = a.resolved.session_token;
     return { user_id: userId, session_id: a.resolved.session.session_id, numbers };
+  });
+
+  await step('consumer: with a session, otps.whatsapp.send goes to /whatsapp/send/secondary and its code authenticates the same user', async () => {
+    const before = await lastMessageId(c.new_phone);
+    const r = await call(page, `return stytch.otps.whatsapp.send(arg, { expiration_minutes: 5 })`, c.new_phone);
+    must(r.resolved?.method_id, 'resolved with a method_id', r);
+    const sent = api(log, 'POST', '/otps/whatsapp/send/secondary');
+    must(sent.length === 1 && basicPassword(sent[0].auth) === sessionToken, 'one POST /whatsapp/send/secondary with the session', sent);
+    const m = await messageTo(c.new_phone, before);
+    must(m.message.channel === 'whatsapp', 'delivered on WhatsApp', m.message.channel);
+    const a = await call(page, `return stytch.otps.authenticate(arg.code, arg.methodId, { session_duration_minutes: 60 })`, { code: m.code, methodId: r.resolved.method_id });
+    must(a.resolved?.user_id === userId, 'the same user', a);
+    sessionToken = a.resolved.session_token;
+    return { factors: a.resolved.session.authentication_factors.map((f) => f.type + ':' + (f.delivery_method ?? '')) };
   });
 
   await step('consumer: session.revoke ends the session on otpd and clears the cookies and state', async () => {
