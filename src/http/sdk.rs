@@ -326,7 +326,9 @@ pub async fn bootstrap(
         "password_config": null,
         "dfp_protected_auth_enabled": false,
         "dfp_protected_auth_mode": null,
-        "rbac_policy": null,
+        // otpd has no RBAC: an empty policy (no roles, no resources) is what the SDK assumes
+        // anyway, but `null` makes it log "Unable to retrieve RBAC policy" on every page load.
+        "rbac_policy": { "roles": [], "resources": [] },
         "siwe_required_for_crypto_wallets": false,
         "vertical": null,
     })))

@@ -208,18 +208,25 @@ const sdkCookies = async (page) =>
 
 // Every request went to otpd or the page's own origin; every otpd answer granted the page's
 // origin credentialed CORS.
-function checkHostsAndCors(log, appOrigin) {
+function checkHostsAndCors({ log, consoleLines }, appOrigin) {
   const seen = origins(log);
   must(seen.every((o) => o === cfg.api_base || o === appOrigin), `requests only to ${cfg.api_base} and ${appOrigin}`, seen);
   const bad = log.filter((e) => e.url.startsWith(cfg.api_base) && e.status !== null && !(e.acao === appOrigin && e.acac === 'true'));
   must(bad.length === 0, 'every otpd answer carries Access-Control-Allow-Origin = the page origin and Allow-Credentials: true', bad.map((e) => [e.method, e.url, e.status, e.acao, e.acac]));
-  return { origins: seen, requests: log.length };
+  // What the page logged. The browser's own "Failed to load resource" lines for the expected
+  // 401s and 404s and the SDK's "logged out" warning are fine; an error the SDK logs about
+  // otpd's answers (a bootstrap it cannot use, say) is not.
+  const logged = consoleLines.filter((l) => /^(error|warn)/.test(l)).map((l) => l.slice(0, 200));
+  const sdkErrors = logged.filter((l) => l.startsWith('error: [Stytch]'));
+  must(sdkErrors.length === 0, 'the SDK logged no error', sdkErrors);
+  return { origins: seen, requests: log.length, console: logged };
 }
 
 // ---------------------------------------------------------------- scenarios ----
 async function consumer() {
   const c = cfg.consumer;
-  const { page, log } = await openContext();
+  const tab = await openContext();
+  const { page, log } = tab;
   let methodId;
   let code;
   let userId;
@@ -365,7 +372,7 @@ async function consumer() {
   });
 
   await step('consumer: the page asked only otpd and its own origin, and every otpd answer granted its origin credentialed CORS', async () => {
-    return checkHostsAndCors(log, cfg.app_origin);
+    return checkHostsAndCors(tab, cfg.app_origin);
   });
   return { userId };
 }
@@ -426,7 +433,8 @@ async function b2b() {
       return r.rejected;
     });
   }
-  const { page, log } = await openContext();
+  const tab = await openContext();
+  const { page, log } = tab;
   let memberSessionId;
   // The backend's attest answer, as the app's cookies: a member session (stytch_session and
   // stytch_session_jwt) or, where the organization wants MFA, an intermediate session
@@ -485,7 +493,7 @@ async function b2b() {
     must((await page.evaluate(() => window.stytch.session.getSync())) === null, 'logged out');
     return { member_session_id: memberSessionId };
   });
-  await step('b2b: the page asked only otpd and its own origin, and every otpd answer granted its origin credentialed CORS', async () => checkHostsAndCors(log, cfg.app_origin));
+  await step('b2b: the page asked only otpd and its own origin, and every otpd answer granted its origin credentialed CORS', async () => checkHostsAndCors(tab, cfg.app_origin));
 }
 
 // --------------------------------------------------------------------- main ----
