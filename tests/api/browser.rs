@@ -166,7 +166,7 @@ impl Run {
 async fn drive(dir: &Path, tls: &Tls, config: &Value, scenarios: &[&str]) -> Run {
     let config_path = dir.join("browser-config.json");
     std::fs::write(&config_path, serde_json::to_vec_pretty(config).unwrap()).unwrap();
-    let out = tokio::process::Command::new("node")
+    let node = tokio::process::Command::new("node")
         .arg("tests/browser/drive.mjs")
         .args(scenarios)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -179,8 +179,11 @@ async fn drive(dir: &Path, tls: &Tls, config: &Value, scenarios: &[&str]) -> Run
         // The machine's own bundle must not win over the throw-away CA.
         .env("NODE_EXTRA_CA_CERTS", &tls.ca)
         .kill_on_drop(true)
-        .output()
+        .output();
+    // A passing run takes seconds; this only bounds a hung browser.
+    let out = tokio::time::timeout(Duration::from_secs(300), node)
         .await
+        .expect("drive.mjs finished within 5 minutes")
         .expect("run node tests/browser/drive.mjs");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();

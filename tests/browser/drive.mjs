@@ -48,6 +48,9 @@ if (scenarios.length === 0 || scenarios.some((s) => !(s in known))) {
 
 // ------------------------------------------------------------------ helpers ----
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// How long to wait for anything (a page, an answer, a message): generous, because CI runs this
+// beside the whole suite on two cores. A passing run never waits for it.
+const WAIT_MS = 30_000;
 const emit = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 class Mismatch extends Error {}
 function must(cond, what, got) {
@@ -87,7 +90,7 @@ async function lastMessageId(to) {
 // The first message to `to` newer than `after` (a message id or null), and its code as a person
 // reads it off their phone: the first run of six digits.
 async function messageTo(to, after) {
-  const until = Date.now() + 10_000;
+  const until = Date.now() + WAIT_MS;
   for (;;) {
     const r = await backend('GET', `/v1/sandbox/messages?to=${encodeURIComponent(to)}&limit=1`);
     const m = r.body.messages?.[0];
@@ -96,7 +99,7 @@ async function messageTo(to, after) {
       must(code, 'the message carries a 6-digit code', m.body);
       return { code, message: m };
     }
-    must(Date.now() < until, `a new message to ${to} within 10 s`);
+    must(Date.now() < until, `a new message to ${to} within ${WAIT_MS / 1000} s`);
     await sleep(100);
   }
 }
@@ -147,7 +150,7 @@ const origins = (log) => [...new Set(log.filter((e) => /^https?:/.test(e.url)).m
 function waitApi(page, method, p, status) {
   return page.waitForResponse(
     (res) => res.request().method() === method && res.url() === cfg.api_base + '/sdk/v1' + p && (status === undefined || res.status() === status),
-    { timeout: 10_000 },
+    { timeout: WAIT_MS },
   );
 }
 const pageUrl = (origin, file, token, extra = {}) =>
@@ -195,12 +198,12 @@ function dumpCurrent() {
   console.error('--- requests (without the app\'s node_modules) ---\n' + current.log.filter((e) => !e.url.includes('/node_modules/')).map((e) => `${e.method} ${e.url} -> ${e.status ?? e.failure} acao=${e.acao}`).join('\n'));
 }
 async function load(page, url) {
-  await page.goto(url, { waitUntil: 'load' });
-  await page.waitForFunction('window.appReady === true', { timeout: 10_000 });
+  await page.goto(url, { waitUntil: 'load', timeout: WAIT_MS });
+  await page.waitForFunction('window.appReady === true', { timeout: WAIT_MS });
 }
 async function clickSend(page) {
   await page.click('#send');
-  await page.waitForFunction(() => document.getElementById('result').textContent !== '', { timeout: 15_000 });
+  await page.waitForFunction(() => document.getElementById('result').textContent !== '', { timeout: WAIT_MS });
   return JSON.parse(await page.$eval('#result', (e) => e.textContent));
 }
 const sdkCookies = async (page) =>
@@ -309,15 +312,15 @@ async function consumer() {
   await step('consumer: after a reload the SDK restores the session at start-up (sessions/authenticate with the session token)', async () => {
     const startup = waitApi(page, 'POST', '/sessions/authenticate');
     const n0 = log.length;
-    await page.reload({ waitUntil: 'load' });
-    await page.waitForFunction('window.appReady === true', { timeout: 10_000 });
+    await page.reload({ waitUntil: 'load', timeout: WAIT_MS });
+    await page.waitForFunction('window.appReady === true', { timeout: WAIT_MS });
     const res = await startup;
     must(res.status() === 200, 'sessions/authenticate answers 200', res.status());
     const req = log.slice(n0).find((e) => e.method === 'POST' && e.url.endsWith('/sdk/v1/sessions/authenticate'));
     must(basicPassword(req.auth) === sessionToken, 'Basic public_token:session_token');
     const body = await res.json();
     must(body.data?.session?.session_id === sessionId, 'the same session, in {"data": …}', body);
-    await page.waitForFunction((sid) => window.stytch.session.getSync()?.session_id === sid, { timeout: 5_000 }, sessionId);
+    await page.waitForFunction((sid) => window.stytch.session.getSync()?.session_id === sid, { timeout: WAIT_MS }, sessionId);
     return { session_id: sessionId };
   });
 
@@ -451,7 +454,7 @@ async function b2b() {
       return { intermediate_session: true };
     }
     must(res.status() === 200, 'the start-up b2b sessions/authenticate answers 200', res.status());
-    await page.waitForFunction(() => window.stytch.session.getSync() !== null, { timeout: 5_000 });
+    await page.waitForFunction(() => window.stytch.session.getSync() !== null, { timeout: WAIT_MS });
     const s = await page.evaluate(() => window.stytch.session.getSync());
     must(s.member_id === b.member_id && s.organization_id === b.organization_id, 'a session of the member', s);
     memberSessionId = s.member_session_id;
