@@ -129,6 +129,11 @@ typed_id!(MemberId, "member");
 typed_id!(SessionId, "session");
 typed_id!(MemberSessionId, "member-session");
 typed_id!(
+    /// A trusted auth token profile (`sessions.attest`), in Stytch's id shape.
+    TrustedTokenProfileId,
+    "trusted-auth-token-profile"
+);
+typed_id!(
     /// The `kid` of a project's JWT signing key.
     SigningKeyId,
     "jwk"
