@@ -249,3 +249,62 @@ async fn a_jwks_url_profile_verifies_with_the_fetched_keys_and_caches_them() {
     assert_eq!(r.error_type(), "invalid_token");
     assert_eq!(hits.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn retention_purges_aged_intermediate_sessions_and_spent_token_ids() {
+    let app = spawn_app().await;
+    app.post(
+        "/v1/b2b/organizations",
+        json!({"organization_name": "Ret", "organization_slug": "ret", "mfa_policy": "REQUIRED_FOR_ALL"}),
+    )
+    .await;
+    for who in ["old", "new"] {
+        app.post(
+            "/v1/b2b/organizations/ret/members",
+            json!({"email_address": format!("{who}@ret.io")}),
+        )
+        .await;
+        let r = app.attest_member("ret", &format!("{who}@ret.io")).await;
+        assert!(
+            r.body["intermediate_session_token"].is_string(),
+            "{:?}",
+            r.body
+        );
+    }
+    assert_eq!(
+        app.count("select count(*) from intermediate_sessions")
+            .await,
+        2
+    );
+    assert_eq!(
+        app.count("select count(*) from trusted_token_uses").await,
+        2
+    );
+    sqlx::query(
+        "update intermediate_sessions set expires_at = now() - interval '25 hours'
+         where member_id = (select id from members where email_address = 'old@ret.io')",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "update trusted_token_uses set expires_at = now() - interval '1 hour'
+         where ctid = (select ctid from trusted_token_uses limit 1)",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let purged = otpd::retention::run_once(&app.pool, &otpd::config::RetentionConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(purged.sessions, 2);
+    assert_eq!(
+        app.count("select count(*) from intermediate_sessions")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count("select count(*) from trusted_token_uses").await,
+        1
+    );
+}
