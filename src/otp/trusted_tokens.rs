@@ -408,7 +408,6 @@ pub async fn verify(
         }
     }
     let Some(claims) = claims else {
-        metrics::session("consumer", "attested", "invalid");
         return Err(refused(refusal));
     };
     let email = claim_string(&claims, &profile.email_claim)
@@ -472,7 +471,9 @@ pub async fn attest_user(
         }
         None => None,
     };
-    let v = verify(svc, project, profile_id, token).await?;
+    let v = verify(svc, project, profile_id, token)
+        .await
+        .inspect_err(|_| metrics::session("consumer", "attested", "invalid"))?;
     let user_id =
         match crate::store::users::find_user_by_email(&svc.pool, &project.id, &v.email).await? {
             Some(id) => id,
@@ -561,7 +562,9 @@ pub async fn attest_member(
         }
         None => None,
     };
-    let v = verify(svc, project, profile_id, token).await?;
+    let v = verify(svc, project, profile_id, token)
+        .await
+        .inspect_err(|_| metrics::session("b2b", "attested", "invalid"))?;
     let m = b2b::member(svc, org, MemberKey::Email(&v.email)).await?;
     let f = factor(&v);
     let mfa_required = org.mfa_policy == MfaPolicy::RequiredForAll || m.mfa_enrolled;
