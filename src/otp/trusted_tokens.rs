@@ -174,15 +174,23 @@ impl JwksCache {
     ) -> Result<Arc<Vec<Key>>, Refusal> {
         let knows =
             |keys: &[Key]| kid.is_none_or(|k| keys.iter().any(|x| x.kid.as_deref() == Some(k)));
-        if let Some((keys, at)) = self.cached(profile) {
+        let cached = self.cached(profile);
+        if let Some((keys, at)) = &cached {
             let fresh = at.elapsed() < JWKS_TTL;
-            if (fresh && knows(&keys)) || at.elapsed() < JWKS_REFRESH_MIN {
-                return Ok(keys);
+            if (fresh && knows(keys)) || at.elapsed() < JWKS_REFRESH_MIN {
+                return Ok(keys.clone());
             }
         }
-        let keys = Arc::new(self.fetch(url).await?);
-        self.remember(profile, keys.clone());
-        Ok(keys)
+        match self.fetch(url).await {
+            Ok(keys) => {
+                let keys = Arc::new(keys);
+                self.remember(profile, keys.clone());
+                Ok(keys)
+            }
+            // The issuer's endpoint is down: the keys it last published still verify (and
+            // the next request tries again), rather than every attest failing meanwhile.
+            Err(e) => cached.map(|(keys, _)| keys).ok_or(e),
+        }
     }
 }
 
@@ -612,4 +620,39 @@ pub async fn attest_member(
             sms_sent,
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use rsa::pkcs1::EncodeRsaPublicKey;
+    use rsa::pkcs8::{EncodePublicKey, LineEnding};
+
+    #[test]
+    fn pem_keys_are_read_from_spki_and_pkcs1_blocks_and_anything_else_is_refused() {
+        let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap();
+        let public = key.to_public_key();
+        let spki = public.to_public_key_pem(LineEnding::LF).unwrap();
+        let pkcs1 = public.to_pkcs1_pem(LineEnding::LF).unwrap();
+        let one = parse_pem_keys(&spki).unwrap();
+        assert_eq!(one.as_array().unwrap().len(), 1);
+        assert_eq!(
+            parse_pem_keys(&pkcs1).unwrap(),
+            one,
+            "same key, either encoding"
+        );
+        let both = parse_pem_keys(&format!("comment\n{spki}\n{pkcs1}")).unwrap();
+        assert_eq!(both.as_array().unwrap().len(), 2);
+        for bad in [
+            "",
+            "not a pem",
+            "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+            "-----BEGIN PUBLIC KEY-----\nno end",
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+            "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n",
+        ] {
+            assert!(parse_pem_keys(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
 }
