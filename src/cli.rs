@@ -119,6 +119,11 @@ pub enum ProjectCommand {
         #[command(subcommand)]
         command: PublicTokenCommand,
     },
+    /// Trusted auth token profiles: whose JWTs `sessions.attest` accepts.
+    TrustedToken {
+        #[command(subcommand)]
+        command: TrustedTokenCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -146,6 +151,43 @@ pub enum PublicTokenCommand {
     },
     /// Revoke a public token: it is refused from the next request on.
     Revoke { id: String, token: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TrustedTokenCommand {
+    /// Register an issuer whose RS256 JWTs `sessions.attest` exchanges for sessions.
+    Create {
+        id: String,
+        /// The `iss` the tokens carry.
+        #[arg(long)]
+        issuer: String,
+        /// The `aud` the tokens carry.
+        #[arg(long)]
+        audience: String,
+        /// Where the issuer publishes its keys (fetched and cached by otpd).
+        #[arg(
+            long,
+            conflicts_with = "pem_file",
+            required_unless_present = "pem_file"
+        )]
+        jwks_url: Option<String>,
+        /// A file of PEM RSA public keys (`BEGIN PUBLIC KEY`), used instead of a JWKS URL.
+        #[arg(long)]
+        pem_file: Option<PathBuf>,
+        /// The claim holding the person's email.
+        #[arg(long, default_value = "email")]
+        email_claim: String,
+        /// The claim holding the token's unique id (each id is accepted once).
+        #[arg(long, default_value = "jti")]
+        token_id_claim: String,
+        /// Consumer attest may create a user for an email no user has (Stytch's "Allow JIT
+        /// provisioning"; off by default, as there).
+        #[arg(long)]
+        allow_jit_provisioning: bool,
+        /// Print exactly one JSON object {"profile_id"}.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -533,6 +575,61 @@ async fn project(config: &Config, command: ProjectCommand) -> Result<(), Failure
                 .await
                 .context("rotating the signing key")?;
             println!("{kid}");
+        }
+        ProjectCommand::TrustedToken {
+            command:
+                TrustedTokenCommand::Create {
+                    id,
+                    issuer,
+                    audience,
+                    jwks_url,
+                    pem_file,
+                    email_claim,
+                    token_id_claim,
+                    allow_jit_provisioning,
+                    json,
+                },
+        } => {
+            use crate::otp::trusted_tokens::{create_profile, KeySource, NewProfileInput};
+            let id = ProjectId::parse(&id).context("project id")?;
+            if store::projects::get_project(&pool, &id)
+                .await
+                .context("loading")?
+                .is_none()
+            {
+                return Err(Failure::Other(anyhow::anyhow!("no project {id}")));
+            }
+            let keys = match (jwks_url, pem_file) {
+                (Some(u), None) => KeySource::JwksUrl(u),
+                (None, Some(f)) => KeySource::Pem(
+                    std::fs::read_to_string(&f)
+                        .with_context(|| format!("reading {}", f.display()))?,
+                ),
+                _ => {
+                    return Err(Failure::Other(anyhow::anyhow!(
+                        "pass exactly one of --jwks-url and --pem-file"
+                    )))
+                }
+            };
+            let profile = create_profile(
+                &pool,
+                &id,
+                NewProfileInput {
+                    issuer,
+                    audience,
+                    keys,
+                    email_claim,
+                    token_id_claim,
+                    jit_provisioning: allow_jit_provisioning,
+                },
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if json {
+                println!("{}", json!({"profile_id": profile.as_str()}));
+            } else {
+                println!("profile_id: {profile}");
+            }
         }
         ProjectCommand::Secret { command } => match command {
             SecretCommand::Create { id, json } => {

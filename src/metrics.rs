@@ -23,7 +23,13 @@ pub const AUTHENTICATION_OUTCOMES: [&str; 6] = [
     "rate_limited",
 ];
 /// `otpd_sessions_total` labels: `event` × `outcome`, per `kind` (`consumer`, `b2b`).
-pub const SESSION_EVENTS: [&str; 3] = ["created", "authenticated", "revoked"];
+pub const SESSION_EVENTS: [&str; 5] = [
+    "created",
+    "authenticated",
+    "revoked",
+    "intermediate",
+    "attested",
+];
 pub const SESSION_OUTCOMES: [&str; 3] = ["success", "not_found", "invalid"];
 pub const SESSION_KINDS: [&str; 2] = ["consumer", "b2b"];
 pub const REFUSAL_REASONS: [&str; 10] = [

@@ -44,7 +44,7 @@ impl Default for RetentionConfig {
 }
 
 /// The `table` label values of `otpd_retention_deleted_total`.
-pub const TABLES: [&str; 8] = [
+pub const TABLES: [&str; 10] = [
     "passcodes",
     "sandbox_outbox",
     "messages",
@@ -53,6 +53,8 @@ pub const TABLES: [&str; 8] = [
     "limit_windows",
     "sessions",
     "signing_keys",
+    "intermediate_sessions",
+    "trusted_token_uses",
 ];
 
 /// Pause between two full batches, so a large backlog never monopolises the database.
@@ -67,7 +69,8 @@ pub struct Purged {
     pub delivery_receipts: u64,
     /// Spent rate-limit state (buckets back at full capacity, windows older than two days).
     pub limits: u64,
-    /// Expired or revoked sessions, and signing keys long retired.
+    /// Expired or revoked sessions, signing keys long retired, expired intermediate
+    /// sessions and the used ids of expired trusted auth tokens.
     pub sessions: u64,
 }
 
@@ -159,13 +162,27 @@ pub async fn run_once(pool: &PgPool, cfg: &RetentionConfig) -> Result<Purged, Pa
         })
         .await,
     );
+    let intermediate = keep(
+        "intermediate_sessions",
+        drain(batch, "intermediate_sessions", || {
+            db::delete_old_intermediate_sessions(pool, session_hours, batch)
+        })
+        .await,
+    );
+    let token_uses = keep(
+        "trusted_token_uses",
+        drain(batch, "trusted_token_uses", || {
+            db::delete_spent_token_uses(pool, batch)
+        })
+        .await,
+    );
     let purged = Purged {
         passcodes,
         sandbox_outbox,
         messages,
         delivery_receipts,
         limits: gcra + windows,
-        sessions: sessions + keys,
+        sessions: sessions + keys + intermediate + token_uses,
     };
     match first {
         None => Ok(purged),

@@ -231,6 +231,7 @@ impl Application {
                     crate::otp::sessions::SessionKeys::new(&pepper)
                         .map_err(|e| anyhow::anyhow!("deriving the session keys: {e}"))?,
                 ),
+                jwks: Arc::new(crate::otp::trusted_tokens::JwksCache::new()?),
             },
             secret_hasher: Arc::new(SecretHasher::new(&pepper)),
             sandbox_outbox: config.provider.kind == ProviderKind::Fake,

@@ -134,6 +134,11 @@ typed_id!(
     "public-token"
 );
 typed_id!(
+    /// A trusted auth token profile (`sessions.attest`), in Stytch's id shape.
+    TrustedTokenProfileId,
+    "trusted-auth-token-profile"
+);
+typed_id!(
     /// The `kid` of a project's JWT signing key.
     SigningKeyId,
     "jwk"

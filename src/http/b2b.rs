@@ -17,7 +17,10 @@ use crate::domain::organization::{
     valid_slug, EnrollmentChange, Member, MfaPolicy, OrgSettings, Organization,
 };
 use crate::domain::{Locale, Passcode, PhoneNumber};
-use crate::otp::b2b::{self, CreateMember, CreateOrganization, UpdateMember};
+use crate::otp::b2b::{
+    self, CreateMember, CreateOrganization, SmsAuthenticateOptions, UpdateMember,
+};
+use crate::otp::sessions::MfaProof;
 use crate::otp::users::parse_email;
 use crate::store::organizations::MemberKey;
 
@@ -122,6 +125,21 @@ fn phone(raw: Option<&str>) -> Result<Option<PhoneNumber>, ApiError> {
         .map(PhoneNumber::parse)
         .transpose()
         .map_err(|_| ApiError::new(ErrorKind::InvalidPhoneNumber))
+}
+
+/// The body's `intermediate_session_token` / `session_token` / `session_jwt`, at most one.
+fn proof(
+    ist: Option<String>,
+    token: Option<String>,
+    jwt: Option<String>,
+) -> Result<Option<MfaProof>, ApiError> {
+    super::sessions::check_syntax(token.as_deref(), jwt.as_deref())?;
+    super::sessions::check_syntax(ist.as_deref(), None).map_err(|_| {
+        ApiError::bad_request(
+            "intermediate_session_token: at most 128 characters of A-Z, a-z, 0-9, _, = and -",
+        )
+    })?;
+    Ok(MfaProof::from_fields(ist, token, jwt)?)
 }
 
 fn external_id(raw: Option<String>) -> Result<Option<String>, ApiError> {
@@ -936,7 +954,9 @@ pub async fn delete_mfa_phone(
     Ok(member_reply(&request_id, &m, &org, Value::Null))
 }
 
-/// Session tokens in B2B requests are accepted and ignored: sessions are the caller's.
+/// Once the member has an active MFA factor (a verified MFA phone), exactly one of
+/// `intermediate_session_token`, `session_token` and `session_jwt` of this member is required
+/// (`no_session_arguments` otherwise); before that it is optional, and checked when given.
 #[derive(Deserialize, ToSchema)]
 pub struct SmsSendInput {
     /// Organization id, slug or external id.
@@ -955,6 +975,15 @@ pub struct SmsSendInput {
     /// As for consumer sends: any tag, unknown ones fall back to English.
     #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
     locale: Option<String>,
+    /// An intermediate session of this member (from `sessions.attest`), not consumed by a send.
+    #[schema(max_length = 128, pattern = "^[A-Za-z0-9_=-]*$")]
+    intermediate_session_token: Option<String>,
+    /// A live session of this member.
+    #[schema(max_length = 128, pattern = "^[A-Za-z0-9_=-]*$")]
+    session_token: Option<String>,
+    /// As `session_token`, naming the session by a JWT.
+    #[schema(max_length = 16384, pattern = "^[A-Za-z0-9_=.-]*$")]
+    session_jwt: Option<String>,
 }
 
 /// Send an MFA passcode by SMS to a member (codes live 2 minutes).
@@ -967,9 +996,10 @@ pub struct SmsSendInput {
     request_body = SmsSendInput,
     responses(
         (status = 200, description = "The passcode was sent", body = MemberResponse),
-        (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
+        (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`), `no_session_arguments` (the member has an active MFA factor and no proof was given), `too_many_session_arguments`, `invalid_intermediate_session_token_for_organization`", body = ErrorBody),
         Unauthorized,
-        (status = 404, description = "`organization_not_found` or `member_not_found`", body = ErrorBody),
+        (status = 403, description = "`operation_restricted_by_organization_mfa_methods`", body = ErrorBody),
+        (status = 404, description = "`organization_not_found`, `member_not_found`, `intermediate_session_not_found` or `session_not_found`", body = ErrorBody),
         (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
         ServerErrors
     )
@@ -983,7 +1013,17 @@ pub async fn sms_send(
     let org = b2b::organization(&state.services, &project, &i.organization_id).await?;
     let phone = phone(i.mfa_phone_number.as_deref())?;
     let locale = Locale::parse_lenient(i.locale.as_deref());
-    let m = b2b::send_sms(&state.services, &project, &org, &i.member_id, phone, locale).await?;
+    let proof = proof(i.intermediate_session_token, i.session_token, i.session_jwt)?;
+    let m = b2b::send_sms(
+        &state.services,
+        &project,
+        &org,
+        &i.member_id,
+        phone,
+        locale,
+        proof,
+    )
+    .await?;
     Ok(member_reply(&request_id, &m, &org, Value::Null))
 }
 
@@ -999,6 +1039,10 @@ pub struct SmsAuthenticateInput {
     #[schema(pattern = r"^(|enroll|unenroll)$")]
     set_mfa_enrollment: Option<String>,
     set_default_mfa: Option<bool>,
+    /// An intermediate session of this member (from `sessions.attest`); consumed on success,
+    /// when the member session starts.
+    #[schema(max_length = 128, pattern = "^[A-Za-z0-9_=-]*$")]
+    intermediate_session_token: Option<String>,
     /// The member session to add this factor to (it must be this member's).
     #[schema(max_length = 128, pattern = "^[A-Za-z0-9_=-]*$")]
     session_token: Option<String>,
@@ -1024,9 +1068,10 @@ pub struct SmsAuthenticateInput {
     request_body = SmsAuthenticateInput,
     responses(
         (status = 200, description = "The code matched", body = MemberAuthenticateResponse),
-        (status = 400, description = "Malformed request (`bad_request`, `invalid_*`, `duplicate_*`)", body = ErrorBody),
+        (status = 400, description = "Malformed request (`bad_request`, `invalid_*`), `no_session_arguments` (none of `intermediate_session_token`, `session_token`, `session_jwt`), `too_many_session_arguments` (more than one), `invalid_intermediate_session_token_for_organization`", body = ErrorBody),
         (status = 401, description = "`unauthorized_credentials`, or `unable_to_auth_otp_code`", body = ErrorBody),
-        (status = 404, description = "`otp_code_not_found`, `organization_not_found` or `member_not_found`", body = ErrorBody),
+        (status = 403, description = "`operation_restricted_by_organization_mfa_methods`", body = ErrorBody),
+        (status = 404, description = "`otp_code_not_found`, `organization_not_found`, `member_not_found`, `intermediate_session_not_found` or `session_not_found` (the proof is not this member's, or not live)", body = ErrorBody),
         (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
         ServerErrors
     )
@@ -1050,36 +1095,24 @@ pub async fn sms_authenticate(
     };
     let duration = super::sessions::duration(i.session_duration_minutes)?;
     let claims = super::sessions::claims(i.session_custom_claims)?;
+    let proof = proof(i.intermediate_session_token, i.session_token, i.session_jwt)?;
     let org = b2b::organization(&state.services, &project, &i.organization_id).await?;
-    // A presented session is checked before the code is spent.
-    let presented = super::sessions::presented(
-        &state,
-        &project,
-        crate::otp::sessions::Kind::Member,
-        i.session_token,
-        i.session_jwt,
-    )
-    .await?;
-    let m = b2b::authenticate_sms(
+    let done = b2b::authenticate_sms(
         &state.services,
         &project,
         &org,
         &i.member_id,
         &code,
-        enrollment,
-        i.set_default_mfa.unwrap_or(false),
+        proof,
+        SmsAuthenticateOptions {
+            enrollment,
+            set_default: i.set_default_mfa.unwrap_or(false),
+            duration,
+            claims,
+        },
     )
     .await?;
-    let issued = crate::otp::sessions::after_member_factor(
-        &state.services,
-        &project,
-        &m,
-        &org,
-        presented,
-        duration,
-        &claims,
-    )
-    .await?;
+    let (m, issued) = (done.member, done.session);
     let extra = json!({
         "session_token": issued.token,
         "session_jwt": issued.jwt,

@@ -45,6 +45,14 @@ pub enum ErrorKind {
     InvalidOrganizationSlug,
     SessionNotFound,
     TooManySessionArguments,
+    NoSessionArguments,
+    IntermediateSessionNotFound,
+    InvalidIntermediateSessionTokenForOrganization,
+    TrustedAuthTokenProfileNotFound,
+    InvalidToken,
+    JwtInvalidIssuer,
+    JwtInvalidAudience,
+    JwtInvalidClaims,
     InvalidSessionDuration,
     InvalidSessionCustomClaims,
     RouteNotFound,
@@ -91,6 +99,14 @@ impl ErrorKind {
         ErrorKind::InvalidOrganizationSlug,
         ErrorKind::SessionNotFound,
         ErrorKind::TooManySessionArguments,
+        ErrorKind::NoSessionArguments,
+        ErrorKind::IntermediateSessionNotFound,
+        ErrorKind::InvalidIntermediateSessionTokenForOrganization,
+        ErrorKind::TrustedAuthTokenProfileNotFound,
+        ErrorKind::InvalidToken,
+        ErrorKind::JwtInvalidIssuer,
+        ErrorKind::JwtInvalidAudience,
+        ErrorKind::JwtInvalidClaims,
         ErrorKind::InvalidSessionDuration,
         ErrorKind::InvalidSessionCustomClaims,
         ErrorKind::RouteNotFound,
@@ -224,7 +240,47 @@ impl ErrorKind {
             TooManySessionArguments => (
                 StatusCode::BAD_REQUEST,
                 "too_many_session_arguments",
-                "Pass only one of session_token and session_jwt.",
+                "Pass only one of intermediate_session_token, session_token and session_jwt.",
+            ),
+            NoSessionArguments => (
+                StatusCode::BAD_REQUEST,
+                "no_session_arguments",
+                "SMS OTPs are a second factor: pass exactly one of intermediate_session_token, session_token or session_jwt of this member.",
+            ),
+            IntermediateSessionNotFound => (
+                StatusCode::NOT_FOUND,
+                "intermediate_session_not_found",
+                "Intermediate session could not be found for this member: it is unknown, expired or already used.",
+            ),
+            InvalidIntermediateSessionTokenForOrganization => (
+                StatusCode::BAD_REQUEST,
+                "invalid_intermediate_session_token_for_organization",
+                "The intermediate_session_token was issued for another organization.",
+            ),
+            TrustedAuthTokenProfileNotFound => (
+                StatusCode::NOT_FOUND,
+                "trusted_auth_token_profile_not_found",
+                "Trusted auth token profile could not be found in this project.",
+            ),
+            InvalidToken => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "The trusted auth token is not a JWT signed by one of the profile's keys.",
+            ),
+            JwtInvalidIssuer => (
+                StatusCode::UNAUTHORIZED,
+                "jwt_invalid_issuer",
+                "The trusted auth token's iss is not the profile's issuer.",
+            ),
+            JwtInvalidAudience => (
+                StatusCode::UNAUTHORIZED,
+                "jwt_invalid_audience",
+                "The trusted auth token's aud does not name the profile's audience.",
+            ),
+            JwtInvalidClaims => (
+                StatusCode::UNAUTHORIZED,
+                "jwt_invalid_claims",
+                "The trusted auth token is expired, not yet valid, or lacks a mapped claim.",
             ),
             InvalidSessionDuration => (
                 StatusCode::BAD_REQUEST,
@@ -470,6 +526,36 @@ impl From<OtpError> for ApiError {
             OtpError::WrongCode => ApiError::new(OtpCodeNotFound),
             OtpError::SessionNotFound => ApiError::new(SessionNotFound),
             OtpError::TooManySessionArguments => ApiError::new(TooManySessionArguments),
+            OtpError::NoSessionArguments => ApiError::new(NoSessionArguments),
+            OtpError::MfaProofRequired => ApiError::with_message(
+                NoSessionArguments,
+                "The member has an active MFA factor: pass their intermediate_session_token, session_token or session_jwt to send a passcode.",
+            ),
+            OtpError::IntermediateSessionNotFound => ApiError::new(IntermediateSessionNotFound),
+            OtpError::IntermediateSessionWrongOrganization => {
+                ApiError::new(InvalidIntermediateSessionTokenForOrganization)
+            }
+            OtpError::TrustedTokenProfileNotFound => ApiError::new(TrustedAuthTokenProfileNotFound),
+            OtpError::TrustedTokenRefused(r) => {
+                use crate::otp::trusted_tokens::Refusal;
+                match r {
+                    Refusal::Signature => ApiError::new(InvalidToken),
+                    Refusal::Issuer => ApiError::new(JwtInvalidIssuer),
+                    Refusal::Audience => ApiError::new(JwtInvalidAudience),
+                    Refusal::Claims(c) => ApiError::with_message(
+                        JwtInvalidClaims,
+                        format!("The trusted auth token's claim `{c}` is missing, invalid, expired or not yet valid."),
+                    ),
+                    Refusal::Replayed => ApiError::with_message(
+                        InvalidToken,
+                        "This trusted auth token was already used: each token (its token id) is accepted once.",
+                    ),
+                    Refusal::Jwks => ApiError::with_message(
+                        InvalidToken,
+                        "The profile's JWKS could not be fetched, so the token cannot be verified.",
+                    ),
+                }
+            }
             OtpError::InvalidClaims(m) => ApiError::with_message(InvalidSessionCustomClaims, m.clone()),
             OtpError::SigningKey(k) => {
                 tracing::error!(error = %k, "session signing key failure");

@@ -136,6 +136,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(sessions::authenticate),
         )
         .route("/v1/sessions/revoke", web::post().to(sessions::revoke))
+        .route("/v1/sessions/attest", web::post().to(sessions::attest))
         .route(
             "/v1/sessions/jwks/{project_id}",
             web::get().to(sessions::jwks),
@@ -148,6 +149,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/v1/b2b/sessions/revoke",
             web::post().to(sessions::b2b_revoke),
+        )
+        .route(
+            "/v1/b2b/sessions/attest",
+            web::post().to(sessions::b2b_attest),
         )
         .route(
             "/v1/b2b/sessions/jwks/{project_id}",

@@ -389,8 +389,8 @@ pub struct SdkSendInput {
     locale: Option<String>,
     /// Add a WebOTP line naming the calling page's host (and the project's Android app hash).
     enable_autofill: Option<bool>,
-    /// The session length for an authenticate of this code that names none (an autofilled
-    /// one), 5 to 527040 minutes.
+    /// With `enable_autofill`: the session length an authenticate of this code gets when it
+    /// names none (an autofilled one), 5 to 527040 minutes.
     #[schema(minimum = 5, maximum = 527040)]
     #[serde(default, deserialize_with = "super::json::whole_number")]
     autofill_session_duration_minutes: Option<i64>,
@@ -427,8 +427,8 @@ async fn run_send(
     kind: SendKind,
 ) -> Result<HttpResponse, ApiError> {
     let i: SdkSendInput = super::json::parse(&body)?;
-    // Only checked: the duration travels with the SDK's authenticate call, which names it.
-    sessions::duration(i.autofill_session_duration_minutes)?;
+    let autofill_session = sessions::duration(i.autofill_session_duration_minutes)?
+        .filter(|_| i.enable_autofill == Some(true));
     let session_token = match kind {
         SendKind::Secondary => Some(caller.session_token.clone().ok_or_else(no_session)?),
         SendKind::Primary | SendKind::LoginOrCreate => None,
@@ -455,6 +455,16 @@ async fn run_send(
     )
     .await
     .map_err(signed_out)?;
+    if let Some(duration) = autofill_session {
+        public_tokens::remember_autofill_session(
+            &state.services.pool,
+            &caller.project.id,
+            &outcome.phone_id,
+            duration,
+        )
+        .await
+        .map_err(|e| ApiError::from(OtpError::Store(e)))?;
+    }
     Ok(HttpResponse::Ok().json(SdkSendOutput {
         status_code: 200,
         request_id,
@@ -557,7 +567,8 @@ pub struct SdkAuthenticateInput {
         pattern = r"^phone-number-(test|live)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
     )]
     method_id: String,
-    /// The session's length (default 60): the SDK always signs the person in.
+    /// The session's length: the SDK always signs the person in. When absent, the send's
+    /// `autofill_session_duration_minutes`, else 60.
     #[schema(minimum = 5, maximum = 527040)]
     #[serde(default, deserialize_with = "super::json::whole_number")]
     session_duration_minutes: Option<i64>,
@@ -590,6 +601,16 @@ pub async fn authenticate(
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let i: SdkAuthenticateInput = super::json::parse(&body)?;
+    // An authenticate naming no duration (an autofilled one) gets what the send asked for.
+    let default_minutes = match i.session_duration_minutes {
+        Some(_) => DEFAULT_SESSION_MINUTES,
+        None => {
+            public_tokens::autofill_session(&state.services.pool, &caller.project.id, &i.method_id)
+                .await
+                .map_err(|e| ApiError::from(OtpError::Store(e)))?
+                .unwrap_or(DEFAULT_SESSION_MINUTES)
+        }
+    };
     let input = AuthenticateInput {
         method_id: i.method_id,
         code: i.token,
@@ -604,7 +625,7 @@ pub async fn authenticate(
         &caller.project,
         &request_id,
         input,
-        Some(DEFAULT_SESSION_MINUTES),
+        Some(default_minutes),
     )
     .await
     .map_err(signed_out)?;

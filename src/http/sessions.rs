@@ -16,6 +16,7 @@ use crate::domain::ids::{Environment, ProjectId, UserId, UserRef};
 use crate::domain::project::Project;
 use crate::domain::session::{ClaimsUpdate, SessionDuration, SANDBOX_SESSION_TOKEN};
 use crate::otp::sessions::{self, Issued, Kind, Presented, RevokeTarget};
+use crate::otp::trusted_tokens::MemberAttested;
 use crate::otp::{b2b, users, OtpError};
 use crate::store::organizations::MemberKey;
 use crate::store::sessions::SessionRow;
@@ -598,4 +599,223 @@ pub async fn b2b_revoke(
     )?;
     sessions::revoke(&state.services, &project, Kind::Member, target).await?;
     Ok(HttpResponse::Ok().json(json!({"status_code": 200, "request_id": request_id})))
+}
+
+/// `sessions.attest` (consumer and B2B): a trusted auth token for a session.
+#[derive(Deserialize, ToSchema)]
+pub struct AttestInput {
+    /// A `trusted-auth-token-profile-…` id from `otpd project trusted-token create`.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
+    profile_id: String,
+    /// The JWT (RS256) the profile's issuer signed.
+    #[schema(min_length = 1, max_length = 16384, pattern = "^[A-Za-z0-9_=.-]*$")]
+    token: String,
+    /// B2B only, and required there: the organization (id, slug or external id) whose member
+    /// the token's email names.
+    #[schema(
+        max_length = 128,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
+    organization_id: Option<String>,
+    /// Consumer: without it (and without a presented session) no session is started. B2B:
+    /// default 60.
+    #[schema(minimum = 5, maximum = 527040)]
+    #[serde(default, deserialize_with = "super::json::whole_number")]
+    session_duration_minutes: Option<i64>,
+    #[schema(schema_with = super::openapi::metadata)]
+    session_custom_claims: Option<Value>,
+    /// A live session (of the token's user or member) to add the factor to.
+    #[schema(max_length = 128, pattern = "^[A-Za-z0-9_=-]*$")]
+    session_token: Option<String>,
+    #[schema(max_length = 16384, pattern = "^[A-Za-z0-9_=.-]*$")]
+    session_jwt: Option<String>,
+    /// Accepted and ignored (otpd has no device fingerprinting).
+    #[schema(
+        max_length = 256,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
+    telemetry_id: Option<String>,
+}
+
+fn attest_parts(
+    i: &mut AttestInput,
+) -> Result<(Option<SessionDuration>, ClaimsUpdate, Option<Presented>), ApiError> {
+    if i.profile_id.is_empty() || i.profile_id.chars().count() > 128 {
+        return Err(ApiError::bad_request("profile_id: 1 to 128 characters"));
+    }
+    if i.token.is_empty() {
+        return Err(ApiError::bad_request("token is required"));
+    }
+    check_syntax(None, Some(&i.token))
+        .map_err(|_| ApiError::bad_request("token: a JWT of at most 16384 characters"))?;
+    check_syntax(i.session_token.as_deref(), i.session_jwt.as_deref())?;
+    if i.telemetry_id
+        .as_ref()
+        .is_some_and(|t| t.chars().count() > 256)
+    {
+        return Err(ApiError::bad_request(
+            "telemetry_id: at most 256 characters",
+        ));
+    }
+    if i.organization_id
+        .as_ref()
+        .is_some_and(|o| o.chars().count() > 128)
+    {
+        return Err(ApiError::bad_request(
+            "organization_id: at most 128 characters",
+        ));
+    }
+    let duration = duration(i.session_duration_minutes)?;
+    let claims = claims(i.session_custom_claims.take())?;
+    let presented = Presented::from_fields(i.session_token.take(), i.session_jwt.take())?;
+    Ok((duration, claims, presented))
+}
+
+/// Exchange a trusted auth token (a JWT from an issuer registered as a profile) for a user
+/// and, when asked, a session.
+#[utoipa::path(
+    post,
+    path = "/v1/sessions/attest",
+    tag = "sessions",
+    operation_id = "sessions_attest",
+    security(("basic" = [])),
+    request_body = AttestInput,
+    responses(
+        (status = 200, description = "The token is valid: the user, and the session when one was asked for or presented", body = Object),
+        (status = 400, description = "`bad_request`, `too_many_session_arguments`, `invalid_session_duration`, `invalid_session_custom_claims`", body = ErrorBody),
+        (status = 401, description = "`unauthorized_credentials`; the token refused: `invalid_token` (signature, key, replayed token id), `jwt_invalid_issuer`, `jwt_invalid_audience`, `jwt_invalid_claims` (expired, not yet valid, a mapped claim missing)", body = ErrorBody),
+        (status = 404, description = "`trusted_auth_token_profile_not_found`, `user_not_found` (no user has the token's email and the profile doesn't provision), `session_not_found`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests`, with `Retry-After`", body = ErrorBody),
+        ServerErrors
+    )
+)]
+pub async fn attest(
+    state: web::Data<AppState>,
+    Authenticated(project): Authenticated,
+    RequestId(request_id): RequestId,
+    Json(mut i): Json<AttestInput>,
+) -> Result<HttpResponse, ApiError> {
+    let (duration, claims, presented) = attest_parts(&mut i)?;
+    let (user, issued) = crate::otp::trusted_tokens::attest_user(
+        &state.services,
+        &project,
+        &i.profile_id,
+        &i.token,
+        presented,
+        duration,
+        &claims,
+    )
+    .await?;
+    let (token, jwt, session) = match &issued {
+        Some(s) => (s.token.clone(), s.jwt.clone(), session_body(&s.row)),
+        None => (String::new(), String::new(), Value::Null),
+    };
+    Ok(HttpResponse::Ok().json(json!({
+        "status_code": 200,
+        "request_id": request_id,
+        "user_id": user.id.as_str(),
+        "user": UserBody::from(&user),
+        "session": session,
+        "session_token": token,
+        "session_jwt": jwt,
+        "user_device": null,
+    })))
+}
+
+/// A phone number as Stytch's `mfa_required.member_options` shows it: only the last four
+/// digits.
+fn masked(phone: &str) -> String {
+    let digits: Vec<char> = phone.chars().filter(char::is_ascii_digit).collect();
+    let keep = digits.len().saturating_sub(4);
+    digits
+        .iter()
+        .enumerate()
+        .map(|(i, c)| if i < keep { 'X' } else { *c })
+        .collect()
+}
+
+/// Exchange a trusted auth token for a member session, or, when the organization requires
+/// MFA or the member is enrolled, an intermediate session (and an SMS code to an enrolled
+/// member with an MFA phone).
+#[utoipa::path(
+    post,
+    path = "/v1/b2b/sessions/attest",
+    tag = "b2b",
+    operation_id = "b2b_sessions_attest",
+    security(("basic" = [])),
+    request_body = AttestInput,
+    responses(
+        (status = 200, description = "`member_authenticated: true` with `member_session`, `session_token`, `session_jwt`; or `member_authenticated: false` with `intermediate_session_token` and `mfa_required` (`member_session: null`)", body = Object),
+        (status = 400, description = "`bad_request` (no `organization_id`), `too_many_session_arguments`, `invalid_session_duration`, `invalid_session_custom_claims`", body = ErrorBody),
+        (status = 401, description = "`unauthorized_credentials`; the token refused: `invalid_token` (signature, key, replayed token id), `jwt_invalid_issuer`, `jwt_invalid_audience`, `jwt_invalid_claims` (expired, not yet valid, a mapped claim missing)", body = ErrorBody),
+        (status = 404, description = "`trusted_auth_token_profile_not_found`, `organization_not_found`, `member_not_found` (no member of the organization has the token's email), `session_not_found`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests`, with `Retry-After`", body = ErrorBody),
+        ServerErrors
+    )
+)]
+pub async fn b2b_attest(
+    state: web::Data<AppState>,
+    Authenticated(project): Authenticated,
+    RequestId(request_id): RequestId,
+    Json(mut i): Json<AttestInput>,
+) -> Result<HttpResponse, ApiError> {
+    let (duration, claims, presented) = attest_parts(&mut i)?;
+    let org_key = i
+        .organization_id
+        .take()
+        .filter(|o| !o.is_empty())
+        .ok_or_else(|| ApiError::bad_request("organization_id is required"))?;
+    let org = b2b::organization(&state.services, &project, &org_key).await?;
+    let (m, outcome) = crate::otp::trusted_tokens::attest_member(
+        &state.services,
+        &project,
+        &org,
+        &i.profile_id,
+        &i.token,
+        presented,
+        duration,
+        &claims,
+        crate::domain::Locale::parse_lenient(None),
+    )
+    .await?;
+    let mut body = super::b2b::member_reply_body(&request_id, &m, &org);
+    let extra = match outcome {
+        MemberAttested::Session(issued) => json!({
+            "member_authenticated": true,
+            "member_session": member_session_body(&issued.row, &org.slug),
+            "session_token": issued.token,
+            "session_jwt": issued.jwt,
+            "intermediate_session_token": "",
+            "mfa_required": null,
+            "primary_required": null,
+            "member_device": null,
+        }),
+        MemberAttested::MfaRequired {
+            intermediate_session_token,
+            sms_sent,
+        } => json!({
+            "member_authenticated": false,
+            "member_session": null,
+            "session_token": "",
+            "session_jwt": "",
+            "intermediate_session_token": intermediate_session_token,
+            "mfa_required": {
+                "member_options": {
+                    "mfa_phone_number": masked(&m.mfa_phone_number),
+                    "totp_registration_id": "",
+                },
+                "secondary_auth_initiated": if sms_sent { json!("sms_otp") } else { Value::Null },
+            },
+            "primary_required": null,
+            "member_device": null,
+        }),
+    };
+    if let (Some(b), Value::Object(more)) = (body.as_object_mut(), extra) {
+        b.extend(more);
+    }
+    Ok(HttpResponse::Ok().json(body))
 }

@@ -9,7 +9,9 @@ use crate::store::organizations::{self as db, MemberKey, MemberUpdate, MemberUpd
 use crate::store::{passcodes, StoreError};
 
 use super::codes::{self, Delivery};
+use super::sessions::{self, CheckedProof, Issued, MfaProof};
 use super::{OtpError, Services};
+use crate::domain::session::{ClaimsUpdate, SessionDuration};
 
 fn conflict(e: StoreError) -> OtpError {
     if e.is_conflict_on(db::SLUG_TAKEN) {
@@ -221,6 +223,10 @@ pub async fn delete_mfa_phone(
 /// Stytch's fixed B2B code lifetime.
 pub const B2B_EXPIRY: ExpiryMinutes = ExpiryMinutes::DEFAULT;
 
+/// Sends a member an SMS passcode. Stytch's rule: once the member has an active MFA factor
+/// (a verified MFA phone in otpd, which has no TOTP), `proof` (an intermediate session or a
+/// member session of this member) is required so the second factor can't be triggered by a
+/// member id alone; before that (enrollment) it is optional, and checked when given.
 #[tracing::instrument(skip_all, fields(project = %project.id, organization = %org.id))]
 pub async fn send_sms(
     svc: &Services,
@@ -229,11 +235,19 @@ pub async fn send_sms(
     member_key: &str,
     mfa_phone_number: Option<PhoneNumber>,
     locale: Locale,
+    proof: Option<MfaProof>,
 ) -> Result<Member, OtpError> {
     if !org.settings.allows_sms_mfa() {
         return Err(OtpError::SmsMfaRestricted);
     }
     let m = member(svc, org, MemberKey::IdOrExternal(member_key)).await?;
+    match proof {
+        Some(p) => {
+            sessions::check_proof(svc, project, org, &m, p).await?;
+        }
+        None if has_active_mfa_factor(&m) => return Err(OtpError::MfaProofRequired),
+        None => {}
+    }
     let phone = match (m.mfa_phone_number.as_str(), mfa_phone_number) {
         ("", None) => return Err(OtpError::MemberPhoneNotFound),
         (current, None) => PhoneNumber::parse(current)?,
@@ -274,6 +288,32 @@ pub async fn send_sms(
     member(svc, org, MemberKey::IdOrExternal(m.id.as_str())).await
 }
 
+/// An MFA factor a send must be guarded for: otpd's only one is a verified MFA phone.
+pub fn has_active_mfa_factor(m: &Member) -> bool {
+    m.mfa_phone_number_verified && !m.mfa_phone_number.is_empty()
+}
+
+/// The options of `otps.sms.authenticate` besides the code and the proof.
+#[derive(Default)]
+pub struct SmsAuthenticateOptions {
+    pub enrollment: Option<EnrollmentChange>,
+    pub set_default: bool,
+    pub duration: Option<SessionDuration>,
+    pub claims: ClaimsUpdate,
+}
+
+/// What a successful B2B SMS authenticate answers: the member (updated), and the member
+/// session it started (from an intermediate session) or extended (a presented session).
+pub struct SmsAuthenticated {
+    pub member: Member,
+    pub session: Issued,
+}
+
+/// Authenticates a member's SMS passcode as a second factor. Exactly one `proof` is
+/// required (Stytch: "SMS OTPs may not be used as a primary authentication mechanism");
+/// it is checked before the code is spent. An intermediate session is consumed in the same
+/// transaction as the code (single use: of concurrent uses one wins) and becomes a member
+/// session; a presented member session gets the `sms` factor and is extended.
 #[tracing::instrument(skip_all, fields(project = %project.id, organization = %org.id))]
 pub async fn authenticate_sms(
     svc: &Services,
@@ -281,12 +321,17 @@ pub async fn authenticate_sms(
     org: &Organization,
     member_key: &str,
     code: &Passcode,
-    enrollment: Option<EnrollmentChange>,
-    set_default: bool,
-) -> Result<Member, OtpError> {
+    proof: Option<MfaProof>,
+    opts: SmsAuthenticateOptions,
+) -> Result<SmsAuthenticated, OtpError> {
+    let proof = proof.ok_or(OtpError::NoSessionArguments)?;
+    if !org.settings.allows_sms_mfa() {
+        return Err(OtpError::SmsMfaRestricted);
+    }
     let m = member(svc, org, MemberKey::IdOrExternal(member_key)).await?;
+    let checked = sessions::check_proof(svc, project, org, &m, proof).await?;
     let id = codes::check(svc, project, m.id.as_str(), code).await?;
-    let enrolled = match (org.mfa_policy, enrollment) {
+    let enrolled = match (org.mfa_policy, opts.enrollment) {
         (MfaPolicy::RequiredForAll, _) => Some(true),
         (_, Some(EnrollmentChange::Enroll)) => Some(true),
         (_, Some(EnrollmentChange::Unenroll)) => Some(false),
@@ -297,7 +342,21 @@ pub async fn authenticate_sms(
         crate::metrics::authentication("not_found");
         return Err(OtpError::UnableToAuth);
     }
-    if !db::record_mfa_success(&mut tx, &m.id, id, enrolled, set_default).await? {
+    let (presented, prior) = match checked {
+        CheckedProof::Intermediate { token_hash } => {
+            let prior = sessions::consume_intermediate(&mut tx, project, &token_hash, &m).await;
+            match prior {
+                Ok(prior) => (None, prior),
+                Err(e) => {
+                    // Another authenticate used it first: this one spends nothing.
+                    tx.rollback().await.map_err(StoreError::from)?;
+                    return Err(e);
+                }
+            }
+        }
+        CheckedProof::Session(found) => (Some(found), Vec::new()),
+    };
+    if !db::record_mfa_success(&mut tx, &m.id, id, enrolled, opts.set_default).await? {
         // The code went to a number the member no longer has: it is no code for this one.
         tx.rollback().await.map_err(StoreError::from)?;
         crate::metrics::authentication("not_found");
@@ -308,5 +367,18 @@ pub async fn authenticate_sms(
     tracing::info!(outcome = "success", "member passcode authenticated");
     let phone = PhoneNumber::parse(&m.mfa_phone_number).ok();
     limits::record_success(&svc.pool, project, m.id.as_str(), phone.as_ref()).await;
-    member(svc, org, MemberKey::IdOrExternal(m.id.as_str())).await
+    let m = member(svc, org, MemberKey::IdOrExternal(m.id.as_str())).await?;
+    let session = sessions::after_member_factor(
+        svc,
+        project,
+        &m,
+        org,
+        presented,
+        opts.duration,
+        &prior,
+        &sessions::member_sms_factor(&m),
+        &opts.claims,
+    )
+    .await?;
+    Ok(SmsAuthenticated { member: m, session })
 }

@@ -9,6 +9,7 @@ pub mod public_tokens;
 pub mod send;
 pub mod sessions;
 pub mod timing;
+pub mod trusted_tokens;
 pub mod users;
 
 use std::sync::Arc;
@@ -35,6 +36,8 @@ pub struct Services {
     pub send_timings: Arc<timing::SendTimings>,
     /// Session token hashing and the JWT signing keys.
     pub sessions: Arc<sessions::SessionKeys>,
+    /// Trusted auth token profiles' JWKS, fetched and cached per profile.
+    pub jwks: Arc<trusted_tokens::JwksCache>,
 }
 
 /// Domain failures of the use cases; `http::errors` is the one place they become responses.
@@ -89,8 +92,20 @@ pub enum OtpError {
     UnableToAuth,
     #[error("session not found, expired or revoked")]
     SessionNotFound,
-    #[error("both session_token and session_jwt were given")]
+    #[error("more than one of intermediate_session_token, session_token and session_jwt")]
     TooManySessionArguments,
+    #[error("none of intermediate_session_token, session_token and session_jwt was given")]
+    NoSessionArguments,
+    #[error("the member has an active MFA factor: a send needs their IST or session")]
+    MfaProofRequired,
+    #[error("intermediate session not found, expired, used or another member's")]
+    IntermediateSessionNotFound,
+    #[error("the intermediate session is for another organization")]
+    IntermediateSessionWrongOrganization,
+    #[error("trusted auth token profile not found")]
+    TrustedTokenProfileNotFound,
+    #[error("trusted auth token refused: {0}")]
+    TrustedTokenRefused(trusted_tokens::Refusal),
     #[error("{0}")]
     InvalidClaims(String),
     #[error("signing key: {0}")]

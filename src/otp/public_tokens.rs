@@ -3,9 +3,10 @@
 
 use sqlx::PgPool;
 
-use crate::domain::ids::{ProjectId, PublicToken};
+use crate::domain::ids::{PhoneId, ProjectId, PublicToken};
 use crate::domain::origin::Origin;
 use crate::domain::project::Project;
+use crate::domain::session::SessionDuration;
 use crate::store::{self, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -116,4 +117,34 @@ pub async fn authenticate(
 /// Whether some live token allows `origin` (a CORS preflight's only question).
 pub async fn origin_allowed_anywhere(pool: &PgPool, origin: &Origin) -> Result<bool, StoreError> {
     store::public_tokens::origin_allowed_anywhere(pool, origin.as_str()).await
+}
+
+/// `autofill_session_duration_minutes` of a frontend send: the session an authenticate of
+/// this code gets when it names no duration (an autofilled one).
+pub async fn remember_autofill_session(
+    pool: &PgPool,
+    project: &ProjectId,
+    method_id: &PhoneId,
+    duration: SessionDuration,
+) -> Result<(), StoreError> {
+    store::public_tokens::remember_autofill_minutes(
+        pool,
+        project,
+        method_id.as_str(),
+        duration.minutes(),
+    )
+    .await
+}
+
+/// The duration a frontend send asked for this method's code, if any (taken once).
+pub async fn autofill_session(
+    pool: &PgPool,
+    project: &ProjectId,
+    method_id: &str,
+) -> Result<Option<i64>, StoreError> {
+    Ok(
+        store::public_tokens::take_autofill_minutes(pool, project, method_id)
+            .await?
+            .map(i64::from),
+    )
 }

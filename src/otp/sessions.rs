@@ -32,6 +32,8 @@ pub const ORGANIZATION_CLAIM: &str = "https://stytch.com/organization";
 /// Session secrets and the in-process cache of signing keys, built once in `startup`.
 pub struct SessionKeys {
     token_hasher: SecretHasher,
+    /// Intermediate session tokens: their own derivation, so a hash never names both.
+    ist_hasher: SecretHasher,
     sealer: KeySealer,
     signers: Mutex<HashMap<String, (Arc<Signer>, Instant)>>,
     /// One key generation at a time per replica: concurrent first requests wait for it
@@ -43,6 +45,10 @@ impl SessionKeys {
     pub fn new(pepper: &SecretString) -> Result<Self, KeyError> {
         Ok(SessionKeys {
             token_hasher: SecretHasher::for_purpose(pepper, b"otpd session-token key v1"),
+            ist_hasher: SecretHasher::for_purpose(
+                pepper,
+                b"otpd intermediate-session-token key v1",
+            ),
             sealer: KeySealer::new(pepper)?,
             signers: Mutex::new(HashMap::new()),
             generating: tokio::sync::Mutex::new(()),
@@ -375,7 +381,8 @@ async fn sign(
 }
 
 /// After a successful factor (a passcode): adds it to the presented session, or starts a
-/// session when a duration is given; `None` when neither (the caller owns its sessions).
+/// session when a duration is given (with `prior` factors already met, e.g. an intermediate
+/// session's, before it); `None` when neither (the caller owns its sessions).
 #[allow(clippy::too_many_arguments)]
 pub async fn after_factor(
     svc: &Services,
@@ -383,6 +390,7 @@ pub async fn after_factor(
     owner: Owner<'_>,
     presented: Option<Identified>,
     duration: Option<SessionDuration>,
+    prior: &[Value],
     factor: &Value,
     claims: &ClaimsUpdate,
     attributes: &Value,
@@ -458,7 +466,13 @@ pub async fn after_factor(
                     minutes: duration.minutes(),
                     attributes,
                     custom_claims: &custom,
-                    factors: &Value::Array(vec![factor.clone()]),
+                    factors: &Value::Array(
+                        prior
+                            .iter()
+                            .chain(std::iter::once(factor))
+                            .cloned()
+                            .collect(),
+                    ),
                 },
             )
             .await?;
@@ -658,6 +672,7 @@ pub async fn after_phone_factor(
         Owner::User { user_id },
         presented,
         duration,
+        &[],
         &factor,
         claims,
         attributes,
@@ -665,8 +680,10 @@ pub async fn after_phone_factor(
     .await
 }
 
-/// After a member's SMS passcode: Stytch always starts (default 60 minutes) or extends a
-/// member session.
+/// After a member's factor (an SMS passcode, a trusted auth token): Stytch always starts
+/// (default 60 minutes, with the `prior` factors of a consumed intermediate session) or
+/// extends a member session.
+#[allow(clippy::too_many_arguments)]
 pub async fn after_member_factor(
     svc: &Services,
     project: &Project,
@@ -674,10 +691,10 @@ pub async fn after_member_factor(
     org: &crate::domain::organization::Organization,
     presented: Option<Identified>,
     duration: Option<SessionDuration>,
+    prior: &[Value],
+    factor: &Value,
     claims: &ClaimsUpdate,
 ) -> Result<Issued, OtpError> {
-    let now = ts(&Utc::now());
-    let factor = crate::domain::session::otp_factor("sms", "", &member.mfa_phone_number, &now);
     let duration = match (&presented, duration) {
         (_, Some(d)) => Some(d),
         (None, None) => Some(SessionDuration::B2B_DEFAULT),
@@ -693,10 +710,127 @@ pub async fn after_member_factor(
         },
         presented,
         duration,
-        &factor,
+        prior,
+        factor,
         claims,
         &serde_json::json!({"ip_address": "", "user_agent": ""}),
     )
     .await?
     .ok_or(OtpError::SessionNotFound)
+}
+
+/// The factor a member's SMS passcode adds to a session.
+pub fn member_sms_factor(member: &crate::domain::organization::Member) -> Value {
+    let now = ts(&Utc::now());
+    crate::domain::session::otp_factor("sms", "", &member.mfa_phone_number, &now)
+}
+
+/// Stytch's intermediate sessions last ten minutes.
+pub const INTERMEDIATE_SESSION_MINUTES: i32 = 10;
+
+/// What proves a B2B SMS step is the member's own second factor: an intermediate session
+/// otpd issued after a primary factor, or a live member session (exactly one; the HTTP
+/// adapters build it from `intermediate_session_token`, `session_token`, `session_jwt`, or
+/// the `/sdk/v1` Basic-auth password).
+pub enum MfaProof {
+    Intermediate(String),
+    Session(Presented),
+}
+
+impl MfaProof {
+    /// `None` when none is given; more than one is Stytch's `too_many_session_arguments`.
+    pub fn from_fields(
+        intermediate_session_token: Option<String>,
+        session_token: Option<String>,
+        session_jwt: Option<String>,
+    ) -> Result<Option<MfaProof>, OtpError> {
+        let ist = intermediate_session_token.filter(|t| !t.is_empty());
+        match (ist, Presented::from_fields(session_token, session_jwt)?) {
+            (Some(_), Some(_)) => Err(OtpError::TooManySessionArguments),
+            (Some(t), None) => Ok(Some(MfaProof::Intermediate(t))),
+            (None, Some(p)) => Ok(Some(MfaProof::Session(p))),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// A proof found valid for one member, not yet spent.
+pub enum CheckedProof {
+    Intermediate { token_hash: [u8; 32] },
+    Session(Identified),
+}
+
+/// Checks that `proof` is this member's, in this organization, and live; spends nothing.
+pub async fn check_proof(
+    svc: &Services,
+    project: &Project,
+    org: &crate::domain::organization::Organization,
+    member: &crate::domain::organization::Member,
+    proof: MfaProof,
+) -> Result<CheckedProof, OtpError> {
+    match proof {
+        MfaProof::Intermediate(token) => {
+            let token_hash = svc.sessions.ist_hasher.hash(&token);
+            let found = crate::store::intermediate::find_live(&svc.pool, &project.id, &token_hash)
+                .await?
+                .ok_or(OtpError::IntermediateSessionNotFound)?;
+            if found.organization_id != org.id.as_str() {
+                return Err(OtpError::IntermediateSessionWrongOrganization);
+            }
+            if found.member_id != member.id.as_str() {
+                return Err(OtpError::IntermediateSessionNotFound);
+            }
+            Ok(CheckedProof::Intermediate { token_hash })
+        }
+        MfaProof::Session(presented) => {
+            let found = identify(svc, &project.id, presented).await?;
+            let owner = db::live_owner(&svc.pool, found.lookup(&project.id, Kind::Member)).await?;
+            if owner.as_deref() != Some(member.id.as_str()) {
+                metrics::session(Kind::Member.label(), "authenticated", "not_found");
+                return Err(OtpError::SessionNotFound);
+            }
+            Ok(CheckedProof::Session(found))
+        }
+    }
+}
+
+/// Consumes a checked intermediate session inside the caller's transaction; its factors.
+pub async fn consume_intermediate(
+    conn: &mut sqlx::PgConnection,
+    project: &Project,
+    token_hash: &[u8; 32],
+    member: &crate::domain::organization::Member,
+) -> Result<Vec<Value>, OtpError> {
+    let factors =
+        crate::store::intermediate::consume(conn, &project.id, token_hash, member.id.as_str())
+            .await?
+            .ok_or(OtpError::IntermediateSessionNotFound)?;
+    Ok(factors.as_array().cloned().unwrap_or_default())
+}
+
+/// Issues an intermediate session for a member after a primary factor (`factors`); the
+/// opaque token, 44 base64url characters like a session token's.
+pub async fn issue_intermediate(
+    svc: &Services,
+    project: &Project,
+    org: &crate::domain::organization::Organization,
+    member: &crate::domain::organization::Member,
+    factors: &[Value],
+) -> Result<String, OtpError> {
+    let token = SessionToken::generate();
+    let hash = svc.sessions.ist_hasher.hash(token.expose());
+    crate::store::intermediate::insert(
+        &svc.pool,
+        crate::store::intermediate::NewIntermediate {
+            token_hash: &hash,
+            project: &project.id,
+            organization_id: org.id.as_str(),
+            member_id: member.id.as_str(),
+            factors: &Value::Array(factors.to_vec()),
+            minutes: INTERMEDIATE_SESSION_MINUTES,
+        },
+    )
+    .await?;
+    metrics::session(Kind::Member.label(), "intermediate", "success");
+    Ok(token.expose().to_owned())
 }

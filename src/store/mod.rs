@@ -1,6 +1,7 @@
 //! PostgreSQL persistence: the pool, migrations, and one file of queries per table family.
 //! Every rule that must be exact is a single statement or a single transaction here.
 
+pub mod intermediate;
 pub mod limits;
 pub mod messages;
 pub mod organizations;
@@ -9,6 +10,7 @@ pub mod projects;
 pub mod public_tokens;
 pub mod retention;
 pub mod sessions;
+pub mod trusted_tokens;
 pub mod users;
 
 use secrecy::ExposeSecret;

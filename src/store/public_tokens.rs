@@ -107,3 +107,47 @@ pub async fn origin_allowed_anywhere(pool: &PgPool, origin: &str) -> Result<bool
     .await?;
     Ok(found)
 }
+
+/// Remembers the session length an autofilled authenticate of `method_id`'s code should get,
+/// and purges a batch of rows whose codes can no longer be live.
+pub async fn remember_autofill_minutes(
+    pool: &PgPool,
+    project: &ProjectId,
+    method_id: &str,
+    minutes: i32,
+) -> Result<(), StoreError> {
+    sqlx::query!(
+        "with purged as (
+             delete from sdk_autofill_sessions where ctid in (
+                 select ctid from sdk_autofill_sessions
+                 where created_at < now() - interval '10 minutes' limit 100))
+         insert into sdk_autofill_sessions (project_id, method_id, minutes) values ($1, $2, $3)
+         on conflict (project_id, method_id)
+         do update set minutes = excluded.minutes, created_at = now()",
+        project.as_str(),
+        method_id,
+        minutes
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The remembered length for `method_id`'s live code, taken once.
+pub async fn take_autofill_minutes(
+    pool: &PgPool,
+    project: &ProjectId,
+    method_id: &str,
+) -> Result<Option<i32>, StoreError> {
+    let minutes = sqlx::query_scalar!(
+        "delete from sdk_autofill_sessions
+         where project_id = $1 and method_id = $2
+           and created_at >= now() - interval '10 minutes'
+         returning minutes",
+        project.as_str(),
+        method_id
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(minutes)
+}

@@ -130,3 +130,37 @@ pub async fn delete_retired_keys(pool: &PgPool, batch: i64) -> Result<u64, Store
     .await?;
     Ok(done.rows_affected())
 }
+
+/// Intermediate sessions that expired more than `hours` ago (consumed ones too: they wait
+/// for expiry, their row is what keeps them single-use until then).
+pub async fn delete_old_intermediate_sessions(
+    pool: &PgPool,
+    hours: i32,
+    batch: i64,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query!(
+        "delete from intermediate_sessions where token_hash in (
+             select token_hash from intermediate_sessions
+             where expires_at < now() - make_interval(hours => $1)
+             limit $2 for update skip locked)",
+        hours,
+        batch
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Used trusted-token ids whose token has expired (it is refused on `exp` from then on).
+pub async fn delete_spent_token_uses(pool: &PgPool, batch: i64) -> Result<u64, StoreError> {
+    let done = sqlx::query!(
+        "delete from trusted_token_uses where ctid in (
+             select ctid from trusted_token_uses
+             where expires_at < now() - interval '5 minutes'
+             limit $1 for update skip locked)",
+        batch
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -328,3 +328,21 @@ pub async fn is_live(pool: &PgPool, l: Lookup<'_>) -> Result<bool, StoreError> {
     .await?;
     Ok(live)
 }
+
+/// The member (or user) a live session belongs to, without touching it.
+pub async fn live_owner(pool: &PgPool, l: Lookup<'_>) -> Result<Option<String>, StoreError> {
+    let owner = sqlx::query_scalar!(
+        r#"select coalesce(member_id, user_id) as "owner!" from sessions
+           where project_id = $1
+             and (($2::bytea is not null and token_hash = $2) or ($3::text is not null and id = $3))
+             and (member_id is not null) = $4
+             and revoked_at is null and expires_at > now()"#,
+        l.project.as_str(),
+        l.token_hash,
+        l.id,
+        l.member
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(owner)
+}

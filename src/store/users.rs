@@ -544,3 +544,19 @@ pub async fn search_users(
     let users = load_users(&mut conn, project, &ids).await?;
     Ok((users, total))
 }
+
+/// The user holding this (lower-cased) email address in the project.
+pub async fn find_user_by_email(
+    pool: &PgPool,
+    project: &ProjectId,
+    email: &str,
+) -> Result<Option<UserId>, StoreError> {
+    let row = sqlx::query_scalar!(
+        "select user_id from emails where project_id = $1 and email = $2",
+        project.as_str(),
+        email
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(UserId::from_trusted))
+}

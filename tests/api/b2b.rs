@@ -1,4 +1,4 @@
-use crate::helpers::{spawn_app, unique_us_number, wrong_code, TestApp};
+use crate::helpers::{spawn_app, unique_us_number, with, wrong_code, TestApp};
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -207,10 +207,16 @@ async fn sms_mfa_sends_to_the_given_number_then_verifies_and_enrolls_the_member(
         "B2B codes live 2 minutes: {secs}"
     );
 
+    // SMS is a second factor: the member signs in elsewhere first (attest).
+    let proof = app.mfa_proof("gamma", "bo@gamma.io").await;
+    assert!(proof["session_token"].is_string(), "{proof}");
     let wrong = app
         .post(
             "/v1/b2b/otps/sms/authenticate",
-            json!({"organization_id": "gamma", "member_id": mid, "code": wrong_code(&code)}),
+            with(
+                json!({"organization_id": "gamma", "member_id": mid, "code": wrong_code(&code)}),
+                &proof,
+            ),
         )
         .await;
     assert_eq!(
@@ -220,13 +226,16 @@ async fn sms_mfa_sends_to_the_given_number_then_verifies_and_enrolls_the_member(
     let ok = app
         .post(
             "/v1/b2b/otps/sms/authenticate",
-            json!({"organization_id": o["organization_id"], "member_id": "bo", "code": code,
-                   "set_mfa_enrollment": "enroll", "set_default_mfa": true, "intermediate_session_token": "ist-ignored"}),
+            with(
+                json!({"organization_id": o["organization_id"], "member_id": "bo", "code": code,
+                   "set_mfa_enrollment": "enroll", "set_default_mfa": true}),
+                &proof,
+            ),
         )
         .await;
     assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.body);
-    // As at Stytch, a member session is always started (tests/api/sessions.rs covers it).
-    assert_eq!(ok.body["session_token"].as_str().map(str::len), Some(44));
+    // The presented member session got the factor (tests/api/sessions.rs covers sessions).
+    assert_eq!(ok.body["session_token"], proof["session_token"]);
     assert!(ok.body["member_session"]["member_session_id"].is_string());
     assert_eq!(ok.body["member"]["mfa_phone_number_verified"], true);
     assert_eq!(ok.body["member"]["mfa_enrolled"], true);
@@ -234,7 +243,10 @@ async fn sms_mfa_sends_to_the_given_number_then_verifies_and_enrolls_the_member(
     let again = app
         .post(
             "/v1/b2b/otps/sms/authenticate",
-            json!({"organization_id": "gamma", "member_id": mid, "code": code}),
+            with(
+                json!({"organization_id": "gamma", "member_id": mid, "code": code}),
+                &proof,
+            ),
         )
         .await;
     assert_eq!(
@@ -242,9 +254,20 @@ async fn sms_mfa_sends_to_the_given_number_then_verifies_and_enrolls_the_member(
         (StatusCode::UNAUTHORIZED, "unable_to_auth_otp_code")
     );
 
+    // Now the member has an active MFA factor: a send without their session is refused.
+    let bare = app
+        .post(
+            "/v1/b2b/otps/sms/send",
+            json!({"organization_id": "gamma", "member_id": mid}),
+        )
+        .await;
+    assert_eq!(
+        (bare.status, bare.error_type()),
+        (StatusCode::BAD_REQUEST, "no_session_arguments")
+    );
     // A verified number can't be redirected by a send; without a number it goes to the verified one.
     let redirect = app
-        .post("/v1/b2b/otps/sms/send", json!({"organization_id": "gamma", "member_id": mid, "mfa_phone_number": unique_us_number()}))
+        .post("/v1/b2b/otps/sms/send", with(json!({"organization_id": "gamma", "member_id": mid, "mfa_phone_number": unique_us_number()}), &proof))
         .await;
     assert_eq!(
         (redirect.status, redirect.error_type()),
@@ -261,13 +284,16 @@ async fn sms_mfa_sends_to_the_given_number_then_verifies_and_enrolls_the_member(
     let resend = app
         .post(
             "/v1/b2b/otps/sms/send",
-            json!({"organization_id": "gamma", "member_id": mid}),
+            with(
+                json!({"organization_id": "gamma", "member_id": mid}),
+                &proof,
+            ),
         )
         .await;
     assert_eq!(resend.status, StatusCode::OK);
     let code2 = app.last_code(&phone).await;
     let un = app
-        .post("/v1/b2b/otps/sms/authenticate", json!({"organization_id": "gamma", "member_id": mid, "code": code2, "set_mfa_enrollment": "unenroll"}))
+        .post("/v1/b2b/otps/sms/authenticate", with(json!({"organization_id": "gamma", "member_id": mid, "code": code2, "set_mfa_enrollment": "unenroll"}), &proof))
         .await;
     assert_eq!(un.body["member"]["mfa_enrolled"], false);
 }
@@ -307,10 +333,18 @@ async fn changing_an_unverified_mfa_number_withdraws_codes_sent_to_the_old_one()
         .await
         .unwrap();
     assert_eq!(u.status(), StatusCode::OK);
+    let proof = app.mfa_proof("delta", "cy@delta.io").await;
+    assert!(
+        proof["intermediate_session_token"].is_string(),
+        "REQUIRED_FOR_ALL: attest answers an intermediate session"
+    );
     let r = app
         .post(
             "/v1/b2b/otps/sms/authenticate",
-            json!({"organization_id": "delta", "member_id": mid, "code": old_code}),
+            with(
+                json!({"organization_id": "delta", "member_id": mid, "code": old_code}),
+                &proof,
+            ),
         )
         .await;
     assert_eq!(
@@ -327,7 +361,10 @@ async fn changing_an_unverified_mfa_number_withdraws_codes_sent_to_the_old_one()
     let ok = app
         .post(
             "/v1/b2b/otps/sms/authenticate",
-            json!({"organization_id": "delta", "member_id": mid, "code": code}),
+            with(
+                json!({"organization_id": "delta", "member_id": mid, "code": code}),
+                &proof,
+            ),
         )
         .await;
     assert_eq!(ok.status, StatusCode::OK);
@@ -356,7 +393,11 @@ async fn of_sixteen_concurrent_correct_member_attempts_exactly_one_succeeds() {
     )
     .await;
     let code = app.last_code(&phone).await;
-    let body = json!({"organization_id": "eps", "member_id": mid, "code": code});
+    let proof = app.mfa_proof("eps", "d@eps.io").await;
+    let body = with(
+        json!({"organization_id": "eps", "member_id": mid, "code": code}),
+        &proof,
+    );
     let replies =
         join_all((0..16).map(|_| app.post("/v1/b2b/otps/sms/authenticate", body.clone()))).await;
     let ok = replies
@@ -456,10 +497,14 @@ async fn a_code_sent_to_one_number_cannot_verify_a_number_a_refused_send_switche
         refused.body
     );
     assert_eq!(refused.error_type(), "bad_request");
+    let proof = app.mfa_proof("theta", "t@theta.io").await;
     let r = app
         .post(
             "/v1/b2b/otps/sms/authenticate",
-            json!({"organization_id": "theta", "member_id": mid, "code": code_for_a}),
+            with(
+                json!({"organization_id": "theta", "member_id": mid, "code": code_for_a}),
+                &proof,
+            ),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -514,9 +559,13 @@ async fn a_member_update_racing_a_send_never_lets_the_old_numbers_code_verify_th
             continue;
         };
         let code = crate::helpers::first_six_digits(body).unwrap();
+        let proof = app.mfa_proof("iota", &format!("r{round}@iota.io")).await;
         app.post(
             "/v1/b2b/otps/sms/authenticate",
-            json!({"organization_id": "iota", "member_id": mid, "code": code}),
+            with(
+                json!({"organization_id": "iota", "member_id": mid, "code": code}),
+                &proof,
+            ),
         )
         .await;
         let after = member_get(&app, "iota", &mid).await;
@@ -526,4 +575,326 @@ async fn a_member_update_racing_a_send_never_lets_the_old_numbers_code_verify_th
             "round {round}: the code sent to the old number verified the new one"
         );
     }
+}
+
+#[tokio::test]
+async fn without_an_ist_or_session_b2b_authenticate_is_refused_and_no_session_is_created() {
+    let app = spawn_app().await;
+    org(&app, "kappa", json!({})).await;
+    let phone = unique_us_number();
+    let m = member(
+        &app,
+        "kappa",
+        json!({"email_address": "k@kappa.io", "mfa_phone_number": phone}),
+    )
+    .await;
+    let mid = m["member_id"].as_str().unwrap();
+    // Enrollment: a member with no verified factor yet may be sent a code without a session.
+    let s = app
+        .post(
+            "/v1/b2b/otps/sms/send",
+            json!({"organization_id": "kappa", "member_id": mid}),
+        )
+        .await;
+    assert_eq!(s.status, StatusCode::OK, "{:?}", s.body);
+    let code = app.last_code(&phone).await;
+    let body = json!({"organization_id": "kappa", "member_id": mid, "code": code});
+    for extra in [
+        json!({}),
+        json!({"intermediate_session_token": "", "session_token": ""}),
+    ] {
+        let r = app
+            .post("/v1/b2b/otps/sms/authenticate", with(body.clone(), &extra))
+            .await;
+        assert_eq!(
+            (r.status, r.error_type()),
+            (StatusCode::BAD_REQUEST, "no_session_arguments"),
+            "{:?}",
+            r.body
+        );
+    }
+    assert_eq!(app.count("select count(*) from sessions").await, 0);
+    let after = member_get(&app, "kappa", mid).await;
+    assert_eq!(after["mfa_phone_number_verified"], false);
+    // Nothing was spent: with the member's session the same code works.
+    let proof = app.mfa_proof("kappa", "k@kappa.io").await;
+    let both = app
+        .post(
+            "/v1/b2b/otps/sms/authenticate",
+            with(
+                with(body.clone(), &proof),
+                &json!({"intermediate_session_token": "x"}),
+            ),
+        )
+        .await;
+    assert_eq!(both.error_type(), "too_many_session_arguments");
+    let ok = app
+        .post("/v1/b2b/otps/sms/authenticate", with(body, &proof))
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.body);
+}
+
+#[tokio::test]
+async fn an_intermediate_session_of_another_member_or_organization_is_refused() {
+    let app = spawn_app().await;
+    org(&app, "lam", json!({"mfa_policy": "REQUIRED_FOR_ALL"})).await;
+    org(&app, "mu", json!({"mfa_policy": "REQUIRED_FOR_ALL"})).await;
+    let phone = unique_us_number();
+    let a1 = member(
+        &app,
+        "lam",
+        json!({"email_address": "a1@lam.io", "mfa_phone_number": phone}),
+    )
+    .await;
+    member(&app, "lam", json!({"email_address": "a2@lam.io"})).await;
+    member(&app, "mu", json!({"email_address": "b1@mu.io"})).await;
+    let mid = a1["member_id"].as_str().unwrap();
+    let mine = app.mfa_proof("lam", "a1@lam.io").await;
+    let colleague = app.mfa_proof("lam", "a2@lam.io").await;
+    let foreign = app.mfa_proof("mu", "b1@mu.io").await;
+    assert!(mine["intermediate_session_token"].is_string());
+    app.post(
+        "/v1/b2b/otps/sms/send",
+        with(json!({"organization_id": "lam", "member_id": mid}), &mine),
+    )
+    .await;
+    let code = app.last_code(&phone).await;
+    let body = json!({"organization_id": "lam", "member_id": mid, "code": code});
+    for (proof, status, kind) in [
+        (
+            &colleague,
+            StatusCode::NOT_FOUND,
+            "intermediate_session_not_found",
+        ),
+        (
+            &foreign,
+            StatusCode::BAD_REQUEST,
+            "invalid_intermediate_session_token_for_organization",
+        ),
+        (
+            &json!({"intermediate_session_token": "WJtR5BCy38Szd5AfoDpf0iqFKEt4EE5JhjlWUY7l3FtY"}),
+            StatusCode::NOT_FOUND,
+            "intermediate_session_not_found",
+        ),
+    ] {
+        let r = app
+            .post("/v1/b2b/otps/sms/authenticate", with(body.clone(), proof))
+            .await;
+        assert_eq!((r.status, r.error_type()), (status, kind), "{proof}");
+        let s = app
+            .post(
+                "/v1/b2b/otps/sms/send",
+                with(json!({"organization_id": "lam", "member_id": mid}), proof),
+            )
+            .await;
+        assert_eq!((s.status, s.error_type()), (status, kind), "send {proof}");
+    }
+    assert_eq!(app.count("select count(*) from sessions").await, 0);
+    let ok = app
+        .post("/v1/b2b/otps/sms/authenticate", with(body, &mine))
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.body);
+    assert_eq!(ok.body["member_session"]["member_id"], mid);
+}
+
+#[tokio::test]
+async fn an_intermediate_session_works_once_and_of_concurrent_uses_exactly_one_succeeds() {
+    let app = crate::helpers::spawn_app_unlimited().await;
+    org(&app, "nu", json!({"mfa_policy": "REQUIRED_FOR_ALL"})).await;
+    let phone = unique_us_number();
+    let m = member(
+        &app,
+        "nu",
+        json!({"email_address": "n@nu.io", "mfa_phone_number": phone}),
+    )
+    .await;
+    let mid = m["member_id"].as_str().unwrap().to_owned();
+    let ist = app.mfa_proof("nu", "n@nu.io").await;
+    app.post(
+        "/v1/b2b/otps/sms/send",
+        with(json!({"organization_id": "nu", "member_id": mid}), &ist),
+    )
+    .await;
+    let code = app.last_code(&phone).await;
+    let body = with(
+        json!({"organization_id": "nu", "member_id": mid, "code": code}),
+        &ist,
+    );
+    let replies =
+        join_all((0..8).map(|_| app.post("/v1/b2b/otps/sms/authenticate", body.clone()))).await;
+    let ok: Vec<_> = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .collect();
+    println!("concurrent uses of one IST: {} succeeded of 8", ok.len());
+    assert_eq!(ok.len(), 1);
+    assert!(replies.iter().all(|r| r.status == StatusCode::OK
+        || ["unable_to_auth_otp_code", "intermediate_session_not_found"]
+            .contains(&r.error_type())));
+    assert_eq!(app.count("select count(*) from sessions").await, 1);
+    // A fresh code (sent with the new member session) can't reuse the spent IST.
+    let session = json!({"session_token": ok[0].body["session_token"]});
+    app.post(
+        "/v1/b2b/otps/sms/send",
+        with(json!({"organization_id": "nu", "member_id": mid}), &session),
+    )
+    .await;
+    let code2 = app.last_code(&phone).await;
+    let again = app
+        .post(
+            "/v1/b2b/otps/sms/authenticate",
+            with(
+                json!({"organization_id": "nu", "member_id": mid, "code": code2}),
+                &ist,
+            ),
+        )
+        .await;
+    assert_eq!(again.error_type(), "intermediate_session_not_found");
+    assert_eq!(app.count("select count(*) from sessions").await, 1);
+}
+
+#[tokio::test]
+async fn a_session_of_another_member_is_refused() {
+    let app = spawn_app().await;
+    org(&app, "xi", json!({})).await;
+    let phone = unique_us_number();
+    let m = member(
+        &app,
+        "xi",
+        json!({"email_address": "x1@xi.io", "mfa_phone_number": phone}),
+    )
+    .await;
+    member(&app, "xi", json!({"email_address": "x2@xi.io"})).await;
+    let mid = m["member_id"].as_str().unwrap();
+    let theirs = app.mfa_proof("xi", "x2@xi.io").await;
+    assert!(theirs["session_token"].is_string());
+    app.post(
+        "/v1/b2b/otps/sms/send",
+        json!({"organization_id": "xi", "member_id": mid}),
+    )
+    .await;
+    let code = app.last_code(&phone).await;
+    let body = json!({"organization_id": "xi", "member_id": mid, "code": code});
+    let r = app
+        .post("/v1/b2b/otps/sms/authenticate", with(body.clone(), &theirs))
+        .await;
+    assert_eq!(
+        (r.status, r.error_type()),
+        (StatusCode::NOT_FOUND, "session_not_found")
+    );
+    let after = member_get(&app, "xi", mid).await;
+    assert_eq!(after["mfa_phone_number_verified"], false);
+    let mine = app.mfa_proof("xi", "x1@xi.io").await;
+    let ok = app
+        .post("/v1/b2b/otps/sms/authenticate", with(body, &mine))
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.body);
+    assert_eq!(ok.body["session_token"], mine["session_token"]);
+}
+
+#[tokio::test]
+async fn an_organizations_mfa_method_restriction_is_checked_at_authenticate_too() {
+    let app = spawn_app().await;
+    org(&app, "omi", json!({})).await;
+    let phone = unique_us_number();
+    let m = member(
+        &app,
+        "omi",
+        json!({"email_address": "o@omi.io", "mfa_phone_number": phone}),
+    )
+    .await;
+    let mid = m["member_id"].as_str().unwrap();
+    app.post(
+        "/v1/b2b/otps/sms/send",
+        json!({"organization_id": "omi", "member_id": mid}),
+    )
+    .await;
+    let code = app.last_code(&phone).await;
+    let proof = app.mfa_proof("omi", "o@omi.io").await;
+    let put = app
+        .client
+        .put(format!("{}/v1/b2b/organizations/omi", app.address))
+        .basic_auth(&app.project_id, Some(&app.secret))
+        .json(&json!({"mfa_methods": "RESTRICTED", "allowed_mfa_methods": ["totp"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::OK);
+    let r = app
+        .post(
+            "/v1/b2b/otps/sms/authenticate",
+            with(
+                json!({"organization_id": "omi", "member_id": mid, "code": code}),
+                &proof,
+            ),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.error_type()),
+        (
+            StatusCode::FORBIDDEN,
+            "operation_restricted_by_organization_mfa_methods"
+        )
+    );
+    assert_eq!(
+        member_get(&app, "omi", mid).await["mfa_phone_number_verified"],
+        false
+    );
+}
+
+#[tokio::test]
+async fn attest_for_an_enrolled_member_answers_an_intermediate_session_and_sends_the_sms() {
+    let app = spawn_app().await;
+    org(&app, "pi", json!({})).await;
+    let phone = unique_us_number();
+    let m = member(
+        &app,
+        "pi",
+        json!({"email_address": "p@pi.io", "mfa_phone_number": phone, "mfa_enrolled": true}),
+    )
+    .await;
+    let mid = m["member_id"].as_str().unwrap();
+    let r = app.attest_member("pi", "p@pi.io").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["member_authenticated"], false);
+    assert!(r.body["member_session"].is_null());
+    assert_eq!(r.body["session_jwt"], "");
+    let mfa = &r.body["mfa_required"];
+    assert_eq!(mfa["secondary_auth_initiated"], "sms_otp", "{mfa}");
+    let masked = mfa["member_options"]["mfa_phone_number"].as_str().unwrap();
+    assert!(
+        masked.starts_with("XXXXXXX") && phone.ends_with(&masked[7..]),
+        "{masked}"
+    );
+    // The code went out automatically; the IST completes the login.
+    let code = app.last_code(&phone).await;
+    let ok = app
+        .post(
+            "/v1/b2b/otps/sms/authenticate",
+            json!({"organization_id": "pi", "member_id": mid, "code": code,
+                   "intermediate_session_token": r.body["intermediate_session_token"]}),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.body);
+    assert_eq!(ok.body["member_session"]["member_id"], mid);
+    // An organization that requires MFA gets an IST even for a member not enrolled, and no
+    // automatic SMS (the member isn't enrolled).
+    org(&app, "rho", json!({"mfa_policy": "REQUIRED_FOR_ALL"})).await;
+    let other = unique_us_number();
+    member(
+        &app,
+        "rho",
+        json!({"email_address": "r@rho.io", "mfa_phone_number": other}),
+    )
+    .await;
+    let r = app.attest_member("rho", "r@rho.io").await;
+    assert_eq!(r.body["member_authenticated"], false);
+    assert!(r.body["mfa_required"]["secondary_auth_initiated"].is_null());
+    let none = app
+        .get(&format!(
+            "/v1/sandbox/messages?to={}&limit=1",
+            other.replace('+', "%2B")
+        ))
+        .await;
+    assert_eq!(none.body["messages"].as_array().unwrap().len(), 0);
 }

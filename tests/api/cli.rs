@@ -507,3 +507,80 @@ async fn project_create_on_a_database_never_migrated_says_to_migrate_first() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn project_trusted_token_create_prints_a_profile_that_attest_accepts() {
+    let app = crate::helpers::spawn_app().await;
+    let dir = temp_dir();
+    let pem = dir.join("issuer.pem");
+    std::fs::write(&pem, &crate::helpers::test_issuer().public_pem).unwrap();
+    let run = |args: &[&str]| {
+        otpd()
+            .env("DATABASE_URL", &app.db.url)
+            .env("OTPD_HASHING__PEPPER", PEPPER)
+            .args(["project", "trusted-token", "create", &app.project_id])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let pem_arg = pem.to_str().unwrap();
+    let out = run(&[
+        "--issuer",
+        crate::helpers::TEST_ISSUER,
+        "--audience",
+        crate::helpers::TEST_AUDIENCE,
+        "--pem-file",
+        pem_arg,
+        "--json",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(printed.as_object().unwrap().len(), 1, "{stdout}");
+    let profile = printed["profile_id"].as_str().unwrap();
+    assert!(profile.starts_with("trusted-auth-token-profile-test-"));
+    app.post("/v1/users", serde_json::json!({"email": "cli@example.com"}))
+        .await;
+    let r = app
+        .post(
+            "/v1/sessions/attest",
+            serde_json::json!({"profile_id": profile,
+                               "token": crate::helpers::test_issuer().token("cli@example.com")}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+
+    // A file that isn't an RSA public key, both key sources, and neither are refused.
+    let bad = dir.join("bad.pem");
+    std::fs::write(
+        &bad,
+        "-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n",
+    )
+    .unwrap();
+    let base = ["--issuer", "iss", "--audience", "aud"];
+    for extra in [
+        vec!["--pem-file", bad.to_str().unwrap()],
+        vec![
+            "--pem-file",
+            pem_arg,
+            "--jwks-url",
+            "https://idp.example/jwks",
+        ],
+        vec![],
+        vec!["--jwks-url", "ftp://idp.example/jwks"],
+    ] {
+        let args: Vec<&str> = base.iter().copied().chain(extra.iter().copied()).collect();
+        let out = run(&args);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    assert_eq!(
+        app.count("select count(*) from trusted_token_profiles")
+            .await,
+        1
+    );
+}

@@ -140,10 +140,14 @@ async fn mfa_phone_numbers_follow_stytchs_rules() {
         .unwrap()
         .starts_with("mfa_phone_number"));
     let code = app.last_code(&first).await;
+    let proof = app.mfa_proof(&oid, "a@acme.io").await;
     ok(
         &app,
         "/v1/b2b/otps/sms/authenticate",
-        json!({"organization_id": oid, "member_id": mid, "code": code}),
+        crate::helpers::with(
+            json!({"organization_id": oid, "member_id": mid, "code": code}),
+            &proof,
+        ),
     )
     .await;
     // A verified number isn't replaced by update either, until it is deleted.

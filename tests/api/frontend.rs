@@ -620,3 +620,65 @@ async fn public_tokens_are_created_listed_and_revoked_from_the_command_line() {
     let out = run(&["revoke", &project, &token]);
     assert!(!out.status.success(), "a second revoke names no live token");
 }
+
+#[tokio::test]
+async fn an_autofilled_authenticate_gets_the_session_length_its_send_asked_for() {
+    let app = spawn_app_unlimited().await;
+    let token = app.public_token(&[APP]).await;
+    let minutes_of = |r: &crate::helpers::Reply| {
+        let s = &r.body["data"]["session"];
+        let start =
+            chrono::DateTime::parse_from_rfc3339(s["started_at"].as_str().unwrap()).unwrap();
+        let end = chrono::DateTime::parse_from_rfc3339(s["expires_at"].as_str().unwrap()).unwrap();
+        (end - start).num_minutes()
+    };
+    for (send, want) in [
+        (
+            json!({ "enable_autofill": true, "autofill_session_duration_minutes": 15 }),
+            15,
+        ),
+        // Without enable_autofill the field has nothing to apply to.
+        (json!({ "autofill_session_duration_minutes": 15 }), 60),
+        (json!({ "enable_autofill": true }), 60),
+    ] {
+        let phone = unique_us_number();
+        let mut body = send.clone();
+        body["phone_number"] = json!(phone);
+        let r = app
+            .sdk(
+                Method::POST,
+                "/otps/sms/login_or_create",
+                (&token, None),
+                Some(APP),
+                Some(body),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let method_id = r.body["data"]["method_id"].as_str().unwrap().to_owned();
+        let r = app
+            .sdk(
+                Method::POST,
+                "/otps/authenticate",
+                (&token, None),
+                Some(APP),
+                Some(json!({ "token": app.last_code(&phone).await, "method_id": method_id })),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        assert_eq!(minutes_of(&r), want, "{send}");
+    }
+    let bad = app
+        .sdk(
+            Method::POST,
+            "/otps/sms/login_or_create",
+            (&token, None),
+            Some(APP),
+            Some(
+                json!({ "phone_number": unique_us_number(), "enable_autofill": true,
+                         "autofill_session_duration_minutes": 2 }),
+            ),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad.error_type(), "invalid_session_duration");
+}

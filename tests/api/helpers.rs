@@ -391,3 +391,119 @@ pub fn wrong_code(code: &str) -> String {
     c[5] = if c[5] == b'9' { b'0' } else { c[5] + 1 };
     String::from_utf8(c).expect("digits")
 }
+
+/// The test issuer of trusted auth tokens: one RSA key per test process (generation is
+/// slow), its PEM public key and its signing key.
+pub struct TestIssuer {
+    pub public_pem: String,
+    /// PKCS#8 PEM, for the SDK scripts that mint tokens themselves.
+    pub private_pem: String,
+    pub n: String,
+    pub e: String,
+    signing: jsonwebtoken::EncodingKey,
+}
+
+pub const TEST_ISSUER: &str = "https://idp.example.test";
+pub const TEST_AUDIENCE: &str = "otpd-tests";
+
+pub fn test_issuer() -> &'static TestIssuer {
+    static ISSUER: OnceLock<TestIssuer> = OnceLock::new();
+    ISSUER.get_or_init(|| {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        use rsa::pkcs1::EncodeRsaPrivateKey;
+        use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey};
+        use rsa::traits::PublicKeyParts;
+        let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).expect("rsa key");
+        let der = key.to_pkcs1_der().expect("der");
+        let public = key.to_public_key();
+        TestIssuer {
+            public_pem: public
+                .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
+                .expect("pem"),
+            private_pem: key
+                .to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
+                .expect("pem")
+                .to_string(),
+            n: URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
+            e: URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
+            signing: jsonwebtoken::EncodingKey::from_rsa_der(der.as_bytes()),
+        }
+    })
+}
+
+impl TestIssuer {
+    /// An RS256 JWT with `claims` (and `kid` in the header when given).
+    pub fn sign(&self, claims: &Value, kid: Option<&str>) -> String {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = kid.map(str::to_owned);
+        jsonwebtoken::encode(&header, claims, &self.signing).expect("sign")
+    }
+
+    /// A valid token for `email`: the test issuer and audience, five minutes, a fresh jti.
+    pub fn token(&self, email: &str) -> String {
+        let now = chrono::Utc::now().timestamp();
+        self.sign(
+            &serde_json::json!({
+                "iss": TEST_ISSUER, "aud": TEST_AUDIENCE, "email": email,
+                "jti": Uuid::new_v4().to_string(), "iat": now, "nbf": now, "exp": now + 300,
+            }),
+            None,
+        )
+    }
+}
+
+/// Merges `extra`'s keys into the object `body`.
+pub fn with(mut body: Value, extra: &Value) -> Value {
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    body
+}
+
+impl TestApp {
+    /// Registers a trusted auth token profile for the test issuer's PEM key (as
+    /// `otpd project trusted-token create --pem-file` does); its id.
+    pub async fn trusted_profile(&self, jit: bool) -> String {
+        use otpd::otp::trusted_tokens::{create_profile, KeySource, NewProfileInput};
+        let project = otpd::domain::ids::ProjectId::parse(&self.project_id).expect("id");
+        create_profile(
+            &self.pool,
+            &project,
+            NewProfileInput {
+                issuer: TEST_ISSUER.into(),
+                audience: TEST_AUDIENCE.into(),
+                keys: KeySource::Pem(test_issuer().public_pem.clone()),
+                email_claim: "email".into(),
+                token_id_claim: "jti".into(),
+                jit_provisioning: jit,
+            },
+        )
+        .await
+        .expect("profile")
+        .as_str()
+        .to_owned()
+    }
+
+    /// B2B `sessions.attest` for the member of `org` with this email (a new profile each call).
+    pub async fn attest_member(&self, org: &str, email: &str) -> Reply {
+        let profile = self.trusted_profile(false).await;
+        self.post(
+            "/v1/b2b/sessions/attest",
+            serde_json::json!({"profile_id": profile, "organization_id": org,
+                               "token": test_issuer().token(email)}),
+        )
+        .await
+    }
+
+    /// What a B2B SMS step needs after a primary factor: `{"intermediate_session_token"}`
+    /// when the organization wants MFA, else `{"session_token"}` of a fresh member session.
+    pub async fn mfa_proof(&self, org: &str, email: &str) -> Value {
+        let r = self.attest_member(org, email).await;
+        assert_eq!(r.status, StatusCode::OK, "attest: {:?}", r.body);
+        match r.body["intermediate_session_token"].as_str() {
+            Some(ist) if !ist.is_empty() => serde_json::json!({"intermediate_session_token": ist}),
+            _ => serde_json::json!({"session_token": r.body["session_token"]}),
+        }
+    }
+}

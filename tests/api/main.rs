@@ -1,6 +1,7 @@
 //! One integration-test binary: the real app over loopback HTTP on a real PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod attest;
 mod authenticate;
 mod b2b;
 mod browser;

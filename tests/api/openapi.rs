@@ -387,10 +387,21 @@ async fn real_responses_fit_their_documented_schemas() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     check(&doc, "post", "/v1/b2b/otps/sms/send", &r);
     let code = app.last_code(&mfa_phone).await;
+    let profile = app.trusted_profile(false).await;
+    let r = app
+        .post(
+            "/v1/b2b/sessions/attest",
+            json!({"profile_id": profile, "organization_id": org_id,
+                   "token": crate::helpers::test_issuer().token("bo@example.com")}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    check(&doc, "post", "/v1/b2b/sessions/attest", &r);
     let r = app
         .post(
             "/v1/b2b/otps/sms/authenticate",
-            json!({"organization_id": org_id, "member_id": member_id, "code": code, "set_mfa_enrollment": "enroll"}),
+            json!({"organization_id": org_id, "member_id": member_id, "code": code,
+                   "set_mfa_enrollment": "enroll", "session_token": r.body["session_token"]}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);

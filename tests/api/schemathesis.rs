@@ -48,6 +48,14 @@ const SEMANTIC_REFUSALS: &[(&str, &str)] = &[
         "Pass one of the session id, session_token or session_jwt",
     ),
     ("too_many_session_arguments", ""),
+    // B2B SMS: "exactly one of intermediate_session_token, session_token and session_jwt"
+    // (authenticate; send once the member has a verified factor), and an IST of another
+    // organization: each field is optional alone; the rule is in the descriptions.
+    ("no_session_arguments", ""),
+    ("invalid_intermediate_session_token_for_organization", ""),
+    // sessions.attest shares one body between consumer and B2B; B2B requires
+    // `organization_id` (its field description says so).
+    ("bad_request", "organization_id is required"),
     // Reserved JWT claims (`sub`, `exp`, …) and claims over 4 KB: documented on the field.
     ("invalid_session_custom_claims", ""),
     // `mfa_methods` / `auth_methods` `RESTRICTED` with an empty allowed list: a rule across

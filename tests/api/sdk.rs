@@ -55,6 +55,32 @@ async fn the_official_python_and_node_sdks_work_unmodified_over_https_consumer_a
     let served = serve(base_cmd());
     let (pid, secret) = crate::cli::create_project(base_cmd(), "SDK Shop");
     let (pid, secret) = (pid.as_str(), secret.as_str());
+    // A trusted auth token profile for `sessions.attest`; the scripts mint its tokens.
+    let issuer = crate::helpers::test_issuer();
+    let (public_pem, private_pem) = (dir.join("issuer.pem"), dir.join("issuer-key.pem"));
+    std::fs::write(&public_pem, &issuer.public_pem).unwrap();
+    std::fs::write(&private_pem, &issuer.private_pem).unwrap();
+    let out = base_cmd()
+        .args(["project", "trusted-token", "create", pid, "--json"])
+        .args(["--issuer", crate::helpers::TEST_ISSUER])
+        .args(["--audience", crate::helpers::TEST_AUDIENCE])
+        .arg("--pem-file")
+        .arg(&public_pem)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let profile: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let profile = profile["profile_id"].as_str().unwrap().to_owned();
+    let trusted = |c: &mut Command| {
+        c.env("OTPD_TRUSTED_PROFILE_ID", &profile)
+            .env("OTPD_TRUSTED_KEY_FILE", &private_pem)
+            .env("OTPD_TRUSTED_ISSUER", crate::helpers::TEST_ISSUER)
+            .env("OTPD_TRUSTED_AUDIENCE", crate::helpers::TEST_AUDIENCE);
+    };
 
     let mut py = Command::new(&python);
     py.arg("tests/sdk/compat.py");
@@ -66,10 +92,12 @@ async fn the_official_python_and_node_sdks_work_unmodified_over_https_consumer_a
 
     let mut py_b2b = Command::new(&python);
     py_b2b.arg("tests/sdk/b2b_compat.py");
+    trusted(&mut py_b2b);
     run_script(py_b2b, &served.address, pid, secret, &ca.ca_pem);
 
     let mut node = Command::new("node");
     node.arg("tests/sdk/compat.mjs")
         .env("NODE_PATH", &node_path);
+    trusted(&mut node);
     run_script(node, &served.address, pid, secret, &ca.ca_pem);
 }

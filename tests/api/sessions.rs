@@ -555,12 +555,12 @@ async fn the_sandbox_session_token_authenticates_in_test_projects_only() {
 }
 
 #[tokio::test]
-async fn b2b_authenticate_always_starts_a_member_session_the_b2b_api_accepts() {
+async fn an_intermediate_session_and_an_sms_code_start_a_member_session_the_b2b_api_accepts() {
     let app = spawn_app().await;
     let o = app
         .post(
             "/v1/b2b/organizations",
-            json!({"organization_name": "Acme", "organization_slug": "acme"}),
+            json!({"organization_name": "Acme", "organization_slug": "acme", "mfa_policy": "REQUIRED_FOR_ALL"}),
         )
         .await;
     let org_id = o.body["organization"]["organization_id"]
@@ -575,10 +575,21 @@ async fn b2b_authenticate_always_starts_a_member_session_the_b2b_api_accepts() {
         )
         .await;
     let member_id = m.body["member_id"].as_str().unwrap().to_owned();
+    // The primary factor: attest answers an intermediate session, no member session.
+    let att = app.attest_member(&org_id, "a@acme.test").await;
+    assert_eq!(att.status, StatusCode::OK, "{:?}", att.body);
+    assert_eq!(att.body["member_authenticated"], false);
+    assert!(att.body["member_session"].is_null());
+    assert_eq!(att.body["session_token"], "");
+    let ist = att.body["intermediate_session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(ist.len(), 44);
     let s = app
         .post(
             "/v1/b2b/otps/sms/send",
-            json!({"organization_id": org_id, "member_id": member_id}),
+            json!({"organization_id": org_id, "member_id": member_id, "intermediate_session_token": ist}),
         )
         .await;
     assert_eq!(s.status, StatusCode::OK, "{:?}", s.body);
@@ -586,10 +597,21 @@ async fn b2b_authenticate_always_starts_a_member_session_the_b2b_api_accepts() {
     let a = app
         .post(
             "/v1/b2b/otps/sms/authenticate",
-            json!({"organization_id": org_id, "member_id": member_id, "code": code}),
+            json!({"organization_id": org_id, "member_id": member_id, "code": code, "intermediate_session_token": ist}),
         )
         .await;
     assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    let types: Vec<&str> = a.body["member_session"]["authentication_factors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["trusted_auth_token", "otp"],
+        "both factors are on the session"
+    );
     let ms = &a.body["member_session"];
     assert!(ms["member_session_id"]
         .as_str()

@@ -1,18 +1,26 @@
 #!/usr/bin/env python3
 """otpd compatibility check with the official Stytch Python SDK's B2BClient (stytch==15.3.0).
 
-Runs the SMS MFA flow unmodified: organization -> member -> otps.sms.send -> authenticate,
+Runs the SMS MFA flow unmodified: organization -> member -> sessions.attest (a trusted auth
+token: the primary factor) -> otps.sms.send -> authenticate with the member session,
 addressing the organization and member by id, by slug and by external id, and checks that
-bad references raise the right StytchError. Same environment as compat.py, whose checking
-and outbox helpers it reuses.
+bad references raise the right StytchError; then the MFA-required path (an intermediate
+session, the automatic SMS) and consumer sessions.attest. Same environment as compat.py,
+whose checking and outbox helpers it reuses, plus:
+  OTPD_TRUSTED_PROFILE_ID   a trusted auth token profile of the project
+  OTPD_TRUSTED_KEY_FILE     the PEM private key whose public key the profile holds
+  OTPD_TRUSTED_ISSUER, OTPD_TRUSTED_AUDIENCE   the profile's iss and aud
 """
 
 import os
 import random
 import sys
+import time
+import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import jwt  # noqa: E402  (PyJWT, a dependency of the stytch package)
 import requests  # noqa: E402
 import stytch  # noqa: E402
 
@@ -31,12 +39,89 @@ def make_b2b_client():
     )
 
 
-def send_and_authenticate(b2b, org_ref, member_ref, phone, **auth_args):
+PROFILE_ID = os.environ.get("OTPD_TRUSTED_PROFILE_ID", "")
+with open(os.environ.get("OTPD_TRUSTED_KEY_FILE", "/dev/null")) as f:
+    TRUSTED_KEY = f.read()
+
+
+def trusted_token(email):
+    """A token as the backend's own identity system would mint it (RS256, iss/aud/exp/jti)."""
+    now = int(time.time())
+    claims = {"iss": os.environ["OTPD_TRUSTED_ISSUER"], "aud": os.environ["OTPD_TRUSTED_AUDIENCE"],
+              "email": email, "jti": str(uuid.uuid4()), "iat": now, "exp": now + 300}
+    return jwt.encode(claims, TRUSTED_KEY, algorithm="RS256")
+
+
+def send_and_authenticate(b2b, org_ref, member_ref, phone, session_token, **auth_args):
     before = compat.last_message_id(phone)
-    sent = b2b.otps.sms.send(organization_id=org_ref, member_id=member_ref)
+    sent = b2b.otps.sms.send(organization_id=org_ref, member_id=member_ref, session_token=session_token)
     code, _ = compat.wait_for_message(phone, before, "sms")
-    res = b2b.otps.sms.authenticate(organization_id=org_ref, member_id=member_ref, code=code, **auth_args)
+    res = b2b.otps.sms.authenticate(organization_id=org_ref, member_id=member_ref, code=code,
+                                    session_token=session_token, **auth_args)
     return sent, res
+
+
+def mfa_required_flow(b2b, tag):
+    """An organization requiring MFA: attest answers an intermediate session and sends the SMS
+    to an enrolled member; the IST then completes the login through the SDK's otps.sms calls.
+
+    The attest answer is read with requests: Stytch's Python AttestResponse model (15.3.0)
+    declares member_session required, so it cannot hold the documented MFA answer
+    (member_session null, intermediate_session_token, mfa_required)."""
+    org = b2b.organizations.create(organization_name="MFA Org", organization_slug=f"mfa-{tag}",
+                                   mfa_policy="REQUIRED_FOR_ALL").organization
+    phone = random_us_number()
+    m = b2b.organizations.members.create(organization_id=org.organization_id, email_address=f"mfa-{tag}@example.com",
+                                         mfa_phone_number=phone, mfa_enrolled=True)
+    before = compat.last_message_id(phone)
+    r = requests.post(compat.BASE_URL + "v1/b2b/sessions/attest", auth=(compat.PROJECT_ID, compat.SECRET),
+                      json={"profile_id": PROFILE_ID, "organization_id": org.organization_id,
+                            "token": trusted_token(f"mfa-{tag}@example.com")},
+                      verify=compat.CA_FILE or True)
+    body = r.json()
+    expect_eq((r.status_code, body["member_authenticated"], body["member_session"]), (200, False, None),
+              "attest in an MFA organization answers no member session")
+    expect_eq(body["mfa_required"]["secondary_auth_initiated"], "sms_otp", "the SMS went out automatically")
+    ist = body["intermediate_session_token"]
+    code, _ = compat.wait_for_message(phone, before, "sms")
+    expect_stytch_error(lambda: b2b.otps.sms.authenticate(organization_id=org.organization_id,
+                                                          member_id=m.member_id, code=code),
+                        "no_session_arguments", 400, "SMS alone is no login")
+    auth = b2b.otps.sms.authenticate(organization_id=org.organization_id, member_id=m.member_id, code=code,
+                                     intermediate_session_token=ist)
+    expect(auth.member_session is not None and len(auth.session_token) == 44, "the IST became a member session")
+    expect_eq([f.type for f in auth.member_session.authentication_factors], ["trusted_auth_token", "otp"],
+              "both factors on the member session")
+    expect_stytch_error(lambda: b2b.otps.sms.send(organization_id=org.organization_id, member_id=m.member_id,
+                                                  intermediate_session_token=ist),
+                        "intermediate_session_not_found", 404, "an IST is single use")
+    ok("MFA required: attest -> IST + automatic SMS -> otps.sms.authenticate(intermediate_session_token)")
+
+
+def consumer_attest(tag):
+    client = stytch.Client(project_id=compat.PROJECT_ID, secret=compat.SECRET, custom_base_url=compat.BASE_URL,
+                           **({"sync_session": _session()} if _session() else {}))
+    email = f"attest-{tag}@example.com"
+    user = client.users.create(email=email)
+    res = client.sessions.attest(profile_id=PROFILE_ID, token=trusted_token(email), session_duration_minutes=30)
+    expect_eq(res.user_id, user.user_id, "consumer attest finds the user by email")
+    expect(res.session is not None and res.session.authentication_factors[0].type == "trusted_auth_token",
+           "consumer attest session factor", repr(res.session))
+    again = client.sessions.authenticate(session_token=res.session_token)
+    expect_eq(again.user.user_id, user.user_id, "the attested session authenticates")
+    token = trusted_token(email)
+    client.sessions.attest(profile_id=PROFILE_ID, token=token)
+    expect_stytch_error(lambda: client.sessions.attest(profile_id=PROFILE_ID, token=token),
+                        "invalid_token", 401, "a token is accepted once")
+    ok("consumer sessions.attest: user by email, trusted_auth_token session, replay refused")
+
+
+def _session():
+    if not (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")) and compat.CA_FILE:
+        session = requests.Session()
+        session.verify = compat.CA_FILE
+        return session
+    return None
 
 
 def fidelity(b2b, tag, org_id, member_id, phone):
@@ -137,25 +222,40 @@ def main():
     expect_eq(fetched.member.email_address, f"{tag}@example.com", "members.get email")
     ok("organizations.members.create + members.get")
 
+    # The primary factor happens in the backend's own identity system; attest brings it here.
+    att = b2b.sessions.attest(profile_id=PROFILE_ID, token=trusted_token(f"{tag}@example.com"),
+                              organization_id=org.organization_id)
+    expect_eq(att.member_id, member_id, "attest finds the member by email")
+    token = att.session_token
+    ms = att.member_session
+    expect(ms.member_session_id.startswith("member-session-test-"), "attest member_session", repr(ms))
+    ok("b2b.sessions.attest -> member session")
+
     before = compat.last_message_id(phone)
     sent = b2b.otps.sms.send(organization_id=org.organization_id, member_id=member_id, mfa_phone_number=phone)
-    expect_eq(sent.member.mfa_phone_number, phone, "send links the MFA phone")
+    expect_eq(sent.member.mfa_phone_number, phone, "send links the MFA phone (enrollment needs no session)")
     code, _ = compat.wait_for_message(phone, before, "sms")
+    expect_stytch_error(lambda: b2b.otps.sms.authenticate(organization_id=org.organization_id, member_id=member_id,
+                                                          code=code),
+                        "no_session_arguments", 400, "SMS without a session or IST")
     auth = b2b.otps.sms.authenticate(
-        organization_id=org.organization_id, member_id=member_id, code=code, set_mfa_enrollment="enroll"
+        organization_id=org.organization_id, member_id=member_id, code=code, set_mfa_enrollment="enroll",
+        session_token=token,
     )
     expect_eq(auth.member_id, member_id, "authenticate member_id")
     expect(auth.member.mfa_phone_number_verified, "phone verified after MFA")
     expect(auth.member.mfa_enrolled, "member enrolled")
-    ok("otps.sms.send + otps.sms.authenticate by ids (enroll)")
+    ok("otps.sms.send + otps.sms.authenticate(session_token) by ids (enroll)")
 
-    # Stytch always starts a member session (60 minutes by default).
+    # The attested member session got the SMS factor (60 minutes by default).
     ms = auth.member_session
-    expect(ms is not None and ms.member_session_id.startswith("member-session-test-"), "member_session", repr(ms))
+    expect(ms is not None and ms.member_session_id == att.member_session.member_session_id,
+           "the factor went onto the attested session", repr(ms))
     expect_eq((ms.member_id, ms.organization_id, ms.organization_slug),
               (member_id, org.organization_id, slug), "member_session owner")
+    expect_eq(sorted(f.type for f in ms.authentication_factors), ["otp", "trusted_auth_token"], "factors")
     expect(abs((ms.expires_at - ms.started_at).total_seconds() - 3600) <= 2, "member session lasts 60 minutes")
-    expect(len(auth.session_token) == 44 and auth.session_jwt.count(".") == 2, "session token and JWT")
+    expect(auth.session_token == token and auth.session_jwt.count(".") == 2, "session token and JWT")
     res = b2b.sessions.authenticate(session_token=auth.session_token)
     expect_eq(res.member_session.member_session_id, ms.member_session_id, "b2b.sessions.authenticate(token)")
     expect_eq(res.member.member_id, member_id, "b2b.sessions.authenticate member")
@@ -165,29 +265,28 @@ def main():
               "b2b authenticate_jwt_local session")
     listed = b2b.sessions.get(organization_id=org.organization_id, member_id=member_id)
     expect_eq([s.member_session_id for s in listed.member_sessions], [ms.member_session_id], "b2b.sessions.get")
-    b2b.sessions.revoke(member_session_id=ms.member_session_id)
-    expect_stytch_error(lambda: b2b.sessions.authenticate(session_token=auth.session_token),
-                        "session_not_found", 404, "b2b.sessions.authenticate after revoke")
-    ok("member session: b2b.sessions.authenticate, local JWT, get, revoke -> session_not_found")
+    ok("member session: b2b.sessions.authenticate, local JWT, get")
 
-    _, res = send_and_authenticate(b2b, slug, member_ext, phone)
+    expect_stytch_error(lambda: b2b.otps.sms.send(organization_id=slug, member_id=member_id),
+                        "no_session_arguments", 400, "a verified member's send needs their session")
+    _, res = send_and_authenticate(b2b, slug, member_ext, phone, token)
     expect_eq(res.member_id, member_id, "by slug + member external id")
     ok("MFA flow by organization slug and member external_id")
 
-    _, res = send_and_authenticate(b2b, org_ext, member_id, phone, set_mfa_enrollment="unenroll")
+    _, res = send_and_authenticate(b2b, org_ext, member_id, phone, token, set_mfa_enrollment="unenroll")
     expect(not res.member.mfa_enrolled, "unenrolled")
     ok("MFA flow by organization external_id (unenroll)")
 
     before = compat.last_message_id(phone)
-    b2b.otps.sms.send(organization_id=slug, member_id=member_id)
+    b2b.otps.sms.send(organization_id=slug, member_id=member_id, session_token=token)
     code, _ = compat.wait_for_message(phone, before, "sms")
     wrong = code[:5] + ("0" if code[5] == "9" else str(int(code[5]) + 1))
     expect_stytch_error(
-        lambda: b2b.otps.sms.authenticate(organization_id=slug, member_id=member_id, code=wrong),
+        lambda: b2b.otps.sms.authenticate(organization_id=slug, member_id=member_id, code=wrong, session_token=token),
         "otp_code_not_found", 404, "wrong code")
-    b2b.otps.sms.authenticate(organization_id=slug, member_id=member_id, code=code)
+    b2b.otps.sms.authenticate(organization_id=slug, member_id=member_id, code=code, session_token=token)
     expect_stytch_error(
-        lambda: b2b.otps.sms.authenticate(organization_id=slug, member_id=member_id, code=code),
+        lambda: b2b.otps.sms.authenticate(organization_id=slug, member_id=member_id, code=code, session_token=token),
         "unable_to_auth_otp_code", 401, "reused code")
     ok("wrong code 404, reused code 401")
 
@@ -201,8 +300,12 @@ def main():
     lonely = b2b.organizations.members.create(organization_id=slug, email_address=f"lonely-{tag}@example.com")
     expect_stytch_error(lambda: b2b.otps.sms.send(organization_id=slug, member_id=lonely.member_id),
                         "member_phone_number_not_found", 400, "member without phone")
+    expect_stytch_error(lambda: b2b.otps.sms.send(organization_id=slug, member_id=lonely.member_id,
+                                                  mfa_phone_number=random_us_number(), session_token=token),
+                        "session_not_found", 404, "another member's session")
     err = expect_stytch_error(
-        lambda: b2b.otps.sms.send(organization_id=slug, member_id=member_id, mfa_phone_number=random_us_number()),
+        lambda: b2b.otps.sms.send(organization_id=slug, member_id=member_id, mfa_phone_number=random_us_number(),
+                                  session_token=token),
         "bad_request", 400, "a different number can't be used while the member has one")
     expect(err.details.error_message.startswith("mfa_phone_number"), "error names mfa_phone_number",
            err.details.error_message)
@@ -213,6 +316,16 @@ def main():
     expect_eq(b2b.organizations.members.get(organization_id=slug, member_id=member_id).member.mfa_phone_number,
               phone, "verified number kept")
     ok("bad references get the right 4xx; a member's number is not silently replaced")
+
+    b2b.sessions.revoke(member_session_id=ms.member_session_id)
+    expect_stytch_error(lambda: b2b.sessions.authenticate(session_token=token),
+                        "session_not_found", 404, "b2b.sessions.authenticate after revoke")
+    expect_stytch_error(lambda: b2b.otps.sms.send(organization_id=slug, member_id=member_id, session_token=token),
+                        "session_not_found", 404, "a revoked session proves nothing")
+    ok("revoke -> session_not_found, also as an MFA proof")
+
+    mfa_required_flow(b2b, tag)
+    consumer_attest(tag)
 
     fidelity(b2b, tag, org.organization_id, member_id, phone)
 

@@ -18,6 +18,8 @@
 // Exits 0 and prints "node sdk compat: N checks passed" on success; on the first
 // mismatch prints "FAIL: ..." to stderr and exits 1.
 
+import crypto from "node:crypto";
+import fs from "node:fs";
 import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
@@ -163,6 +165,19 @@ async function waitForMessage(to, previousId, channel) {
 
 // --------------------------------------------------------------------- b2b --
 
+// A trusted auth token as the backend's identity system would mint it (RS256), for
+// sessions.attest with the profile OTPD_TRUSTED_PROFILE_ID (the key in OTPD_TRUSTED_KEY_FILE).
+function trustedToken(email) {
+  const b64 = (v) => Buffer.from(JSON.stringify(v)).toString("base64url");
+  const now = Math.floor(Date.now() / 1000);
+  const body = `${b64({ alg: "RS256", typ: "JWT" })}.${b64({
+    iss: process.env.OTPD_TRUSTED_ISSUER, aud: process.env.OTPD_TRUSTED_AUDIENCE, email,
+    jti: crypto.randomUUID(), iat: now, exp: now + 300,
+  })}`;
+  const key = fs.readFileSync(process.env.OTPD_TRUSTED_KEY_FILE, "utf8");
+  return `${body}.${crypto.sign("sha256", Buffer.from(body), key).toString("base64url")}`;
+}
+
 async function b2b() {
   const b = new stytch.B2BClient({ project_id: PROJECT_ID, secret: SECRET, custom_base_url: BASE_URL });
   const tag = String(Math.floor(Math.random() * 1e8)).padStart(8, "0");
@@ -188,29 +203,39 @@ async function b2b() {
     [memberId, ["editor"], { t: 1 }], "members.get");
   ok("B2BClient members.create + get by slug and external id, roles and metadata read back");
 
+  // SMS is a second factor: the member signs in elsewhere first, and attest brings that here.
+  const att = await b.sessions.attest({
+    profile_id: process.env.OTPD_TRUSTED_PROFILE_ID, token: trustedToken(`${tag}@example.com`),
+    organization_id: org.organization_id,
+  });
+  expectEq(att.member_id, memberId, "sessions.attest finds the member by email");
+  const session_token = att.session_token;
+  ok("B2BClient sessions.attest -> member session");
   let before = await lastMessageId(phone);
   const sent = await b.otps.sms.send({ organization_id: org.organization_id, member_id: memberId, mfa_phone_number: phone });
   expectEq(sent.member.mfa_phone_number, phone, "send links the MFA phone");
   let [code] = await waitForMessage(phone, before, "sms");
+  await expectStytchError(() => b.otps.sms.authenticate({ organization_id: org.organization_id, member_id: memberId, code }),
+    "no_session_arguments", 400, "SMS alone is no login");
   const auth = await b.otps.sms.authenticate({
-    organization_id: org.organization_id, member_id: memberId, code, set_mfa_enrollment: "enroll",
+    organization_id: org.organization_id, member_id: memberId, code, set_mfa_enrollment: "enroll", session_token,
   });
   expectEq([auth.member_id, auth.member.mfa_phone_number_verified, auth.member.mfa_enrolled], [memberId, true, true],
     "authenticate");
   ok("B2BClient otps.sms.send + authenticate (enroll)");
   before = await lastMessageId(phone);
-  await b.otps.sms.send({ organization_id: slug, member_id: `emp-${tag}` });
+  await b.otps.sms.send({ organization_id: slug, member_id: `emp-${tag}`, session_token });
   [code] = await waitForMessage(phone, before, "sms");
   await expectStytchError(
-    () => b.otps.sms.authenticate({ organization_id: slug, member_id: memberId, code: code.slice(0, 5) + (code[5] === "9" ? "0" : String(Number(code[5]) + 1)) }),
+    () => b.otps.sms.authenticate({ organization_id: slug, member_id: memberId, session_token, code: code.slice(0, 5) + (code[5] === "9" ? "0" : String(Number(code[5]) + 1)) }),
     "otp_code_not_found", 404, "wrong code");
-  await b.otps.sms.authenticate({ organization_id: slug, member_id: memberId, code });
-  await expectStytchError(() => b.otps.sms.authenticate({ organization_id: slug, member_id: memberId, code }),
+  await b.otps.sms.authenticate({ organization_id: slug, member_id: memberId, code, session_token });
+  await expectStytchError(() => b.otps.sms.authenticate({ organization_id: slug, member_id: memberId, code, session_token }),
     "unable_to_auth_otp_code", 401, "reused code");
   ok("B2BClient by slug + member external id; wrong code 404, reused 401");
 
   await expectStytchError(
-    () => b.otps.sms.send({ organization_id: slug, member_id: memberId, mfa_phone_number: randomUsNumber() }),
+    () => b.otps.sms.send({ organization_id: slug, member_id: memberId, mfa_phone_number: randomUsNumber(), session_token }),
     "bad_request", 400, "a different mfa_phone_number is refused");
   await expectStytchError(
     () => b.organizations.members.update({ organization_id: slug, member_id: memberId, mfa_phone_number: randomUsNumber() }),
