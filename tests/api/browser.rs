@@ -309,64 +309,12 @@ async fn the_real_stytch_frontend_sdk_in_chromium_logs_a_consumer_in_with_sms_ke
 }
 
 /// A backend that authenticated the member elsewhere (its own identity provider) attests it
-/// to otpd, Stytch's way: a trusted auth token profile for the provider's key, then
-/// `POST /v1/b2b/sessions/attest` with a JWT the provider signed. Returns the cookies a
-/// backend sets on the app's origin for Stytch's frontend SDK: the member session's
-/// `stytch_session` and `stytch_session_jwt`, or `stytch_intermediate_session_token` where
-/// the organization wants a second factor first.
-async fn attest_member(app: &TestApp, dir: &Path, organization_id: &str, email: &str) -> Value {
-    use jsonwebtoken::{Algorithm, EncodingKey, Header};
-    use rsa::pkcs1::EncodeRsaPrivateKey;
-    use rsa::pkcs8::{EncodePublicKey, LineEnding};
-
-    let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap();
-    let public_pem = dir.join("idp-public.pem");
-    std::fs::write(
-        &public_pem,
-        key.to_public_key()
-            .to_public_key_pem(LineEnding::LF)
-            .unwrap(),
-    )
-    .unwrap();
-    let (issuer, audience) = ("https://idp.browser.test", "otpd-browser-test");
-    let out = crate::cli::otpd()
-        .env("DATABASE_URL", &app.db.url)
-        .env("OTPD_HASHING__PEPPER", crate::helpers::PEPPER)
-        .args(["project", "trusted-token", "create", &app.project_id])
-        .args(["--issuer", issuer, "--audience", audience, "--json"])
-        .arg("--pem-file")
-        .arg(&public_pem)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "trusted-token create: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let profile: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let now = chrono::Utc::now().timestamp();
-    let claims = json!({
-        "iss": issuer, "aud": audience, "sub": email, "email": email,
-        "jti": uuid::Uuid::new_v4().to_string(), "iat": now, "exp": now + 300,
-    });
-    let der = key.to_pkcs1_der().unwrap();
-    let token = jsonwebtoken::encode(
-        &Header::new(Algorithm::RS256),
-        &claims,
-        &EncodingKey::from_rsa_der(der.as_bytes()),
-    )
-    .unwrap();
-    let r = app
-        .post(
-            "/v1/b2b/sessions/attest",
-            json!({
-                "profile_id": profile["profile_id"],
-                "token": token,
-                "organization_id": organization_id,
-                "session_duration_minutes": 60,
-            }),
-        )
-        .await;
+/// to otpd, Stytch's way (`sessions.attest` with a trusted auth token profile), and sets the
+/// answer as the cookies Stytch's frontend SDK reads on the app's origin: the member
+/// session's `stytch_session` and `stytch_session_jwt`, or
+/// `stytch_intermediate_session_token` where the organization wants a second factor first.
+async fn attested_cookies(app: &TestApp, organization_id: &str, email: &str) -> Value {
+    let r = app.attest_member(organization_id, email).await;
     assert_eq!(r.status, StatusCode::OK, "attest: {:?}", r.body);
     match r.body["session_token"].as_str() {
         Some(t) if !t.is_empty() => json!({
@@ -380,7 +328,7 @@ async fn attest_member(app: &TestApp, dir: &Path, organization_id: &str, email: 
 }
 
 #[tokio::test]
-#[ignore = "waits for the /sdk/v1 surface and sessions.attest (issue 22)"]
+#[ignore = "waits for the B2B routes of /sdk/v1 (b2b/otps/sms/*, b2b/sessions/*; issue 22)"]
 async fn the_real_stytch_b2b_frontend_sdk_in_chromium_steps_an_attested_member_up_with_sms_and_refuses_sms_without_a_session(
 ) {
     let started = Instant::now();
@@ -412,7 +360,7 @@ async fn the_real_stytch_b2b_frontend_sdk_in_chromium_steps_an_attested_member_u
         .await;
     assert_eq!(member.status, StatusCode::OK, "{:?}", member.body);
     let member_id = member.body["member"]["member_id"].as_str().unwrap();
-    let cookies = attest_member(&app, &dir, organization_id, email).await;
+    let cookies = attested_cookies(&app, organization_id, email).await;
 
     let mut config = base_config(&app, &tls, port, &public_token);
     config["b2b"] = json!({
