@@ -16,6 +16,7 @@ use crate::domain::ids::ExternalId;
 use crate::domain::organization::{
     valid_slug, EnrollmentChange, Member, MfaPolicy, OrgSettings, Organization,
 };
+use crate::domain::project::Project;
 use crate::domain::{Locale, Passcode, PhoneNumber};
 use crate::otp::b2b::{
     self, CreateMember, CreateOrganization, SmsAuthenticateOptions, UpdateMember,
@@ -961,29 +962,29 @@ pub async fn delete_mfa_phone(
 pub struct SmsSendInput {
     /// Organization id, slug or external id.
     #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
-    organization_id: String,
+    pub(super) organization_id: String,
     /// Member id or external id.
     #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
-    member_id: String,
+    pub(super) member_id: String,
     /// E.164, or empty to use the member's number (`member_phone_number_not_found` when it
     /// has none). A well-formed number can still be refused: not a real number
     /// (`invalid_phone_number`), a country the project doesn't allow
     /// (`invalid_phone_number_country_code`), a different verified number on the member
     /// (`member_phone_number_already_verified`).
     #[schema(pattern = r"^(\+[1-9][0-9]{6,14})?$")]
-    mfa_phone_number: Option<String>,
+    pub(super) mfa_phone_number: Option<String>,
     /// As for consumer sends: any tag, unknown ones fall back to English.
     #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
-    locale: Option<String>,
+    pub(super) locale: Option<String>,
     /// An intermediate session of this member (from `sessions.attest`), not consumed by a send.
     #[schema(max_length = 128, pattern = "^[A-Za-z0-9_=-]*$")]
-    intermediate_session_token: Option<String>,
+    pub(super) intermediate_session_token: Option<String>,
     /// A live session of this member.
     #[schema(max_length = 128, pattern = "^[A-Za-z0-9_=-]*$")]
-    session_token: Option<String>,
+    pub(super) session_token: Option<String>,
     /// As `session_token`, naming the session by a JWT.
     #[schema(max_length = 16384, pattern = "^[A-Za-z0-9_=.-]*$")]
-    session_jwt: Option<String>,
+    pub(super) session_jwt: Option<String>,
 }
 
 /// Send an MFA passcode by SMS to a member (codes live 2 minutes).
@@ -1010,13 +1011,23 @@ pub async fn sms_send(
     RequestId(request_id): RequestId,
     Json(i): Json<SmsSendInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let org = b2b::organization(&state.services, &project, &i.organization_id).await?;
+    run_sms_send(&state, &project, &request_id, i).await
+}
+
+/// `b2b.otps.sms.send` on either surface.
+pub(super) async fn run_sms_send(
+    state: &AppState,
+    project: &Project,
+    request_id: &str,
+    i: SmsSendInput,
+) -> Result<HttpResponse, ApiError> {
+    let org = b2b::organization(&state.services, project, &i.organization_id).await?;
     let phone = phone(i.mfa_phone_number.as_deref())?;
     let locale = Locale::parse_lenient(i.locale.as_deref());
     let proof = proof(i.intermediate_session_token, i.session_token, i.session_jwt)?;
     let m = b2b::send_sms(
         &state.services,
-        &project,
+        project,
         &org,
         &i.member_id,
         phone,
@@ -1024,38 +1035,38 @@ pub async fn sms_send(
         proof,
     )
     .await?;
-    Ok(member_reply(&request_id, &m, &org, Value::Null))
+    Ok(member_reply(request_id, &m, &org, Value::Null))
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct SmsAuthenticateInput {
     #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
-    organization_id: String,
+    pub(super) organization_id: String,
     #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
-    member_id: String,
+    pub(super) member_id: String,
     #[schema(pattern = r"^[0-9]{6}$")]
-    code: String,
+    pub(super) code: String,
     /// `enroll` or `unenroll` (empty: neither).
     #[schema(pattern = r"^(|enroll|unenroll)$")]
-    set_mfa_enrollment: Option<String>,
-    set_default_mfa: Option<bool>,
+    pub(super) set_mfa_enrollment: Option<String>,
+    pub(super) set_default_mfa: Option<bool>,
     /// An intermediate session of this member (from `sessions.attest`); consumed on success,
     /// when the member session starts.
     #[schema(max_length = 128, pattern = "^[A-Za-z0-9_=-]*$")]
-    intermediate_session_token: Option<String>,
+    pub(super) intermediate_session_token: Option<String>,
     /// The member session to add this factor to (it must be this member's).
     #[schema(max_length = 128, pattern = "^[A-Za-z0-9_=-]*$")]
-    session_token: Option<String>,
+    pub(super) session_token: Option<String>,
     /// As `session_token`, naming the session by a JWT.
     #[schema(max_length = 16384, pattern = "^[A-Za-z0-9_=.-]*$")]
-    session_jwt: Option<String>,
+    pub(super) session_jwt: Option<String>,
     /// Default 60: a member session is always started or extended.
     #[schema(minimum = 5, maximum = 527040)]
     #[serde(default, deserialize_with = "super::json::whole_number")]
-    session_duration_minutes: Option<i64>,
+    pub(super) session_duration_minutes: Option<i64>,
     /// Stored on the session and put into its JWTs; reserved claims are refused.
     #[schema(schema_with = super::openapi::metadata)]
-    session_custom_claims: Option<Value>,
+    pub(super) session_custom_claims: Option<Value>,
 }
 
 /// Check a member's MFA passcode.
@@ -1082,6 +1093,16 @@ pub async fn sms_authenticate(
     RequestId(request_id): RequestId,
     Json(i): Json<SmsAuthenticateInput>,
 ) -> Result<HttpResponse, ApiError> {
+    run_sms_authenticate(&state, &project, &request_id, i).await
+}
+
+/// `b2b.otps.sms.authenticate` on either surface.
+pub(super) async fn run_sms_authenticate(
+    state: &AppState,
+    project: &Project,
+    request_id: &str,
+    i: SmsAuthenticateInput,
+) -> Result<HttpResponse, ApiError> {
     let code = Passcode::parse(&i.code).map_err(|_| ApiError::new(ErrorKind::InvalidCode))?;
     let enrollment = match i.set_mfa_enrollment.as_deref() {
         None | Some("") => None,
@@ -1096,10 +1117,10 @@ pub async fn sms_authenticate(
     let duration = super::sessions::duration(i.session_duration_minutes)?;
     let claims = super::sessions::claims(i.session_custom_claims)?;
     let proof = proof(i.intermediate_session_token, i.session_token, i.session_jwt)?;
-    let org = b2b::organization(&state.services, &project, &i.organization_id).await?;
+    let org = b2b::organization(&state.services, project, &i.organization_id).await?;
     let done = b2b::authenticate_sms(
         &state.services,
-        &project,
+        project,
         &org,
         &i.member_id,
         &code,
@@ -1119,5 +1140,5 @@ pub async fn sms_authenticate(
         "member_session": super::sessions::member_session_body(&issued.row, &org.slug),
         "member_device": null,
     });
-    Ok(member_reply(&request_id, &m, &org, extra))
+    Ok(member_reply(request_id, &m, &org, extra))
 }

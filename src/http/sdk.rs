@@ -777,6 +777,207 @@ pub async fn users_me(
     Ok(HttpResponse::Ok().json(body))
 }
 
+// ----------------------------------------------------------------------- B2B ----
+
+/// What the B2B SDK's `otps.sms.send` sends: the options, plus the
+/// `stytch_intermediate_session_token` cookie's value when the browser has one.
+#[derive(Deserialize, ToSchema)]
+pub struct SdkB2bSendInput {
+    /// Organization id, slug or external id.
+    #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
+    organization_id: String,
+    /// Member id or external id.
+    #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
+    member_id: String,
+    /// E.164, or absent to use the member's number.
+    #[schema(pattern = r"^(\+[1-9][0-9]{6,14})?$")]
+    mfa_phone_number: Option<String>,
+    #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
+    locale: Option<String>,
+    /// From a primary factor that left MFA pending (`sessions.attest`).
+    #[schema(max_length = 128, pattern = "^[A-Za-z0-9_=-]*$")]
+    intermediate_session_token: Option<String>,
+}
+
+/// What the B2B SDK's `otps.sms.authenticate` sends (here the code is `code`).
+#[derive(Deserialize, ToSchema)]
+pub struct SdkB2bAuthenticateInput {
+    #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
+    organization_id: String,
+    #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
+    member_id: String,
+    #[schema(pattern = r"^[0-9]{6}$")]
+    code: String,
+    /// `enroll` or `unenroll` (empty: neither).
+    #[schema(pattern = r"^(|enroll|unenroll)$")]
+    set_mfa_enrollment: Option<String>,
+    #[schema(minimum = 5, maximum = 527040)]
+    #[serde(default, deserialize_with = "super::json::whole_number")]
+    session_duration_minutes: Option<i64>,
+    #[schema(max_length = 128, pattern = "^[A-Za-z0-9_=-]*$")]
+    intermediate_session_token: Option<String>,
+}
+
+/// The proof of a first factor a browser holds: the intermediate session in the body (MFA
+/// pending after a primary factor) wins over the session cookie (a step-up), so a stale
+/// session cookie never shadows the IST the SDK just stored.
+fn b2b_proof(
+    ist: Option<String>,
+    session_token: Option<String>,
+) -> (Option<String>, Option<String>) {
+    match ist.filter(|t| !t.is_empty()) {
+        Some(ist) => (Some(ist), None),
+        None => (None, session_token),
+    }
+}
+
+/// B2B `otps.sms.send`: needs an intermediate session or a member session of this member
+/// once the member has a verified MFA phone (the public token alone sends to nobody who
+/// has one).
+#[utoipa::path(
+    post,
+    path = "/sdk/v1/b2b/otps/sms/send",
+    tag = "sdk",
+    operation_id = "sdk_b2b_otps_sms_send",
+    security(("public_token" = [])),
+    request_body = SdkB2bSendInput,
+    responses(
+        (status = 200, description = "`{\"data\": {member, organization, …}}`", body = Object),
+        (status = 400, description = "Malformed request, `no_session_arguments`, `invalid_intermediate_session_token_for_organization`", body = ErrorBody),
+        (status = 401, description = "`unauthorized_credentials`: bad public token, or a session that is gone", body = ErrorBody),
+        (status = 403, description = "`origin_not_allowed`, `operation_restricted_by_organization_mfa_methods`", body = ErrorBody),
+        (status = 404, description = "`organization_not_found`, `member_not_found`, `intermediate_session_not_found`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests` or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
+        ServerErrors
+    )
+)]
+pub async fn b2b_sms_send(
+    state: web::Data<AppState>,
+    PublicCallerToHash(caller): PublicCallerToHash,
+    RequestId(request_id): RequestId,
+    body: Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let i: SdkB2bSendInput = super::json::parse(&body)?;
+    guard_end_user(&state, &caller)?;
+    let (ist, session_token) = b2b_proof(i.intermediate_session_token, caller.session_token);
+    let input = super::b2b::SmsSendInput {
+        organization_id: i.organization_id,
+        member_id: i.member_id,
+        mfa_phone_number: i.mfa_phone_number,
+        locale: i.locale,
+        intermediate_session_token: ist,
+        session_token,
+        session_jwt: None,
+    };
+    super::b2b::run_sms_send(&state, &caller.project, &request_id, input)
+        .await
+        .map_err(signed_out)
+}
+
+/// B2B `otps.sms.authenticate`: exactly one of an intermediate session (in the body) or the
+/// browser's member session; the code alone never signs anyone in.
+#[utoipa::path(
+    post,
+    path = "/sdk/v1/b2b/otps/sms/authenticate",
+    tag = "sdk",
+    operation_id = "sdk_b2b_otps_sms_authenticate",
+    security(("public_token" = [])),
+    request_body = SdkB2bAuthenticateInput,
+    responses(
+        (status = 200, description = "`{\"data\": {member_session, session_token, session_jwt, member, organization}}`", body = Object),
+        (status = 400, description = "Malformed request, `no_session_arguments`, `invalid_intermediate_session_token_for_organization`", body = ErrorBody),
+        (status = 401, description = "`unauthorized_credentials` (bad public token, or a session that is gone) or `unable_to_auth_otp_code`", body = ErrorBody),
+        (status = 403, description = "`origin_not_allowed`, `operation_restricted_by_organization_mfa_methods`", body = ErrorBody),
+        (status = 404, description = "`otp_code_not_found`, `organization_not_found`, `member_not_found`, `intermediate_session_not_found`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests`, with `Retry-After`", body = ErrorBody),
+        ServerErrors
+    )
+)]
+pub async fn b2b_sms_authenticate(
+    state: web::Data<AppState>,
+    PublicCallerToHash(caller): PublicCallerToHash,
+    RequestId(request_id): RequestId,
+    body: Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let i: SdkB2bAuthenticateInput = super::json::parse(&body)?;
+    guard_end_user(&state, &caller)?;
+    let (ist, session_token) = b2b_proof(i.intermediate_session_token, caller.session_token);
+    let input = super::b2b::SmsAuthenticateInput {
+        organization_id: i.organization_id,
+        member_id: i.member_id,
+        code: i.code,
+        set_mfa_enrollment: i.set_mfa_enrollment,
+        set_default_mfa: None,
+        intermediate_session_token: ist,
+        session_token,
+        session_jwt: None,
+        session_duration_minutes: i.session_duration_minutes,
+        session_custom_claims: None,
+    };
+    super::b2b::run_sms_authenticate(&state, &caller.project, &request_id, input)
+        .await
+        .map_err(signed_out)
+}
+
+/// B2B `session.authenticate`: the browser's member session with member and organization.
+#[utoipa::path(
+    post,
+    path = "/sdk/v1/b2b/sessions/authenticate",
+    tag = "sdk",
+    operation_id = "sdk_b2b_sessions_authenticate",
+    security(("public_token" = [])),
+    request_body = SdkSessionInput,
+    responses(
+        (status = 200, description = "`{\"data\": {member_session, member, organization, session_token, session_jwt}}`", body = Object),
+        (status = 400, description = "`bad_request`, `invalid_session_duration`", body = ErrorBody),
+        (status = 401, description = "`unauthorized_credentials`: bad public token, no session or a session that is gone", body = ErrorBody),
+        (status = 403, description = "`origin_not_allowed`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests`, with `Retry-After`", body = ErrorBody),
+        ServerErrors
+    )
+)]
+pub async fn b2b_sessions_authenticate(
+    state: web::Data<AppState>,
+    caller: PublicCaller,
+    RequestId(request_id): RequestId,
+    body: Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (project, issued) = session_of(&state, caller, &body, Kind::Member).await?;
+    let reply = sessions::member_session_reply(&state, &project, &request_id, &issued).await?;
+    Ok(HttpResponse::Ok().json(reply))
+}
+
+/// B2B `session.revoke`.
+#[utoipa::path(
+    post,
+    path = "/sdk/v1/b2b/sessions/revoke",
+    tag = "sdk",
+    operation_id = "sdk_b2b_sessions_revoke",
+    security(("public_token" = [])),
+    responses(
+        (status = 200, description = "Revoked", body = Object),
+        (status = 401, description = "`unauthorized_credentials`: bad public token, no session or a session that is gone", body = ErrorBody),
+        (status = 403, description = "`origin_not_allowed`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests`, with `Retry-After`", body = ErrorBody),
+        ServerErrors
+    )
+)]
+pub async fn b2b_sessions_revoke(
+    state: web::Data<AppState>,
+    caller: PublicCaller,
+    RequestId(request_id): RequestId,
+) -> Result<HttpResponse, ApiError> {
+    revoke(&state, caller, Kind::Member, &request_id).await
+}
+
+/// The end-user guard for routes whose use case takes no `attributes` (B2B).
+fn guard_end_user(state: &AppState, caller: &PublicCaller) -> Result<(), ApiError> {
+    state
+        .client_limits
+        .check_end_user(caller.project.id.as_str(), caller.client_ip)
+        .map_err(limited)
+}
+
 /// Routes of the surface, under `/sdk/v1` with [`surface`] around them.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(
@@ -811,5 +1012,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::post().to(sessions_authenticate),
     )
     .route("/sessions/revoke", web::post().to(sessions_revoke))
-    .route("/users/me", web::get().to(users_me));
+    .route("/users/me", web::get().to(users_me))
+    .route("/b2b/otps/sms/send", web::post().to(b2b_sms_send))
+    .route(
+        "/b2b/otps/sms/authenticate",
+        web::post().to(b2b_sms_authenticate),
+    )
+    .route(
+        "/b2b/sessions/authenticate",
+        web::post().to(b2b_sessions_authenticate),
+    )
+    .route("/b2b/sessions/revoke", web::post().to(b2b_sessions_revoke));
 }

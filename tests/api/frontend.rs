@@ -682,3 +682,183 @@ async fn an_autofilled_authenticate_gets_the_session_length_its_send_asked_for()
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert_eq!(bad.error_type(), "invalid_session_duration");
 }
+
+/// An organization (MFA required when `mfa`) with one member holding `phone`.
+async fn b2b_member(app: &crate::helpers::TestApp, mfa: bool, phone: &str) -> (String, String) {
+    let slug = format!("org-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let policy = if mfa { "REQUIRED_FOR_ALL" } else { "OPTIONAL" };
+    let o = app
+        .post(
+            "/v1/b2b/organizations",
+            json!({ "organization_name": "Acme", "organization_slug": slug, "mfa_policy": policy }),
+        )
+        .await;
+    assert_eq!(o.status, StatusCode::OK, "{:?}", o.body);
+    let org = o.body["organization"]["organization_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let m = app
+        .post(
+            &format!("/v1/b2b/organizations/{org}/members"),
+            json!({ "email_address": "ada@acme.example", "mfa_phone_number": phone }),
+        )
+        .await;
+    assert_eq!(m.status, StatusCode::OK, "{:?}", m.body);
+    (
+        org,
+        m.body["member"]["member_id"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn b2b_sms_over_the_frontend_surface_is_a_second_factor_only() {
+    let app = spawn_app_unlimited().await;
+    let token = app.public_token(&[APP]).await;
+    let phone = unique_us_number();
+    let (org, member) = b2b_member(&app, true, &phone).await;
+
+    // The public token alone: the seed snippet `otps.sms.send({ organization_id, member_id })`
+    // reaches a member without a verified factor (enrollment), but the code it sends signs
+    // nobody in without a first factor.
+    let r = app
+        .sdk(
+            Method::POST,
+            "/b2b/otps/sms/send",
+            (&token, None),
+            Some(APP),
+            Some(json!({ "organization_id": org, "member_id": member })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let code = app.last_code(&phone).await;
+    let r = app
+        .sdk(
+            Method::POST,
+            "/b2b/otps/sms/authenticate",
+            (&token, None),
+            Some(APP),
+            Some(
+                json!({ "organization_id": org, "member_id": member, "code": code,
+                         "session_duration_minutes": 60 }),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    assert_eq!(r.error_type(), "no_session_arguments");
+    assert_eq!(app.count("select count(*) from sessions").await, 0);
+
+    // A backend attests the person (primary factor elsewhere); MFA is required, so it gets
+    // an intermediate session, which the SDK copies from its cookie into the body.
+    let proof = app.mfa_proof(&org, "ada@acme.example").await;
+    let ist = proof["intermediate_session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = app.last_code(&phone).await;
+    let r = app
+        .sdk(
+            Method::POST,
+            "/b2b/otps/sms/authenticate",
+            (&token, None),
+            Some(APP),
+            Some(
+                json!({ "organization_id": org, "member_id": member, "code": code,
+                         "session_duration_minutes": 60, "intermediate_session_token": ist }),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let data = &r.body["data"];
+    assert_eq!(data["member_session"]["member_id"], member.as_str());
+    assert_eq!(data["organization"]["organization_id"], org.as_str());
+    let session = data["session_token"].as_str().unwrap().to_owned();
+    assert!(!data["session_jwt"].as_str().unwrap().is_empty());
+
+    // Now the member has a verified factor: the public token alone can't send to them...
+    let r = app
+        .sdk(
+            Method::POST,
+            "/b2b/otps/sms/send",
+            (&token, None),
+            Some(APP),
+            Some(json!({ "organization_id": org, "member_id": member })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    assert_eq!(r.error_type(), "no_session_arguments");
+
+    // ...but their own session steps up again (send, then authenticate with the cookie).
+    let r = app
+        .sdk(
+            Method::POST,
+            "/b2b/otps/sms/send",
+            (&token, Some(&session)),
+            Some(APP),
+            Some(json!({ "organization_id": org, "member_id": member })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app
+        .sdk(
+            Method::POST,
+            "/b2b/otps/sms/authenticate",
+            (&token, Some(&session)),
+            Some(APP),
+            Some(json!({ "organization_id": org, "member_id": member,
+                         "code": app.last_code(&phone).await, "session_duration_minutes": 60 })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["data"]["session_token"], session.as_str());
+
+    let r = app
+        .sdk(
+            Method::POST,
+            "/b2b/sessions/authenticate",
+            (&token, Some(&session)),
+            Some(APP),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        r.body["data"]["member_session"]["member_id"],
+        member.as_str()
+    );
+    assert_eq!(r.body["data"]["member"]["member_id"], member.as_str());
+
+    // A consumer session token is no member session, and the other way round.
+    let r = app
+        .sdk(
+            Method::GET,
+            "/users/me",
+            (&token, Some(&session)),
+            Some(APP),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
+
+    let res = app
+        .client
+        .post(format!("{}/sdk/v1/b2b/sessions/revoke", app.address))
+        .basic_auth(&token, Some(&session))
+        .header("Content-Type", "application/json")
+        .header("Origin", APP)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let r = app
+        .sdk(
+            Method::POST,
+            "/b2b/sessions/authenticate",
+            (&token, Some(&session)),
+            Some(APP),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
+    assert_eq!(r.error_type(), "unauthorized_credentials");
+}
