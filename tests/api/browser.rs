@@ -241,8 +241,8 @@ fn report_wall_time(test: &str, started: Instant, run: &Run) {
 #[tokio::test]
 async fn the_real_stytch_frontend_sdk_in_chromium_logs_a_consumer_in_with_sms_keeps_the_session_and_is_refused_from_foreign_origins_and_with_revoked_tokens(
 ) {
-    let started = Instant::now();
     let _port = PORT_443.lock().await;
+    let started = Instant::now();
     let dir = temp_dir();
     let tls = make_tls(&dir);
     let app = spawn_app_on_443(&tls).await;
@@ -328,11 +328,10 @@ async fn attested_cookies(app: &TestApp, organization_id: &str, email: &str) -> 
 }
 
 #[tokio::test]
-#[ignore = "waits for the B2B routes of /sdk/v1 (b2b/otps/sms/*, b2b/sessions/*; issue 22)"]
-async fn the_real_stytch_b2b_frontend_sdk_in_chromium_steps_an_attested_member_up_with_sms_and_refuses_sms_without_a_session(
+async fn the_real_stytch_b2b_frontend_sdk_in_chromium_steps_an_attested_member_up_with_sms_while_the_public_token_alone_never_logs_a_member_in(
 ) {
-    let started = Instant::now();
     let _port = PORT_443.lock().await;
+    let started = Instant::now();
     let dir = temp_dir();
     let tls = make_tls(&dir);
     let app = spawn_app_on_443(&tls).await;
@@ -389,5 +388,13 @@ async fn the_real_stytch_b2b_frontend_sdk_in_chromium_steps_an_attested_member_u
         json!([]),
         "revoked in the browser"
     );
+    // Its SMS step-ups verified the member's phone: an active MFA factor from now on.
+    let member = app
+        .get(&format!(
+            "/v1/b2b/organizations/{organization_id}/member?member_id={member_id}"
+        ))
+        .await;
+    assert_eq!(member.status, StatusCode::OK, "{:?}", member.body);
+    assert_eq!(member.body["member"]["mfa_phone_number_verified"], true);
     report_wall_time("B2B browser test", started, &run);
 }

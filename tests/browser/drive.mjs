@@ -420,20 +420,26 @@ async function b2b() {
   const b = cfg.b2b;
   const ids = { organization_id: b.organization_id, member_id: b.member_id };
   const url = pageUrl(cfg.app_origin, 'b2b.html', cfg.public_token, ids);
+  // A page with no first factor: the public token alone. Stytch lets it send to a member who
+  // has no active MFA factor yet (the seed works verbatim), but the code never logs in.
   {
     const { page, log } = await openContext();
-    await step('b2b: without a session or intermediate session the seed otps.sms.send is refused and nothing is sent', async () => {
+    await step('b2b: with only the public token, the seed otps.sms.send reaches the unenrolled member, but its code does not log in', async () => {
       const startup = waitApi(page, 'POST', '/b2b/sessions/authenticate');
       await load(page, url);
       const s = await startup;
       must(s.status() === 401, 'the start-up b2b sessions/authenticate answers 401', s.status());
       const before = await lastMessageId(b.member_phone);
-      const r = await clickSend(page);
-      must(r.rejected?.name === 'StytchAPIError' && r.rejected.status_code >= 400 && r.rejected.status_code < 500, 'rejected with a 4xx StytchAPIError', r);
-      await sleep(300);
-      must((await lastMessageId(b.member_phone)) === before, 'no message to the member');
+      const sent = await clickSend(page);
+      must(sent.resolved, 'the seed send resolves', sent);
+      const code = await codeSentTo(b.member_phone, before);
+      const r = await call(page, `return stytch.otps.sms.authenticate({ ...arg, session_duration_minutes: 60 })`, { ...ids, code });
+      must(r.rejected?.name === 'StytchAPIError' && r.rejected.status_code >= 400 && r.rejected.status_code < 500, 'authenticate is refused with a 4xx StytchAPIError', r);
+      must((await page.evaluate(() => window.stytch.session.getSync())) === null, 'no session');
+      const cookies = await sdkCookies(page);
+      must(!cookies.stytch_session, 'no session cookie', Object.keys(cookies));
       must(api(log, 'POST', '/b2b/sessions/authenticate').length === 1, 'one start-up b2b sessions/authenticate');
-      return r.rejected;
+      return { authenticate_refused: { error_type: r.rejected.error_type, status_code: r.rejected.status_code } };
     });
   }
   const tab = await openContext();
@@ -496,6 +502,22 @@ async function b2b() {
     must((await page.evaluate(() => window.stytch.session.getSync())) === null, 'logged out');
     return { member_session_id: memberSessionId };
   });
+  // The member's phone is now verified, an active MFA factor: without a first factor even the
+  // send is refused.
+  {
+    const { page } = await openContext();
+    await step("b2b: once the member's phone is verified, the seed otps.sms.send with only the public token is refused and nothing is sent", async () => {
+      const startup = waitApi(page, 'POST', '/b2b/sessions/authenticate');
+      await load(page, url);
+      must((await startup).status() === 401, 'the start-up b2b sessions/authenticate answers 401');
+      const before = await lastMessageId(b.member_phone);
+      const r = await clickSend(page);
+      must(r.rejected?.name === 'StytchAPIError' && r.rejected.status_code >= 400 && r.rejected.status_code < 500, 'rejected with a 4xx StytchAPIError', r);
+      await sleep(300);
+      must((await lastMessageId(b.member_phone)) === before, 'no message to the member');
+      return { error_type: r.rejected.error_type, status_code: r.rejected.status_code };
+    });
+  }
   await step('b2b: the page asked only otpd and its own origin, and every otpd answer granted its origin credentialed CORS', async () => checkHostsAndCors(tab, cfg.app_origin));
 }
 
