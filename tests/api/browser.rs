@@ -327,6 +327,36 @@ async fn attested_cookies(app: &TestApp, organization_id: &str, email: &str) -> 
     }
 }
 
+/// A new organization (`slug`, `mfa_policy`) with a member who has an MFA phone number; the
+/// driver's `b2b` config without cookies: organization_id, member_id, member_phone, email.
+async fn member_with_phone(app: &TestApp, slug: &str, mfa_policy: &str) -> Value {
+    let org = app
+        .post(
+            "/v1/b2b/organizations",
+            json!({"organization_name": slug, "organization_slug": slug, "mfa_policy": mfa_policy}),
+        )
+        .await;
+    assert_eq!(org.status, StatusCode::OK, "{:?}", org.body);
+    let organization_id = org.body["organization"]["organization_id"].clone();
+    let (email, phone) = (format!("ann@{slug}.test"), unique_us_number());
+    let member = app
+        .post(
+            &format!(
+                "/v1/b2b/organizations/{}/members",
+                organization_id.as_str().unwrap()
+            ),
+            json!({"email_address": email, "mfa_phone_number": phone}),
+        )
+        .await;
+    assert_eq!(member.status, StatusCode::OK, "{:?}", member.body);
+    json!({
+        "organization_id": organization_id,
+        "member_id": member.body["member"]["member_id"],
+        "member_phone": phone,
+        "email": email,
+    })
+}
+
 #[tokio::test]
 async fn the_real_stytch_b2b_frontend_sdk_in_chromium_steps_an_attested_member_up_with_sms_while_the_public_token_alone_never_logs_a_member_in(
 ) {
@@ -340,35 +370,23 @@ async fn the_real_stytch_b2b_frontend_sdk_in_chromium_steps_an_attested_member_u
         .public_token(&[&format!("http://localhost:{port}")])
         .await;
 
-    let org = app
-        .post(
-            "/v1/b2b/organizations",
-            json!({"organization_name": "Browser Corp", "organization_slug": "browser-corp"}),
-        )
-        .await;
-    assert_eq!(org.status, StatusCode::OK, "{:?}", org.body);
-    let organization_id = org.body["organization"]["organization_id"]
-        .as_str()
-        .unwrap();
-    let (email, phone) = ("ann@browser.test", unique_us_number());
-    let member = app
-        .post(
-            &format!("/v1/b2b/organizations/{organization_id}/members"),
-            json!({"email_address": email, "mfa_phone_number": phone}),
-        )
-        .await;
-    assert_eq!(member.status, StatusCode::OK, "{:?}", member.body);
-    let member_id = member.body["member"]["member_id"].as_str().unwrap();
-    let cookies = attested_cookies(&app, organization_id, email).await;
+    // One organization with MFA optional (attest answers a member session) and one that
+    // requires it (attest answers an intermediate session), a member with a phone in each.
+    let optional = member_with_phone(&app, "browser-corp", "OPTIONAL").await;
+    let required = member_with_phone(&app, "browser-mfa", "REQUIRED_FOR_ALL").await;
+    let organization_id = optional["organization_id"].as_str().unwrap();
+    let member_id = optional["member_id"].as_str().unwrap();
 
     let mut config = base_config(&app, &tls, port, &public_token);
-    config["b2b"] = json!({
-        "organization_id": organization_id,
-        "member_id": member_id,
-        "member_phone": phone,
-        "cookies": cookies,
-    });
-    let run = drive(&dir, &tls, &config, &["b2b"]).await;
+    for (key, m) in [("b2b", &optional), ("b2b_mfa", &required)] {
+        let mut m = m.clone();
+        let (org, email) = (m["organization_id"].clone(), m["email"].clone());
+        m["cookies"] = attested_cookies(&app, org.as_str().unwrap(), email.as_str().unwrap()).await;
+        config[key] = m;
+    }
+    assert!(config["b2b"]["cookies"]["stytch_session"].is_string());
+    assert!(config["b2b_mfa"]["cookies"]["stytch_intermediate_session_token"].is_string());
+    let run = drive(&dir, &tls, &config, &["b2b", "b2b-mfa"]).await;
 
     // The member session the browser stepped up and revoked is gone on otpd too.
     let up = run.step("b2b: a later step-up");
@@ -396,5 +414,17 @@ async fn the_real_stytch_b2b_frontend_sdk_in_chromium_steps_an_attested_member_u
         .await;
     assert_eq!(member.status, StatusCode::OK, "{:?}", member.body);
     assert_eq!(member.body["member"]["mfa_phone_number_verified"], true);
+    // Where MFA is required, the SMS that turned the intermediate session into a member
+    // session enrolled the member.
+    let mfa = app
+        .get(&format!(
+            "/v1/b2b/organizations/{}/member?member_id={}",
+            required["organization_id"].as_str().unwrap(),
+            required["member_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(mfa.status, StatusCode::OK, "{:?}", mfa.body);
+    assert_eq!(mfa.body["member"]["mfa_enrolled"], true, "{:?}", mfa.body);
+    assert_eq!(mfa.body["member"]["mfa_phone_number_verified"], true);
     report_wall_time("B2B browser test", started, &run);
 }

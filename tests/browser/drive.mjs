@@ -1,7 +1,7 @@
 // Drives Stytch's real frontend SDK (@stytch/vanilla-js headless, consumer and B2B) in Debian's
 // headless Chromium against a running otpd, as a web app on another origin would use it.
 //
-//   node tests/browser/drive.mjs SCENARIO...        SCENARIO: consumer | refusals | b2b
+//   node tests/browser/drive.mjs SCENARIO...   SCENARIO: consumer | refusals | b2b | b2b-mfa
 //
 // Environment (tests/api/browser.rs sets all of it):
 //   OTPD_BROWSER_CONFIG     path of a JSON file, see `Config` below
@@ -14,7 +14,7 @@
 //   project_id, secret, ca_pem, app_origin (allowed by public_token), foreign_origin (serves the
 //   same pages, not allowed), public_token, revoked_token,
 //   consumer: { existing_phone, new_phone, second_phone, foreign_phone, revoked_phone },
-//   b2b: { organization_id, member_id, member_phone, cookies: { name: value } } }
+//   b2b, b2b_mfa: { organization_id, member_id, member_phone, cookies: { name: value } } }
 //
 // Prints one JSON line per step on stdout: {"step", "ok", "ms", "detail"|"error"}; a scenario
 // stops at its first failed step. The last line is {"done": true, "passed", "failed",
@@ -40,7 +40,7 @@ const cfg = JSON.parse(fs.readFileSync(env('OTPD_BROWSER_CONFIG'), 'utf8'));
 // ES `import` ignores NODE_PATH; createRequire on the install's node_modules finds the package.
 const puppeteer = createRequire(path.join(env('OTPD_BROWSER_NODE_PATH'), 'noop.js'))('puppeteer-core');
 const scenarios = process.argv.slice(2);
-const known = { consumer, refusals, b2b };
+const known = { consumer, refusals, b2b, 'b2b-mfa': b2bMfa };
 if (scenarios.length === 0 || scenarios.some((s) => !(s in known))) {
   console.error(`usage: drive.mjs ${Object.keys(known).join('|')}...`);
   process.exit(2);
@@ -519,6 +519,39 @@ async function b2b() {
     });
   }
   await step('b2b: the page asked only otpd and its own origin, and every otpd answer granted its origin credentialed CORS', async () => checkHostsAndCors(tab, cfg.app_origin));
+}
+
+// An organization that requires MFA: attest answers an intermediate session, which the app's
+// backend sets as the stytch_intermediate_session_token cookie; the SDK copies it into its
+// B2B OTP calls, and the SMS code turns it into a member session.
+async function b2bMfa() {
+  const b = cfg.b2b_mfa;
+  const ids = { organization_id: b.organization_id, member_id: b.member_id };
+  const tab = await openContext();
+  const { page, log } = tab;
+  await step('b2b-mfa: with the attested intermediate session as a cookie, the seed otps.sms.send and otps.sms.authenticate turn it into a member session', async () => {
+    must(b.cookies?.stytch_intermediate_session_token, 'the test passed an intermediate session', b.cookies);
+    await page.setCookie({ name: 'stytch_intermediate_session_token', value: b.cookies.stytch_intermediate_session_token, url: cfg.app_origin, sameSite: 'Lax' });
+    const startup = waitApi(page, 'POST', '/b2b/sessions/authenticate');
+    await load(page, pageUrl(cfg.app_origin, 'b2b.html', cfg.public_token, ids));
+    must((await startup).status() === 401, 'no member session yet: the start-up b2b sessions/authenticate answers 401');
+    const before = await lastMessageId(b.member_phone);
+    const sent = await clickSend(page);
+    must(sent.resolved, 'the seed send resolves', sent);
+    const req = api(log, 'POST', '/b2b/otps/sms/send')[0];
+    must(JSON.parse(req.body).intermediate_session_token === b.cookies.stytch_intermediate_session_token, 'the SDK sent the intermediate session from its cookie', req.body);
+    const code = await codeSentTo(b.member_phone, before);
+    const r = await call(page, `return stytch.otps.sms.authenticate({ ...arg, session_duration_minutes: 60 })`, { ...ids, code });
+    const d = r.resolved;
+    must(d?.member_session?.member_id === b.member_id && d.session_token && d.session_jwt, 'a member session', r);
+    const cookies = await sdkCookies(page);
+    must(cookies.stytch_session?.value === d.session_token, 'cookie stytch_session = session_token', Object.keys(cookies));
+    must(!cookies.stytch_intermediate_session_token, 'the intermediate session cookie is gone', Object.keys(cookies));
+    const s = await page.evaluate(() => window.stytch.session.getSync());
+    must(s?.member_session_id === d.member_session.member_session_id, "the SDK's state holds it", s);
+    return { member_session_id: s.member_session_id, factors: d.member_session.authentication_factors.map((f) => f.type + ':' + (f.delivery_method ?? '')) };
+  });
+  await step('b2b-mfa: the page asked only otpd and its own origin, and every otpd answer granted its origin credentialed CORS', async () => checkHostsAndCors(tab, cfg.app_origin));
 }
 
 // --------------------------------------------------------------------- main ----
