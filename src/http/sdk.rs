@@ -248,6 +248,22 @@ async fn preflight(req: &HttpRequest, origin: Option<&Origin>) -> HttpResponse {
     res
 }
 
+/// What every route that needs the browser's session can answer besides its own errors
+/// (OpenAPI only).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum SessionRefusals {
+    #[response(
+        status = 401,
+        description = "`unauthorized_credentials`: bad public token, no session or a session that is gone"
+    )]
+    Unauthorized(ErrorBody<'static>),
+    #[response(status = 403, description = "`origin_not_allowed`")]
+    Origin(ErrorBody<'static>),
+    #[response(status = 429, description = "`too_many_requests`, with `Retry-After`")]
+    Limited(ErrorBody<'static>),
+}
+
 /// A body that may be empty (`sessions/revoke` sends none, still as `application/json`).
 fn body_or_default<T: DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -679,9 +695,7 @@ async fn session_of(
     responses(
         (status = 200, description = "`{\"data\": {session, user, session_token, session_jwt}}`", body = Object),
         (status = 400, description = "`bad_request`, `invalid_session_duration`", body = ErrorBody),
-        (status = 401, description = "`unauthorized_credentials`: bad public token, no session or a session that is gone", body = ErrorBody),
-        (status = 403, description = "`origin_not_allowed`", body = ErrorBody),
-        (status = 429, description = "`too_many_requests`, with `Retry-After`", body = ErrorBody),
+        SessionRefusals,
         ServerErrors
     )
 )]
@@ -705,9 +719,7 @@ pub async fn sessions_authenticate(
     security(("public_token" = [])),
     responses(
         (status = 200, description = "Revoked", body = Object),
-        (status = 401, description = "`unauthorized_credentials`: bad public token, no session or a session that is gone", body = ErrorBody),
-        (status = 403, description = "`origin_not_allowed`", body = ErrorBody),
-        (status = 429, description = "`too_many_requests`, with `Retry-After`", body = ErrorBody),
+        SessionRefusals,
         ServerErrors
     )
 )]
@@ -742,9 +754,7 @@ async fn revoke(
     security(("public_token" = [])),
     responses(
         (status = 200, description = "`{\"data\": {user_id, phone_numbers, …}}`", body = Object),
-        (status = 401, description = "`unauthorized_credentials`: bad public token, no session or a session that is gone", body = ErrorBody),
-        (status = 403, description = "`origin_not_allowed`", body = ErrorBody),
-        (status = 429, description = "`too_many_requests`, with `Retry-After`", body = ErrorBody),
+        SessionRefusals,
         ServerErrors
     )
 )]
@@ -930,9 +940,7 @@ pub async fn b2b_sms_authenticate(
     responses(
         (status = 200, description = "`{\"data\": {member_session, member, organization, session_token, session_jwt}}`", body = Object),
         (status = 400, description = "`bad_request`, `invalid_session_duration`", body = ErrorBody),
-        (status = 401, description = "`unauthorized_credentials`: bad public token, no session or a session that is gone", body = ErrorBody),
-        (status = 403, description = "`origin_not_allowed`", body = ErrorBody),
-        (status = 429, description = "`too_many_requests`, with `Retry-After`", body = ErrorBody),
+        SessionRefusals,
         ServerErrors
     )
 )]
@@ -956,9 +964,7 @@ pub async fn b2b_sessions_authenticate(
     security(("public_token" = [])),
     responses(
         (status = 200, description = "Revoked", body = Object),
-        (status = 401, description = "`unauthorized_credentials`: bad public token, no session or a session that is gone", body = ErrorBody),
-        (status = 403, description = "`origin_not_allowed`", body = ErrorBody),
-        (status = 429, description = "`too_many_requests`, with `Retry-After`", body = ErrorBody),
+        SessionRefusals,
         ServerErrors
     )
 )]

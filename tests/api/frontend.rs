@@ -862,3 +862,60 @@ async fn b2b_sms_over_the_frontend_surface_is_a_second_factor_only() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
     assert_eq!(r.error_type(), "unauthorized_credentials");
 }
+
+#[tokio::test]
+async fn the_backend_apis_abuse_rules_hold_on_the_frontend_surface_at_default_settings() {
+    // Default project settings: per-number burst, country allowlist (US, CA), premium lines.
+    let app = spawn_app_with(
+        |_| {},
+        otpd::domain::project::ProjectSettings::default(),
+        false,
+    )
+    .await;
+    let token = app.public_token(&[APP]).await;
+    let send = |phone: String| {
+        app.sdk(
+            Method::POST,
+            "/otps/sms/login_or_create",
+            (&token, None),
+            Some(APP),
+            Some(json!({ "phone_number": phone })),
+        )
+    };
+    let phone = unique_us_number();
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        statuses.push(send(phone.clone()).await);
+    }
+    let sent = statuses
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .count();
+    assert_eq!(
+        sent,
+        5,
+        "the per-number burst: {:?}",
+        statuses.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    let refused = statuses.last().unwrap();
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.error_type(), "too_many_requests");
+    assert!(refused.headers.contains_key("retry-after"));
+    assert_eq!(refused.headers["access-control-allow-origin"], APP);
+
+    // A country the project doesn't allow, and a premium-rate line.
+    let r = send("+447911123456".into()).await;
+    assert_eq!(
+        r.error_type(),
+        "invalid_phone_number_country_code",
+        "{:?}",
+        r.body
+    );
+    let r = send("+19005550123".into()).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    assert_eq!(
+        app.count("select count(*) from sandbox_outbox").await,
+        5,
+        "nothing but the five admitted sends left"
+    );
+}
