@@ -67,8 +67,9 @@ fn make_tls(dir: &Path) -> Tls {
     tls
 }
 
-/// otpd on https://127.0.0.1:443, its test helpers speaking https with the test CA. The
-/// previous test's server may still be going away: wait for the port.
+/// otpd on https://127.0.0.1:443, its test helpers speaking https with the test CA, abuse
+/// limits off (the browser flows are not about them). The previous test's server may still be
+/// going away: wait for the port.
 async fn spawn_app_on_443(tls: &Tls) -> TestApp {
     let deadline = Instant::now() + Duration::from_secs(20);
     while let Err(e) = std::net::TcpListener::bind("127.0.0.1:443") {
@@ -84,6 +85,10 @@ async fn spawn_app_on_443(tls: &Tls) -> TestApp {
             c.listen = "127.0.0.1:443".into();
             c.tls.cert = Some(cert);
             c.tls.key = Some(key);
+            // Every page is one end user on 127.0.0.1, and a flow makes more than the default
+            // 10 sends and authenticates a minute; that guard has tests of its own.
+            c.limits.end_user_per_minute = 1000;
+            c.limits.end_user_burst = 1000;
         },
         unlimited(),
         false,

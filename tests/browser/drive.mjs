@@ -384,6 +384,34 @@ async function refusals() {
   const c = cfg.consumer;
   {
     const { page, log } = await openContext();
+    await step("refusals: a session the backend revoked: the SDK's next send goes to /secondary with it and gets 401, and the next page load signs the page out", async () => {
+      await load(page, pageUrl(cfg.app_origin, 'consumer.html', cfg.public_token));
+      const before = await lastMessageId(c.existing_phone);
+      const sent = await call(page, `return stytch.otps.sms.send(arg, { expiration_minutes: 5 })`, c.existing_phone);
+      must(sent.resolved?.method_id, 'the send resolves', sent);
+      const code = await codeSentTo(c.existing_phone, before);
+      const a = await call(page, `return stytch.otps.authenticate(arg.code, arg.methodId, { session_duration_minutes: 60 })`, { code, methodId: sent.resolved.method_id });
+      must(a.resolved?.session_token, 'logged in', a);
+      const revoked = await backend('POST', '/v1/sessions/revoke', { session_token: a.resolved.session_token });
+      must(revoked.status === 200, 'the backend revokes the session', revoked);
+      const r = await call(page, `return stytch.otps.sms.send(arg, { expiration_minutes: 5 })`, c.existing_phone);
+      must(r.rejected?.status_code === 401 && ['unauthorized_credentials', 'session_not_found'].includes(r.rejected.error_type), 'rejected with an error type the SDK treats as logged out', r);
+      const stale = api(log, 'POST', '/otps/sms/send/secondary');
+      must(stale.length === 1 && basicPassword(stale[0].auth) === a.resolved.session_token, 'the send went to /secondary with the stale session', stale);
+      // The SDK signs out on such an answer to its session check, not to a send: the next
+      // page load's start-up check does it.
+      const startup = waitApi(page, 'POST', '/sessions/authenticate');
+      await page.reload({ waitUntil: 'load', timeout: WAIT_MS });
+      const res = await startup;
+      must(res.status() === 401, 'the start-up check with the stale session answers 401', res.status());
+      await page.waitForFunction(() => window.stytch.session.getSync() === null, { timeout: WAIT_MS });
+      const cookies = await sdkCookies(page);
+      must(!cookies.stytch_session && !cookies.stytch_session_jwt, 'the session cookies are gone', Object.keys(cookies));
+      return { send_error_type: r.rejected.error_type, startup_error_type: (await res.json()).error_type };
+    });
+  }
+  {
+    const { page, log } = await openContext();
     await step('refusals: from an origin the public token does not allow, the SDK cannot reach otpd (no CORS grant) and nothing is sent', async () => {
       await load(page, pageUrl(cfg.foreign_origin, 'consumer.html', cfg.public_token));
       await page.type('#phone', c.foreign_phone);
