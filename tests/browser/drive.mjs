@@ -331,6 +331,19 @@ async function consumer() {
     return { user_id: userId };
   });
 
+  await step('consumer: session.authenticate({ session_duration_minutes: 120 }) extends the same session', async () => {
+    const r = await call(page, `return stytch.session.authenticate({ session_duration_minutes: 120 })`);
+    const d = r.resolved;
+    must(d?.session?.session_id === sessionId, 'the same session', r);
+    const minutes = (Date.parse(d.session.expires_at) - Date.now()) / 60_000;
+    must(minutes > 118 && minutes <= 121, 'it now expires in about 120 minutes', d.session.expires_at);
+    const cookies = await sdkCookies(page);
+    must(cookies.stytch_session?.value === d.session_token, 'the cookie follows', Object.keys(cookies));
+    must(Math.abs(cookies.stytch_session.expires * 1000 - Date.parse(d.session.expires_at)) < 2000, "the cookie expires with the session", [cookies.stytch_session.expires, d.session.expires_at]);
+    sessionToken = d.session_token;
+    return { expires_at: d.session.expires_at };
+  });
+
   await step('consumer: with a session, otps.sms.send to a second number goes to /secondary, and authenticating it adds the number to the same user', async () => {
     const before = await lastMessageId(c.second_phone);
     const r = await call(page, `return stytch.otps.sms.send(arg, { expiration_minutes: 5 })`, c.second_phone);
@@ -521,6 +534,14 @@ async function b2b() {
   }
   await stepUp('the seed otps.sms.send({ organization_id, member_id }) then otps.sms.authenticate step the attested session up to an SMS factor');
   await stepUp('a later step-up (send + authenticate again) works on the member session');
+  await step('b2b: session.authenticate({ session_duration_minutes: 120 }) extends the same member session', async () => {
+    const r = await call(page, `return stytch.session.authenticate({ session_duration_minutes: 120 })`);
+    const d = r.resolved;
+    must(d?.member_session?.member_session_id === memberSessionId, 'the same member session', r);
+    const minutes = (Date.parse(d.member_session.expires_at) - Date.now()) / 60_000;
+    must(minutes > 118 && minutes <= 121, 'it now expires in about 120 minutes', d.member_session.expires_at);
+    return { expires_at: d.member_session.expires_at };
+  });
 
   await step('b2b: session.revoke ends the member session and clears the cookies and state', async () => {
     const r = await call(page, `return stytch.session.revoke()`);
