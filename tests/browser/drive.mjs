@@ -222,6 +222,8 @@ function checkHostsAndCors({ log, consoleLines }, appOrigin) {
   const logged = consoleLines.filter((l) => /^(error|warn)/.test(l)).map((l) => l.slice(0, 200));
   const sdkErrors = logged.filter((l) => l.startsWith('error: [Stytch]'));
   must(sdkErrors.length === 0, 'the SDK logged no error', sdkErrors);
+  const thrown = consoleLines.filter((l) => l.startsWith('pageerror'));
+  must(thrown.length === 0, 'nothing threw in the page', thrown);
   return { origins: seen, requests: log.length, console: logged };
 }
 
