@@ -147,9 +147,10 @@ const api = (log, method, p) => log.filter((e) => e.method === method && e.url =
 const basicPassword = (auth) => Buffer.from(auth.replace(/^Basic /, ''), 'base64').toString().split(':').slice(1).join(':');
 const origins = (log) => [...new Set(log.filter((e) => /^https?:/.test(e.url)).map((e) => new URL(e.url).origin))];
 
-function waitApi(page, method, p, status) {
+// The next answer to `method` /sdk/v1`p` (set up before the action that causes it).
+function waitApi(page, method, p) {
   return page.waitForResponse(
-    (res) => res.request().method() === method && res.url() === cfg.api_base + '/sdk/v1' + p && (status === undefined || res.status() === status),
+    (res) => res.request().method() === method && res.url() === cfg.api_base + '/sdk/v1' + p,
     { timeout: WAIT_MS },
   );
 }
