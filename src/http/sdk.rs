@@ -841,9 +841,8 @@ fn b2b_proof(
     }
 }
 
-/// B2B `otps.sms.send`: needs an intermediate session or a member session of this member
-/// once the member has a verified MFA phone (the public token alone sends to nobody who
-/// has one).
+/// B2B `otps.sms.send`: always needs an intermediate session or a member session of this
+/// member (the public token alone texts no member).
 #[utoipa::path(
     post,
     path = "/sdk/v1/b2b/otps/sms/send",
@@ -870,6 +869,14 @@ pub async fn b2b_sms_send(
     let i: SdkB2bSendInput = super::json::parse(&body)?;
     guard_end_user(&state, &caller)?;
     let (ist, session_token) = b2b_proof(i.intermediate_session_token, caller.session_token);
+    // Stytch lets a backend send to a member with no MFA factor yet without a proof; the
+    // public token is public, so here a first factor is always needed.
+    if ist.is_none() && session_token.is_none() {
+        return Err(ApiError::with_message(
+            ErrorKind::NoSessionArguments,
+            "A B2B SMS from the browser needs the intermediate session of a primary factor or the member's session: the public token alone texts no member.",
+        ));
+    }
     let input = super::b2b::SmsSendInput {
         organization_id: i.organization_id,
         member_id: i.member_id,

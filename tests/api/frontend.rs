@@ -718,9 +718,8 @@ async fn b2b_sms_over_the_frontend_surface_is_a_second_factor_only() {
     let phone = unique_us_number();
     let (org, member) = b2b_member(&app, true, &phone).await;
 
-    // The public token alone: the seed snippet `otps.sms.send({ organization_id, member_id })`
-    // reaches a member without a verified factor (enrollment), but the code it sends signs
-    // nobody in without a first factor.
+    // The public token alone texts no member, not even one without an MFA factor yet (the
+    // backend API allows that send), and a code alone signs nobody in.
     let r = app
         .sdk(
             Method::POST,
@@ -730,7 +729,16 @@ async fn b2b_sms_over_the_frontend_surface_is_a_second_factor_only() {
             Some(json!({ "organization_id": org, "member_id": member })),
         )
         .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    assert_eq!(r.error_type(), "no_session_arguments");
+    assert_eq!(app.count("select count(*) from sandbox_outbox").await, 0);
+    let sent = app
+        .post(
+            "/v1/b2b/otps/sms/send",
+            json!({ "organization_id": org, "member_id": member }),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{:?}", sent.body);
     let code = app.last_code(&phone).await;
     let r = app
         .sdk(
