@@ -11,6 +11,7 @@ mod errors;
 mod fidelity;
 mod health;
 mod helpers;
+mod json_columns;
 mod layering;
 mod limits;
 mod load;
