@@ -180,14 +180,18 @@ async fn resolve_owner(
     admitted: Option<Admitted>,
 ) -> Result<SendOutcome, OtpError> {
     let e164 = req.recipient.e164();
-    let (existing, created) = match admitted {
-        Some(a) => (a.owner, a.created),
+    let (existing, created, attached) = match admitted {
+        Some(a) => (a.owner, a.created, a.attached),
         None => (
             db::find_phone_by_number(&svc.pool, &project.id, e164).await?,
+            false,
             false,
         ),
     };
     match (&req.target, existing) {
+        // An unverified attachment is its attacher's only (login_or_create ended it in the
+        // admission already).
+        (Target::Existing, Some(_)) if attached => Err(OtpError::PhoneNotFound),
         (Target::Existing, Some(p)) | (Target::LoginOrCreate { .. }, Some(p)) => {
             if created {
                 tracing::info!(user_id = %p.user_id, "user created by login_or_create");
