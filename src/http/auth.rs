@@ -62,11 +62,28 @@ impl FromRequest for AuthenticatedToHash {
     }
 }
 
-async fn authenticate(req: &HttpRequest, hashes: bool) -> Result<Project, ApiError> {
-    let unauthorized = || ApiError::new(ErrorKind::UnauthorizedCredentials);
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| ApiError::new(ErrorKind::InternalServerError))?;
+/// The per-client guard alone (`ClientLimits::check_peer`), for routes without credentials
+/// that still do work (the JWKS, provider webhooks, the frontend's bootstrap and events): put
+/// it first among a handler's extractors, so a flood is refused before any body is read or
+/// any query runs. Authenticated routes get the same check from [`Authenticated`].
+pub struct Guarded;
+
+impl FromRequest for Guarded {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(
+            req.app_data::<web::Data<AppState>>()
+                .ok_or_else(|| ApiError::new(ErrorKind::InternalServerError))
+                .and_then(|state| check_client(req, state))
+                .map(|()| Guarded),
+        )
+    }
+}
+
+/// The network client's guard: the TCP peer, or behind trusted proxies the forwarded client.
+fn check_client(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
     let forwarded: Vec<Option<&str>> = req
         .headers()
         .get_all("x-forwarded-for")
@@ -77,7 +94,15 @@ async fn authenticate(req: &HttpRequest, hashes: bool) -> Result<Project, ApiErr
             .map_or(std::net::Ipv4Addr::LOCALHOST.into(), |a| a.ip()),
         &forwarded,
     );
-    state.client_limits.check_peer(client).map_err(limited)?;
+    state.client_limits.check_peer(client).map_err(limited)
+}
+
+async fn authenticate(req: &HttpRequest, hashes: bool) -> Result<Project, ApiError> {
+    let unauthorized = || ApiError::new(ErrorKind::UnauthorizedCredentials);
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::new(ErrorKind::InternalServerError))?;
+    check_client(req, state)?;
     if hashes {
         state
             .services

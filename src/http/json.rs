@@ -82,6 +82,10 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         };
         ApiError::bad_request(message)
     })?;
+    // Bytes after the body (`{…} x`) are refused, not ignored: the untyped pass above could
+    // not read such a body, so its strings were never checked for control characters.
+    de.end()
+        .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?;
     Ok(parsed)
 }
 

@@ -26,6 +26,17 @@ use super::{OtpError, Services};
 /// JWTs signed with the old key for this long still verify (it stays published an hour).
 const SIGNER_TTL: Duration = Duration::from_secs(30);
 
+/// How long a replica answers a project's JWKS from memory. The JWKS endpoints are public
+/// (no credentials), so without this every request, for any project id, real or not, was a
+/// database query. A key this replica makes, rotates or revokes shows at once here; one made
+/// elsewhere shows within this long (docs/sessions.md).
+const JWKS_TTL: Duration = Duration::from_secs(5);
+
+/// Projects whose JWKS a replica keeps at most (unknown ids included, so a caller cycling
+/// through made-up ids can't grow the cache without bound): past this, expired entries are
+/// dropped, and if none had, the cache starts over.
+const JWKS_CACHE_MAX: usize = 10_000;
+
 pub const SESSION_CLAIM: &str = "https://stytch.com/session";
 pub const ORGANIZATION_CLAIM: &str = "https://stytch.com/organization";
 
@@ -37,6 +48,9 @@ pub struct SessionKeys {
     /// One key generation at a time per replica: concurrent first requests wait for it
     /// instead of each spending an RSA key generation.
     generating: tokio::sync::Mutex<()>,
+    /// Each project's JWKS as last read (an empty one too: a project without keys, or no
+    /// project at all), with when it was read.
+    jwks: Mutex<HashMap<String, (Value, Instant)>>,
 }
 
 impl SessionKeys {
@@ -46,7 +60,34 @@ impl SessionKeys {
             sealer: KeySealer::new(pepper)?,
             signers: Mutex::new(HashMap::new()),
             generating: tokio::sync::Mutex::new(()),
+            jwks: Mutex::new(HashMap::new()),
         })
+    }
+
+    fn cached_jwks(&self, project: &ProjectId) -> Option<Value> {
+        let map = self.jwks.lock().ok()?;
+        map.get(project.as_str())
+            .filter(|(_, at)| at.elapsed() < JWKS_TTL)
+            .map(|(v, _)| v.clone())
+    }
+
+    fn remember_jwks(&self, project: &ProjectId, keys: Value) {
+        if let Ok(mut map) = self.jwks.lock() {
+            if map.len() >= JWKS_CACHE_MAX {
+                map.retain(|_, (_, at)| at.elapsed() < JWKS_TTL);
+                if map.len() >= JWKS_CACHE_MAX {
+                    map.clear();
+                }
+            }
+            map.insert(project.as_str().to_owned(), (keys, Instant::now()));
+        }
+    }
+
+    /// After this replica changed a project's keys: its next JWKS is read afresh.
+    pub fn forget_jwks(&self, project: &ProjectId) {
+        if let Ok(mut map) = self.jwks.lock() {
+            map.remove(project.as_str());
+        }
     }
 
     fn cached(&self, project: &ProjectId) -> Option<Arc<Signer>> {
@@ -110,6 +151,7 @@ async fn signer(svc: &Services, project: &ProjectId) -> Result<Arc<Signer>, OtpE
                         },
                     )
                     .await?;
+                    keys.forget_jwks(project);
                     // Ours, or another replica's that won the race.
                     db::current_key(&svc.pool, project)
                         .await?
@@ -145,11 +187,16 @@ pub async fn rotate_key(
         },
     )
     .await?;
+    keys.forget_jwks(project);
     Ok(kid)
 }
 
-/// The JWKS: every published key of the project (none until its first session).
+/// The JWKS: every published key of the project (none until its first session), from this
+/// replica's memory for up to [`JWKS_TTL`].
 pub async fn jwks(svc: &Services, project: &ProjectId) -> Result<Value, OtpError> {
+    if let Some(keys) = svc.sessions.cached_jwks(project) {
+        return Ok(keys);
+    }
     let keys = db::published_keys(&svc.pool, project).await?;
     let keys: Vec<Value> = keys
         .into_iter()
@@ -160,7 +207,9 @@ pub async fn jwks(svc: &Services, project: &ProjectId) -> Result<Value, OtpError
             })
         })
         .collect();
-    Ok(Value::Array(keys))
+    let keys = Value::Array(keys);
+    svc.sessions.remember_jwks(project, keys.clone());
+    Ok(keys)
 }
 
 /// Consumer sessions or B2B member sessions: they never answer for each other.

@@ -9,6 +9,7 @@ mod control_chars;
 mod deploy;
 mod errors;
 mod fidelity;
+mod hardening;
 mod health;
 mod helpers;
 mod json_columns;
