@@ -191,6 +191,38 @@ pub async fn rotate_key(
     Ok(kid)
 }
 
+/// `otpd project keys revoke`: an emergency. The key leaves the JWKS and JWTs it signed stop
+/// verifying at once; when it was the current key a new one is made and returned. Replicas
+/// that cached it as their signer use it for up to 30 s more (their JWTs from then don't
+/// verify; the session tokens do). `None` when the project has no such published key.
+pub async fn revoke_key(
+    pool: &sqlx::PgPool,
+    keys: &SessionKeys,
+    project: &ProjectId,
+    kid: &str,
+) -> Result<Option<Option<SigningKeyId>>, OtpError> {
+    let Some(was_current) = db::revoke_key(pool, project, kid).await? else {
+        return Ok(None);
+    };
+    keys.forget_jwks(project);
+    if !was_current {
+        return Ok(Some(None));
+    }
+    let (new_kid, generated, sealed) = generate_sealed(keys, project).await?;
+    db::insert_first_key(
+        pool,
+        NewKey {
+            kid: new_kid.as_str(),
+            project,
+            n: &generated.n,
+            e: &generated.e,
+            sealed: &sealed,
+        },
+    )
+    .await?;
+    Ok(Some(Some(new_kid)))
+}
+
 /// The JWKS: every published key of the project (none until its first session), from this
 /// replica's memory for up to [`JWKS_TTL`].
 pub async fn jwks(svc: &Services, project: &ProjectId) -> Result<Value, OtpError> {
