@@ -478,9 +478,8 @@ pub async fn after_factor(
     let (set, delete) = claims.split();
     let row = match &presented {
         Some(found) => {
-            let mut conn = svc.pool.acquire().await.map_err(StoreError::from)?;
-            let row = db::touch(
-                &mut conn,
+            let row = touch_capped(
+                svc,
                 found.lookup(&project.id, kind),
                 Touch {
                     minutes: duration.map(SessionDuration::minutes),
@@ -559,6 +558,33 @@ pub async fn after_factor(
     Ok(Some(Issued { row, token, jwt }))
 }
 
+/// Touches a session; when the touch sets claims, the merged claims must stay within
+/// `MAX_CUSTOM_CLAIMS_BYTES` (each update alone may fit while the sum outgrows the cap), so
+/// the merge runs in a transaction that is rolled back when they don't.
+async fn touch_capped(
+    svc: &Services,
+    lookup: Lookup<'_>,
+    touch: Touch<'_>,
+) -> Result<Option<SessionRow>, OtpError> {
+    if touch.set_claims.is_none() {
+        let mut conn = svc.pool.acquire().await.map_err(StoreError::from)?;
+        return Ok(db::touch(&mut conn, lookup, touch).await?);
+    }
+    let mut tx = svc.pool.begin().await.map_err(StoreError::from)?;
+    let row = db::touch(&mut tx, lookup, touch).await?;
+    if let Some(r) = &row {
+        if r.custom_claims.to_string().len() > crate::domain::session::MAX_CUSTOM_CLAIMS_BYTES {
+            // Dropping the transaction rolls the touch back.
+            return Err(OtpError::InvalidClaims(format!(
+                "session_custom_claims: the session's claims with this update would exceed {} bytes",
+                crate::domain::session::MAX_CUSTOM_CLAIMS_BYTES
+            )));
+        }
+    }
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(row)
+}
+
 /// `sessions.authenticate`: the presented live session, touched (and extended and its
 /// claims updated when asked), with a fresh JWT.
 pub async fn authenticate(
@@ -577,9 +603,8 @@ pub async fn authenticate(
         }
     };
     let (set, delete) = claims.split();
-    let mut conn = svc.pool.acquire().await.map_err(StoreError::from)?;
-    let row = db::touch(
-        &mut conn,
+    let row = touch_capped(
+        svc,
         found.lookup(&project.id, kind),
         Touch {
             minutes: duration.map(SessionDuration::minutes),
@@ -590,7 +615,6 @@ pub async fn authenticate(
         },
     )
     .await?;
-    drop(conn);
     let Some(row) = row else {
         metrics::session(kind.label(), "authenticated", "not_found");
         return Err(OtpError::SessionNotFound);

@@ -264,3 +264,51 @@ async fn every_guarded_operation_documents_429() {
     }
     assert!(missing.is_empty(), "no 429 documented on {missing:?}");
 }
+
+#[tokio::test]
+async fn session_claims_cannot_grow_past_4_kb_through_updates() {
+    let app = spawn_app().await;
+    let r = app.login_or_create("+10000000000").await;
+    let a = app
+        .post(
+            "/v1/otps/authenticate",
+            json!({"method_id": r.body["phone_id"], "code": "000000",
+                   "session_duration_minutes": 60,
+                   "session_custom_claims": {"a": "x".repeat(3000)}}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    let token = a.body["session_token"].as_str().unwrap();
+    let grow = app
+        .post(
+            "/v1/sessions/authenticate",
+            json!({"session_token": token, "session_custom_claims": {"b": "y".repeat(3000)}}),
+        )
+        .await;
+    assert_eq!(
+        (grow.status, grow.error_type()),
+        (StatusCode::BAD_REQUEST, "invalid_session_custom_claims"),
+        "{:?}",
+        grow.body
+    );
+    // Nothing of the refused update stayed; replacing within the cap still works.
+    let s = app
+        .post("/v1/sessions/authenticate", json!({"session_token": token}))
+        .await;
+    assert_eq!(
+        s.body["session"]["custom_claims"],
+        json!({"a": "x".repeat(3000)})
+    );
+    let swap = app
+        .post(
+            "/v1/sessions/authenticate",
+            json!({"session_token": token,
+                   "session_custom_claims": {"a": null, "b": "y".repeat(3000)}}),
+        )
+        .await;
+    assert_eq!(swap.status, StatusCode::OK, "{:?}", swap.body);
+    assert_eq!(
+        swap.body["session"]["custom_claims"],
+        json!({"b": "y".repeat(3000)})
+    );
+}
