@@ -195,6 +195,9 @@ pub enum KeysCommand {
     /// Make a new signing key current; the old one stays in the JWKS (and verifies) for an
     /// hour, longer than any JWT it signed lives.
     Rotate { id: String },
+    /// Emergency revoke of a signing key (KID, the JWT header's `kid`): it leaves the JWKS and
+    /// JWTs it signed stop verifying at once; a current key is replaced by a new one.
+    Revoke { id: String, kid: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -629,6 +632,25 @@ async fn project(config: &Config, command: ProjectCommand) -> Result<(), Failure
                 println!("{}", json!({"profile_id": profile.as_str()}));
             } else {
                 println!("profile_id: {profile}");
+            }
+        }
+        ProjectCommand::Keys {
+            command: KeysCommand::Revoke { id, kid },
+        } => {
+            let id = ProjectId::parse(&id).context("project id")?;
+            let keys = crate::otp::sessions::SessionKeys::new(config.pepper()?)
+                .map_err(|e| anyhow::anyhow!("deriving the session keys: {e}"))?;
+            match crate::otp::sessions::revoke_key(&pool, &keys, &id, &kid)
+                .await
+                .context("revoking the signing key")?
+            {
+                None => {
+                    return Err(Failure::Other(anyhow::anyhow!(
+                        "project {id} has no published signing key {kid}"
+                    )))
+                }
+                Some(None) => println!("revoked {kid}"),
+                Some(Some(new)) => println!("revoked {kid}; new current key {new}"),
             }
         }
         ProjectCommand::Secret { command } => match command {

@@ -1,4 +1,5 @@
-//! The retention job: purges expired passcodes, old outbox rows and old message records in
+//! The retention job: purges expired passcodes, old outbox rows and old message records (and
+//! the other tables of `TABLES`, lapsed number attachments included) in
 //! small batches on a timer. Safe with many replicas: every batch skips rows another pass has
 //! locked, and a pass is only a cleanup, so running it twice or concurrently is harmless.
 
@@ -44,8 +45,9 @@ impl Default for RetentionConfig {
 }
 
 /// The `table` label values of `otpd_retention_deleted_total`.
-pub const TABLES: [&str; 10] = [
+pub const TABLES: [&str; 11] = [
     "passcodes",
+    "phone_numbers",
     "sandbox_outbox",
     "messages",
     "delivery_receipts",
@@ -72,6 +74,8 @@ pub struct Purged {
     /// Expired or revoked sessions, signing keys long retired, expired intermediate
     /// sessions and the used ids of expired trusted auth tokens.
     pub sessions: u64,
+    /// Numbers attached by `send(user_id)` and not verified in time.
+    pub attachments: u64,
 }
 
 /// A pass in which some tables could not be purged; the others were.
@@ -176,6 +180,13 @@ pub async fn run_once(pool: &PgPool, cfg: &RetentionConfig) -> Result<Purged, Pa
         })
         .await,
     );
+    let attachments = keep(
+        "phone_numbers",
+        drain(batch, "phone_numbers", || {
+            db::delete_expired_attachments(pool, batch)
+        })
+        .await,
+    );
     let purged = Purged {
         passcodes,
         sandbox_outbox,
@@ -183,6 +194,7 @@ pub async fn run_once(pool: &PgPool, cfg: &RetentionConfig) -> Result<Purged, Pa
         delivery_receipts,
         limits: gcra + windows,
         sessions: sessions + keys + intermediate + token_uses,
+        attachments,
     };
     match first {
         None => Ok(purged),

@@ -227,6 +227,7 @@ impl Application {
                 renderer: Arc::new(renderer),
                 max_attempts: config.otp.max_attempts,
                 send_timings: Arc::default(),
+                concealer: Arc::new(crate::otp::send::Concealer::new(&pepper)),
                 sessions: Arc::new(
                     crate::otp::sessions::SessionKeys::new(&pepper)
                         .map_err(|e| anyhow::anyhow!("deriving the session keys: {e}"))?,

@@ -69,7 +69,13 @@ macro_rules! typed_id {
             pub const PREFIX: &'static str = $prefix;
 
             pub fn generate(env: Environment) -> Self {
-                $name(format!("{}-{}-{}", $prefix, env.as_str(), Uuid::new_v4()))
+                Self::from_uuid(env, Uuid::new_v4())
+            }
+
+            /// An id with a given UUID (one derived from a key, say): the same shape as a
+            /// generated one.
+            pub fn from_uuid(env: Environment, uuid: Uuid) -> Self {
+                $name(format!("{}-{}-{}", $prefix, env.as_str(), uuid))
             }
 
             pub fn parse(s: &str) -> Result<Self, IdError> {

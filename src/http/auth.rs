@@ -64,6 +64,32 @@ impl FromRequest for AuthenticatedToHash {
     }
 }
 
+/// The per-client guard alone (`ClientLimits::check_peer`), for routes without credentials
+/// that still do work (the JWKS, provider webhooks, the frontend's bootstrap and events): put
+/// it first among a handler's extractors, so a flood is refused before any body is read or
+/// any query runs. Authenticated routes get the same check from [`Authenticated`].
+pub struct Guarded;
+
+impl FromRequest for Guarded {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(
+            app_state(req)
+                .and_then(|state| check_client(req, state))
+                .map(|_| Guarded),
+        )
+    }
+}
+
+/// The network client's guard; its address when admitted.
+fn check_client(req: &HttpRequest, state: &AppState) -> Result<IpAddr, ApiError> {
+    let client = client_ip(state, req);
+    state.client_limits.check_peer(client).map_err(limited)?;
+    Ok(client)
+}
+
 /// The network client's address (the TCP peer, or the right-most untrusted
 /// `X-Forwarded-For` hop behind trusted proxies).
 pub fn client_ip(state: &AppState, req: &HttpRequest) -> IpAddr {
@@ -87,8 +113,7 @@ pub fn app_state(req: &HttpRequest) -> Result<&web::Data<AppState>, ApiError> {
 /// What every credentialed request passes before its credentials are looked up: the
 /// per-client guard and, for the routes that hash, room in the hashing pool.
 async fn admit(state: &AppState, req: &HttpRequest, hashes: bool) -> Result<IpAddr, ApiError> {
-    let client = client_ip(state, req);
-    state.client_limits.check_peer(client).map_err(limited)?;
+    let client = check_client(req, state)?;
     if hashes {
         state
             .services

@@ -12,6 +12,31 @@ use super::errors::ApiError;
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// How deep a request body may nest (the body object is level 1). A stored value comes back
+/// inside a response a few levels deeper (`{"user": {"trusted_metadata": …}}`, search
+/// results), and common JSON readers (serde_json, the Rust SDKs) stop at 128 levels: what is
+/// accepted must stay readable when it is answered.
+pub const MAX_DEPTH: usize = 64;
+
+/// Levels of nesting of a value (a scalar is 0, `[]` and `{}` are 1).
+fn depth(value: &serde_json::Value) -> usize {
+    match value {
+        serde_json::Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        serde_json::Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// The body's first field that nests too deep, as a 400 naming it.
+fn check_depth(body: &serde_json::Map<String, serde_json::Value>) -> Result<(), ApiError> {
+    match body.iter().find(|(_, v)| 1 + depth(v) > MAX_DEPTH) {
+        Some((key, _)) => Err(ApiError::bad_request(format!(
+            "invalid value for `{key}`: JSON nested deeper than {MAX_DEPTH} levels (the request body counts as one)"
+        ))),
+        None => Ok(()),
+    }
+}
+
 pub struct Json<T>(pub T);
 
 fn is_json(req: &HttpRequest) -> bool {
@@ -35,9 +60,12 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             ));
         }
         super::text::check_json(&value)?;
+        if let serde_json::Value::Object(body) = &value {
+            check_depth(body)?;
+        }
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let parsed = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let message = if inner.is_eof() && bytes.iter().all(u8::is_ascii_whitespace) {
@@ -53,7 +81,12 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             format!("invalid value for `{path}`: {inner}")
         };
         ApiError::bad_request(message)
-    })
+    })?;
+    // Bytes after the body (`{…} x`) are refused, not ignored: the untyped pass above could
+    // not read such a body, so its strings were never checked for control characters.
+    de.end()
+        .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?;
+    Ok(parsed)
 }
 
 /// For a nested struct field (`#[serde(default, deserialize_with = "...")]`): a JSON object

@@ -81,7 +81,7 @@ use super::{b2b, health, otps, sandbox, sdk, sessions, users, webhooks};
     ),
     // Referred to only from `allowed_auth_methods`' hand-built schema.
     components(schemas(b2b::AuthMethod)),
-    modifiers(&BasicAuth, &FreeFormJson),
+    modifiers(&BasicAuth, &FreeFormJson, &GuardRefusals),
     tags(
         (name = "users", description = "Consumer users and their phone numbers"),
         (name = "otps", description = "Consumer passcodes over SMS and WhatsApp"),
@@ -96,6 +96,50 @@ use super::{b2b, health, otps, sandbox, sdk, sessions, users, webhooks};
 pub struct ApiDoc;
 
 struct BasicAuth;
+
+/// Every route behind the per-client guard (all of `/v1`, through `Authenticated`, and the
+/// unauthenticated routes that do work, through `Guarded`) can answer 429, whatever else it
+/// documents: added here once, so no operation can leave it out. Only the health checks and
+/// this document itself are outside the guard.
+struct GuardRefusals;
+
+impl Modify for GuardRefusals {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        const UNGUARDED: &[&str] = &["/healthz", "/readyz", "/metrics", "/openapi.json"];
+        let response = ResponseBuilder::new()
+            .description(
+                "`too_many_requests`: a per-client or per-project guard of this replica, with `Retry-After`",
+            )
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if UNGUARDED.contains(&path.as_str()) {
+                continue;
+            }
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                op.responses
+                    .responses
+                    .entry("429".to_owned())
+                    .or_insert_with(|| response.clone().into());
+            }
+        }
+    }
+}
 
 impl Modify for BasicAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {

@@ -25,9 +25,28 @@ pub struct Attributes {
     /// The end user's IPv4 or IPv6 address (blank is the same as absent).
     #[schema(schema_with = super::openapi::ip_address)]
     pub(super) ip_address: Option<String>,
-    /// Recorded on a session this request starts.
-    #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
+    /// Recorded on a session this request starts (and carried in its JWT): at most 512
+    /// characters.
+    #[schema(
+        max_length = 512,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
+    #[serde(default, deserialize_with = "bounded_user_agent")]
     pub(super) user_agent: Option<String>,
+}
+
+/// Longest `attributes.user_agent`: real ones are a few hundred characters, and the value
+/// rides in every JWT of the session, which must stay under the API's 16,384 characters.
+pub const MAX_USER_AGENT_CHARS: usize = 512;
+
+fn bounded_user_agent<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let ua = Option::<String>::deserialize(d)?;
+    match ua {
+        Some(s) if s.chars().count() > MAX_USER_AGENT_CHARS => Err(serde::de::Error::custom(
+            format!("user_agent: at most {MAX_USER_AGENT_CHARS} characters"),
+        )),
+        other => Ok(other),
+    }
 }
 
 impl Attributes {
@@ -54,7 +73,7 @@ impl Attributes {
     pub(super) fn direct(ip: IpAddr, user_agent: Option<&str>) -> Self {
         Attributes {
             ip_address: Some(ip.to_string()),
-            user_agent: user_agent.map(|ua| ua.chars().take(512).collect()),
+            user_agent: user_agent.map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect()),
         }
     }
 }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::Authenticated;
+use super::auth::{Authenticated, Guarded};
 use super::context::RequestId;
 use super::dto::UserBody;
 use super::errors::{ApiError, ErrorBody, ErrorKind, ServerErrors, Unauthorized};
@@ -406,6 +406,7 @@ pub async fn revoke(
     )
 )]
 pub async fn jwks(
+    _guard: Guarded,
     state: web::Data<AppState>,
     RequestId(request_id): RequestId,
     path: web::Path<String>,
@@ -433,11 +434,12 @@ pub async fn jwks(
     )
 )]
 pub async fn b2b_jwks(
+    guard: Guarded,
     state: web::Data<AppState>,
     request_id: RequestId,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    jwks(state, request_id, path).await
+    jwks(guard, state, request_id, path).await
 }
 
 /// Authenticate a member session token or JWT.

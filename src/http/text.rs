@@ -96,6 +96,11 @@ fn percent_decode(raw: &str) -> String {
 pub fn check_uri(req: &HttpRequest) -> Result<(), ApiError> {
     for pair in req.query_string().split('&') {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        // `?=x`: a value without a name is no parameter any route defines, and would be
+        // silently dropped by the query extractors (an empty pair, `?a=1&`, is nothing).
+        if key.is_empty() && !pair.is_empty() {
+            return Err(ApiError::bad_request("a query parameter has no name"));
+        }
         let key = percent_decode(key);
         if has_refused(&key) {
             return Err(ApiError::bad_request(

@@ -5,6 +5,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use secrecy::SecretString;
 
+use super::auth::Guarded;
 use super::errors::{ApiError, ErrorBody, ErrorKind};
 use super::openapi::TwilioStatusCallback;
 use super::AppState;
@@ -26,6 +27,39 @@ impl TwilioWebhook {
             public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
         }
     }
+}
+
+/// A callback is a few hundred bytes of form, sent at once.
+const MAX_CALLBACK_BYTES: usize = 16 * 1024;
+/// How long the whole body may take to arrive: this route has no credentials, so a client
+/// dripping a body byte by byte must not hold a connection (and its buffer) for ever.
+const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn read_body(mut payload: web::Payload) -> Result<web::BytesMut, ApiError> {
+    use futures_util::StreamExt;
+    let read = async {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk
+                .map_err(|e| ApiError::bad_request(format!("could not read request body: {e}")))?;
+            if body.len() + chunk.len() > MAX_CALLBACK_BYTES {
+                return Err(ApiError::bad_request(format!(
+                    "request body exceeds {} KiB",
+                    MAX_CALLBACK_BYTES / 1024
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    };
+    tokio::time::timeout(BODY_DEADLINE, read)
+        .await
+        .map_err(|_| {
+            ApiError::bad_request(format!(
+                "the request body did not arrive within {} s",
+                BODY_DEADLINE.as_secs()
+            ))
+        })?
 }
 
 fn forbidden() -> ApiError {
@@ -50,11 +84,13 @@ fn forbidden() -> ApiError {
     )
 )]
 pub async fn twilio_status(
+    _guard: Guarded,
     state: web::Data<AppState>,
     hook: web::Data<TwilioWebhook>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let body = read_body(payload).await?;
     let (Some(token), Some(public_url)) = (&hook.auth_token, &hook.public_url) else {
         tracing::warn!(
             "twilio status callback refused: provider.twilio.auth_token or public_url is not set"

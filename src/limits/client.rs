@@ -120,6 +120,9 @@ fn quota(per: u32, burst: u32, period: Duration) -> Option<Quota> {
 }
 
 /// The three guards of one replica.
+/// The key of clients behind a trusted proxy whose forwarded address is garbled.
+pub const UNIDENTIFIED: IpAddr = IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED);
+
 pub struct ClientLimits {
     project: Guard<String>,
     end_user: Guard<(String, IpAddr)>,
@@ -177,8 +180,16 @@ impl ClientLimits {
                         break;
                     }
                 }
-                // A garbled hop: stop at the last address we could trust.
-                Err(_) => break,
+                // A garbled hop: nothing left of it is believed. It stands for a client we
+                // can't name, never for the proxy that passed it on (which would put that
+                // proxy's other traffic behind whoever sends garbage): such clients share
+                // one key of their own, the unspecified address.
+                Err(_) => {
+                    if trusted(&client) {
+                        client = UNIDENTIFIED;
+                    }
+                    break;
+                }
             }
         }
         client
@@ -229,7 +240,12 @@ mod tests {
             l.client_ip(ip("203.0.113.7"), &[Some("1.2.3.4")]),
             ip("203.0.113.7")
         );
-        assert_eq!(l.client_ip(ip("10.0.0.5"), &[Some("junk")]), ip("10.0.0.5"));
+        // A garbled right-most hop is an unidentified client, not the proxy.
+        assert_eq!(l.client_ip(ip("10.0.0.5"), &[Some("junk")]), UNIDENTIFIED);
+        assert_eq!(
+            l.client_ip(ip("10.0.0.5"), &[Some("203.0.113.9, 10.0.0.7 x")]),
+            UNIDENTIFIED
+        );
         assert!(ClientLimits::new(&ClientLimitsConfig {
             trusted_proxies: "10.0.0.0/33".into(),
             ..ClientLimitsConfig::default()
@@ -278,10 +294,16 @@ mod tests {
             l.client_ip(ip("10.0.0.5"), &[Some("1.2.3.4"), Some("10.0.0.7")]),
             ip("1.2.3.4")
         );
-        // A line that isn't text is a garbled hop: nothing left of it is believed.
+        // A line that isn't text is a garbled hop: nothing left of it is believed, and the
+        // client is unidentified rather than the proxy 10.0.0.7.
         assert_eq!(
             l.client_ip(ip("10.0.0.5"), &[Some("1.2.3.4"), None, Some("10.0.0.7")]),
-            ip("10.0.0.7")
+            UNIDENTIFIED
+        );
+        // Past an untrusted hop, a garbled one further left changes nothing.
+        assert_eq!(
+            l.client_ip(ip("10.0.0.5"), &[Some("junk, 203.0.113.9")]),
+            ip("203.0.113.9")
         );
     }
 

@@ -40,6 +40,18 @@ pub async fn authenticate(
         OtpError::WrongCode
     })?;
 
+    let Some((user_id, phone_number)) = begun.owner else {
+        // A concealed send's phone id (`conceal_unknown_numbers`): the decoy's attempts are
+        // counted and its hash checked as a real code's, and no code ever matches.
+        match begun.attempt {
+            Some(attempt) => {
+                codes::verify(svc, slot, attempt, code).await?;
+                metrics::authentication("wrong_code");
+            }
+            None => metrics::authentication("not_found"),
+        }
+        return Err(OtpError::WrongCode);
+    };
     let Some(attempt) = begun.attempt else {
         // The sandbox number of a test project: its code is fixed and nothing was charged.
         drop(slot);
@@ -51,11 +63,11 @@ pub async fn authenticate(
         db::mark_phone_verified(&mut conn, &project.id, method_id).await?;
         drop(conn);
         metrics::authentication("success");
-        return users::load(svc, project, &begun.user_id).await;
+        return users::load(svc, project, &user_id).await;
     };
 
     let id = codes::verify(svc, slot, attempt, code).await?;
-    let number = PhoneNumber::parse(&begun.phone_number).ok();
+    let number = PhoneNumber::parse(&phone_number).ok();
     let finished = passcodes::authenticate_finish(
         &svc.pool,
         &passcodes::Authenticated {

@@ -158,6 +158,44 @@ pub async fn issue(
     Ok(())
 }
 
+/// A concealed send's decoy (see `send`): a random code nobody receives, hashed like a real
+/// one and stored under the concealed phone id with the real expiry and attempt count, so
+/// authenticating against that id behaves as against a real number's. No message is sent or
+/// recorded.
+pub async fn store_decoy(
+    svc: &Services,
+    project: &Project,
+    slot: Slot,
+    method_id: &str,
+    req: &super::send::SendRequest,
+) -> Result<(), OtpError> {
+    let code = Passcode::generate();
+    let seed = salt_seed(project, method_id);
+    let hash = svc
+        .hasher
+        .hash_in(
+            slot,
+            &SecretString::from(code.expose().to_owned()),
+            Some(seed.as_bytes()),
+        )
+        .await?;
+    passcodes::record_decoy(
+        &svc.pool,
+        &passcodes::NewPasscode {
+            id: Uuid::new_v4(),
+            project: &project.id,
+            method_id,
+            channel: req.channel.as_str(),
+            destination: req.recipient.e164(),
+            code_hash: &hash,
+            max_attempts: i32::try_from(svc.max_attempts).unwrap_or(5),
+            ttl_seconds: req.expiry.seconds(),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 /// Stores a code the provider has taken, with its message record. The person may already be
 /// reading it, so a failed write is tried again (twice, 50 and 250 ms later) before the send
 /// fails; a retry that finds the code already stored (the earlier try committed, its answer

@@ -34,6 +34,8 @@ pub struct Services {
     pub max_attempts: u32,
     /// Recent real send durations, which concealed sends imitate.
     pub send_timings: Arc<timing::SendTimings>,
+    /// The key behind a concealed send's stable ids (`conceal_unknown_numbers`).
+    pub concealer: Arc<send::Concealer>,
     /// Session token hashing and the JWT signing keys.
     pub sessions: Arc<sessions::SessionKeys>,
     /// Trusted auth token profiles' JWKS, fetched and cached per profile.

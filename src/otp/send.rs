@@ -3,7 +3,7 @@
 use crate::domain::ids::{PhoneId, UserId, UserRef};
 use crate::domain::project::Project;
 use crate::domain::user::UserStatus;
-use crate::domain::{Channel, ExpiryMinutes, Locale, Passcode, PhoneNumber};
+use crate::domain::{Channel, ExpiryMinutes, Locale, PhoneNumber};
 use crate::hashing::Slot;
 use crate::store::limits::{Admitted, NewOwner};
 use crate::store::{users as db, StoreError};
@@ -94,7 +94,7 @@ pub async fn send(
             if matches!(req.target, Target::Existing)
                 && project.settings.limits.conceal_unknown_numbers =>
         {
-            return Ok(concealed(svc, project, req.channel, slot).await);
+            return concealed(svc, project, &req, slot).await;
         }
         other => other?,
     };
@@ -122,31 +122,55 @@ pub async fn send(
     Ok(outcome)
 }
 
-/// What `send` answers for a number without a user when the project conceals that: fresh
-/// ids, the same hashing work as a real send, and then a wait until it has taken as long as
-/// a recent real send (which includes the provider's round trip), so neither the body nor the
-/// timing tells. The limits above were charged as for any send.
+/// What `send` answers for a number without a user when the project conceals that: the
+/// ids a keyed hash of the project and number gives (stable, like a real number's, and
+/// shaped like generated ones), a decoy code stored under that phone id (so wrong codes
+/// count attempts and turn 401 after the last one, as a real number's do), the same hashing
+/// work as a real send, and then a wait until it has taken as long as a recent real send
+/// (which includes the provider's round trip), so neither the body, the timing nor the
+/// authenticate answers tell. The limits above were charged as for any send.
 async fn concealed(
     svc: &Services,
     project: &Project,
-    channel: Channel,
+    req: &SendRequest,
     slot: Option<Slot>,
-) -> SendOutcome {
+) -> Result<SendOutcome, OtpError> {
     let started = Instant::now();
-    let target = svc.send_timings.sample(channel);
-    let decoy = SecretString::from(Passcode::generate().expose().to_owned());
+    let target = svc.send_timings.sample(req.channel);
+    let env = project.env();
+    let e164 = req.recipient.e164();
+    let user_id = UserId::from_uuid(env, svc.concealer.id(&project.id, e164, "user"));
+    let phone_id = PhoneId::from_uuid(env, svc.concealer.id(&project.id, e164, "phone"));
     if let Some(slot) = slot {
-        if let Err(e) = svc.hasher.hash_in(slot, &decoy, None).await {
-            tracing::debug!(error = %e, "decoy hash skipped");
-        }
+        codes::store_decoy(svc, project, slot, phone_id.as_str(), req).await?;
     }
     tokio::time::sleep(target.saturating_sub(started.elapsed())).await;
     tracing::info!("send to a number without a user concealed");
-    let env = project.env();
-    SendOutcome {
-        user_id: UserId::generate(env),
-        phone_id: PhoneId::generate(env),
+    Ok(SendOutcome {
+        user_id,
+        phone_id,
         user_created: false,
+    })
+}
+
+/// Derives the ids a concealed send answers: HMAC-SHA256 under a key derived from the pepper
+/// for this purpose only, over the project, the number and the kind of id, cut to a version 4
+/// UUID. Without the pepper they can't be told from random ones or linked across projects.
+pub struct Concealer(crate::domain::secret::SecretHasher);
+
+impl Concealer {
+    pub fn new(pepper: &SecretString) -> Self {
+        Concealer(crate::domain::secret::SecretHasher::for_purpose(
+            pepper,
+            b"otpd concealed-ids key v1",
+        ))
+    }
+
+    fn id(&self, project: &crate::domain::ids::ProjectId, e164: &str, kind: &str) -> uuid::Uuid {
+        let mac = self.0.hash(&format!("{project}\0{e164}\0{kind}"));
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&mac[..16]);
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
     }
 }
 
@@ -159,14 +183,18 @@ async fn resolve_owner(
     admitted: Option<Admitted>,
 ) -> Result<SendOutcome, OtpError> {
     let e164 = req.recipient.e164();
-    let (existing, created) = match admitted {
-        Some(a) => (a.owner, a.created),
+    let (existing, created, attached) = match admitted {
+        Some(a) => (a.owner, a.created, a.attached),
         None => (
             db::find_phone_by_number(&svc.pool, &project.id, e164).await?,
+            false,
             false,
         ),
     };
     match (&req.target, existing) {
+        // An unverified attachment is its attacher's only (login_or_create ended it in the
+        // admission already).
+        (Target::Existing, Some(_)) if attached => Err(OtpError::PhoneNotFound),
         (Target::Existing, Some(p)) | (Target::LoginOrCreate { .. }, Some(p)) => {
             if created {
                 tracing::info!(user_id = %p.user_id, "user created by login_or_create");

@@ -26,6 +26,17 @@ use super::{OtpError, Services};
 /// JWTs signed with the old key for this long still verify (it stays published an hour).
 const SIGNER_TTL: Duration = Duration::from_secs(30);
 
+/// How long a replica answers a project's JWKS from memory. The JWKS endpoints are public
+/// (no credentials), so without this every request, for any project id, real or not, was a
+/// database query. A key this replica makes, rotates or revokes shows at once here; one made
+/// elsewhere shows within this long (docs/sessions.md).
+const JWKS_TTL: Duration = Duration::from_secs(5);
+
+/// Projects whose JWKS a replica keeps at most (unknown ids included, so a caller cycling
+/// through made-up ids can't grow the cache without bound): past this, expired entries are
+/// dropped, and if none had, the cache starts over.
+const JWKS_CACHE_MAX: usize = 10_000;
+
 pub const SESSION_CLAIM: &str = "https://stytch.com/session";
 pub const ORGANIZATION_CLAIM: &str = "https://stytch.com/organization";
 
@@ -39,6 +50,9 @@ pub struct SessionKeys {
     /// One key generation at a time per replica: concurrent first requests wait for it
     /// instead of each spending an RSA key generation.
     generating: tokio::sync::Mutex<()>,
+    /// Each project's JWKS as last read (an empty one too: a project without keys, or no
+    /// project at all), with when it was read.
+    jwks: Mutex<HashMap<String, (Value, Instant)>>,
 }
 
 impl SessionKeys {
@@ -52,7 +66,34 @@ impl SessionKeys {
             sealer: KeySealer::new(pepper)?,
             signers: Mutex::new(HashMap::new()),
             generating: tokio::sync::Mutex::new(()),
+            jwks: Mutex::new(HashMap::new()),
         })
+    }
+
+    fn cached_jwks(&self, project: &ProjectId) -> Option<Value> {
+        let map = self.jwks.lock().ok()?;
+        map.get(project.as_str())
+            .filter(|(_, at)| at.elapsed() < JWKS_TTL)
+            .map(|(v, _)| v.clone())
+    }
+
+    fn remember_jwks(&self, project: &ProjectId, keys: Value) {
+        if let Ok(mut map) = self.jwks.lock() {
+            if map.len() >= JWKS_CACHE_MAX {
+                map.retain(|_, (_, at)| at.elapsed() < JWKS_TTL);
+                if map.len() >= JWKS_CACHE_MAX {
+                    map.clear();
+                }
+            }
+            map.insert(project.as_str().to_owned(), (keys, Instant::now()));
+        }
+    }
+
+    /// After this replica changed a project's keys: its next JWKS is read afresh.
+    pub fn forget_jwks(&self, project: &ProjectId) {
+        if let Ok(mut map) = self.jwks.lock() {
+            map.remove(project.as_str());
+        }
     }
 
     fn cached(&self, project: &ProjectId) -> Option<Arc<Signer>> {
@@ -116,6 +157,7 @@ async fn signer(svc: &Services, project: &ProjectId) -> Result<Arc<Signer>, OtpE
                         },
                     )
                     .await?;
+                    keys.forget_jwks(project);
                     // Ours, or another replica's that won the race.
                     db::current_key(&svc.pool, project)
                         .await?
@@ -151,11 +193,48 @@ pub async fn rotate_key(
         },
     )
     .await?;
+    keys.forget_jwks(project);
     Ok(kid)
 }
 
-/// The JWKS: every published key of the project (none until its first session).
+/// `otpd project keys revoke`: an emergency. The key leaves the JWKS and JWTs it signed stop
+/// verifying at once; when it was the current key a new one is made and returned. Replicas
+/// that cached it as their signer use it for up to 30 s more (their JWTs from then don't
+/// verify; the session tokens do). `None` when the project has no such published key.
+pub async fn revoke_key(
+    pool: &sqlx::PgPool,
+    keys: &SessionKeys,
+    project: &ProjectId,
+    kid: &str,
+) -> Result<Option<Option<SigningKeyId>>, OtpError> {
+    let Some(was_current) = db::revoke_key(pool, project, kid).await? else {
+        return Ok(None);
+    };
+    keys.forget_jwks(project);
+    if !was_current {
+        return Ok(Some(None));
+    }
+    let (new_kid, generated, sealed) = generate_sealed(keys, project).await?;
+    db::insert_first_key(
+        pool,
+        NewKey {
+            kid: new_kid.as_str(),
+            project,
+            n: &generated.n,
+            e: &generated.e,
+            sealed: &sealed,
+        },
+    )
+    .await?;
+    Ok(Some(Some(new_kid)))
+}
+
+/// The JWKS: every published key of the project (none until its first session), from this
+/// replica's memory for up to [`JWKS_TTL`].
 pub async fn jwks(svc: &Services, project: &ProjectId) -> Result<Value, OtpError> {
+    if let Some(keys) = svc.sessions.cached_jwks(project) {
+        return Ok(keys);
+    }
     let keys = db::published_keys(&svc.pool, project).await?;
     let keys: Vec<Value> = keys
         .into_iter()
@@ -166,7 +245,9 @@ pub async fn jwks(svc: &Services, project: &ProjectId) -> Result<Value, OtpError
             })
         })
         .collect();
-    Ok(Value::Array(keys))
+    let keys = Value::Array(keys);
+    svc.sessions.remember_jwks(project, keys.clone());
+    Ok(keys)
 }
 
 /// Consumer sessions or B2B member sessions: they never answer for each other.
@@ -405,9 +486,8 @@ pub async fn after_factor(
     let (set, delete) = claims.split();
     let row = match &presented {
         Some(found) => {
-            let mut conn = svc.pool.acquire().await.map_err(StoreError::from)?;
-            let row = db::touch(
-                &mut conn,
+            let row = touch_capped(
+                svc,
                 found.lookup(&project.id, kind),
                 Touch {
                     minutes: duration.map(SessionDuration::minutes),
@@ -492,6 +572,33 @@ pub async fn after_factor(
     Ok(Some(Issued { row, token, jwt }))
 }
 
+/// Touches a session; when the touch sets claims, the merged claims must stay within
+/// `MAX_CUSTOM_CLAIMS_BYTES` (each update alone may fit while the sum outgrows the cap), so
+/// the merge runs in a transaction that is rolled back when they don't.
+async fn touch_capped(
+    svc: &Services,
+    lookup: Lookup<'_>,
+    touch: Touch<'_>,
+) -> Result<Option<SessionRow>, OtpError> {
+    if touch.set_claims.is_none() {
+        let mut conn = svc.pool.acquire().await.map_err(StoreError::from)?;
+        return Ok(db::touch(&mut conn, lookup, touch).await?);
+    }
+    let mut tx = svc.pool.begin().await.map_err(StoreError::from)?;
+    let row = db::touch(&mut tx, lookup, touch).await?;
+    if let Some(r) = &row {
+        if r.custom_claims.to_string().len() > crate::domain::session::MAX_CUSTOM_CLAIMS_BYTES {
+            // Dropping the transaction rolls the touch back.
+            return Err(OtpError::InvalidClaims(format!(
+                "session_custom_claims: the session's claims with this update would exceed {} bytes",
+                crate::domain::session::MAX_CUSTOM_CLAIMS_BYTES
+            )));
+        }
+    }
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(row)
+}
+
 /// `sessions.authenticate`: the presented live session, touched (and extended and its
 /// claims updated when asked), with a fresh JWT.
 pub async fn authenticate(
@@ -510,9 +617,8 @@ pub async fn authenticate(
         }
     };
     let (set, delete) = claims.split();
-    let mut conn = svc.pool.acquire().await.map_err(StoreError::from)?;
-    let row = db::touch(
-        &mut conn,
+    let row = touch_capped(
+        svc,
         found.lookup(&project.id, kind),
         Touch {
             minutes: duration.map(SessionDuration::minutes),
@@ -523,7 +629,6 @@ pub async fn authenticate(
         },
     )
     .await?;
-    drop(conn);
     let Some(row) = row else {
         metrics::session(kind.label(), "authenticated", "not_found");
         return Err(OtpError::SessionNotFound);

@@ -49,6 +49,9 @@ pub struct Admission {
 pub struct Admitted {
     pub owner: Option<PhoneOwner>,
     pub created: bool,
+    /// The owner is a number attached by `send(user_id)` and not verified yet: it is that
+    /// user's only for that user's own flow.
+    pub attached: bool,
 }
 
 /// One statement (`otpd_admit_send_for`): a number attached by send(user_id) and not verified
@@ -57,7 +60,7 @@ pub struct Admitted {
 pub async fn admit_send(pool: &PgPool, a: &SendAdmission<'_>) -> Result<Admission, StoreError> {
     let row = sqlx::query!(
         r#"select reason, retry_after_ms as "retry_after_ms!", phone_id, user_id,
-                  created as "created!"
+                  created as "created!", attached as "attached!"
            from otpd_admit_send_for($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
                                     $15, $16, $17, $18, $19, $20)"#,
         a.project.as_str(),
@@ -88,6 +91,7 @@ pub async fn admit_send(pool: &PgPool, a: &SendAdmission<'_>) -> Result<Admissio
         admitted: Admitted {
             owner: super::users::owner(row.phone_id, row.user_id, a.number),
             created: row.created,
+            attached: row.attached,
         },
     })
 }

@@ -77,6 +77,26 @@ pub async fn record_issued(
     Ok(())
 }
 
+/// Stores a concealed send's decoy code: a passcode row like a real one, without a message.
+pub async fn record_decoy(pool: &PgPool, p: &NewPasscode<'_>) -> Result<(), StoreError> {
+    sqlx::query!(
+        "insert into passcodes (id, project_id, method_id, channel, code_hash, max_attempts,
+                                expires_at, destination)
+         values ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7), $8)",
+        p.id,
+        p.project.as_str(),
+        p.method_id,
+        p.channel,
+        p.code_hash,
+        p.max_attempts,
+        p.ttl_seconds as f64,
+        p.destination,
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// What one counted attempt found.
 #[derive(Debug)]
 pub enum Attempt {
@@ -179,8 +199,9 @@ fn attempt(r: AttemptRow) -> Attempt {
 /// attempt counted as [`begin_attempt`] does. `None` when the user has no such phone (nothing
 /// was charged).
 pub struct PhoneAttempt {
-    pub user_id: UserId,
-    pub phone_number: String,
+    /// The phone's user and number; `None` for a concealed send's decoy code (the method id
+    /// is no phone's, but its attempts are counted all the same).
+    pub owner: Option<(UserId, String)>,
     /// `None` for `no_code_number`.
     pub attempt: Option<Attempt>,
 }
@@ -205,8 +226,11 @@ pub async fn begin_phone_attempt(
     )
     .fetch_one(pool)
     .await?;
-    let (Some(user_id), Some(phone_number)) = (r.user_id, r.phone_number) else {
-        return Ok(None);
+    let owner = match (r.user_id, r.phone_number) {
+        (Some(user_id), Some(phone_number)) => Some((UserId::from_trusted(user_id), phone_number)),
+        // A concealed send's decoy code: attempts counted, no owner.
+        _ if r.wait_ms.is_some() => None,
+        _ => return Ok(None),
     };
     let attempt = r.wait_ms.map(|wait_ms| {
         attempt(AttemptRow {
@@ -219,11 +243,7 @@ pub async fn begin_phone_attempt(
             superseded_hash: r.superseded_hash,
         })
     });
-    Ok(Some(PhoneAttempt {
-        user_id: UserId::from_trusted(user_id),
-        phone_number,
-        attempt,
-    }))
+    Ok(Some(PhoneAttempt { owner, attempt }))
 }
 
 /// How the second round trip of a consumer authenticate ended.

@@ -164,3 +164,18 @@ pub async fn delete_spent_token_uses(pool: &PgPool, batch: i64) -> Result<u64, S
     .await?;
     Ok(done.rows_affected())
 }
+
+/// Numbers attached by `send(user_id)` and not verified within their window: no longer the
+/// user's (every lookup already ignores them), removed so they hold nothing.
+pub async fn delete_expired_attachments(pool: &PgPool, batch: i64) -> Result<u64, StoreError> {
+    let done = sqlx::query!(
+        "delete from phone_numbers where id in (
+             select id from phone_numbers
+             where not verified and attach_expires_at <= now()
+             limit $1 for update skip locked)",
+        batch
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -92,6 +92,34 @@ pub async fn rotate_key(pool: &PgPool, k: NewKey<'_>) -> Result<(), StoreError> 
     Ok(())
 }
 
+/// `otpd project keys revoke`: the key leaves the JWKS and stops verifying at once (its
+/// retirement is set back past the grace period). `None` when the project has no such key
+/// still published; `Some(true)` when it was the current key (the project then has none until
+/// a new one is made).
+pub async fn revoke_key(
+    pool: &PgPool,
+    project: &ProjectId,
+    kid: &str,
+) -> Result<Option<bool>, StoreError> {
+    let row = sqlx::query_scalar!(
+        r#"with k as (select kid, retired_at is null as current from signing_keys
+                      where project_id = $1 and kid = $2
+                        and (retired_at is null
+                             or retired_at > now() - make_interval(secs => $3))
+                      for update)
+           update signing_keys s
+              set retired_at = now() - make_interval(secs => $3 + 1)
+             from k where s.kid = k.kid
+           returning k.current as "current!""#,
+        project.as_str(),
+        kid,
+        RETIRED_KEY_GRACE_SECS
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row)
+}
+
 /// Keys the JWKS publishes and verification accepts: the current one and those retired
 /// within the grace period, newest first.
 pub async fn published_keys(

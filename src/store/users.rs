@@ -117,6 +117,17 @@ pub async fn insert_phone(
     user: &UserId,
     e164: &str,
 ) -> Result<(), StoreError> {
+    // An attachment by send(user_id) that lapsed unverified is no one's number: it must not
+    // make the number look taken (retention removes such rows too, on its own schedule).
+    sqlx::query!(
+        "delete from phone_numbers
+         where project_id = $1 and phone_number = $2 and not verified
+           and attach_expires_at <= now()",
+        project.as_str(),
+        e164
+    )
+    .execute(&mut *conn)
+    .await?;
     sqlx::query!(
         "insert into phone_numbers (id, project_id, user_id, phone_number) values ($1, $2, $3, $4)",
         id.as_str(),

@@ -898,3 +898,84 @@ async fn attest_for_an_enrolled_member_answers_an_intermediate_session_and_sends
         .await;
     assert_eq!(none.body["messages"].as_array().unwrap().len(), 0);
 }
+
+/// Issue 23: lookups take an id, a slug or an external id, so one organization's slug must
+/// never be another's external id (or id), whichever is written first, by create or update.
+#[tokio::test]
+async fn no_value_is_one_organizations_handle_and_anothers() {
+    let app = spawn_app().await;
+    let victim = org(&app, "victim", json!({"organization_external_id": "crm-7"})).await;
+    let victim_id = victim["organization_id"].as_str().unwrap();
+
+    let shadow = app
+        .post(
+            "/v1/b2b/organizations",
+            json!({"organization_name": "Evil", "organization_slug": "crm-7"}),
+        )
+        .await;
+    assert_eq!(
+        (shadow.status, shadow.error_type()),
+        (StatusCode::BAD_REQUEST, "organization_slug_already_used"),
+        "{:?}",
+        shadow.body
+    );
+    let by_external = app
+        .post(
+            "/v1/b2b/organizations",
+            json!({"organization_name": "Evil", "organization_slug": "evil",
+                   "organization_external_id": "victim"}),
+        )
+        .await;
+    assert_eq!(
+        (by_external.status, by_external.error_type()),
+        (
+            StatusCode::BAD_REQUEST,
+            "organization_external_id_already_used"
+        ),
+        "{:?}",
+        by_external.body
+    );
+
+    // Through an update too.
+    let evil = org(&app, "evil", json!({})).await;
+    let evil_id = evil["organization_id"].as_str().unwrap();
+    let put = app
+        .client
+        .put(format!("{}/v1/b2b/organizations/{evil_id}", app.address))
+        .basic_auth(&app.project_id, Some(&app.secret))
+        .json(&json!({"organization_slug": "crm-7"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::BAD_REQUEST);
+    let body: Value = put.json().await.unwrap();
+    assert_eq!(body["error_type"], "organization_slug_already_used");
+    let got = app.get("/v1/b2b/organizations/crm-7").await;
+    assert_eq!(got.body["organization"]["organization_id"], victim_id);
+
+    // An organization's own slug and external id may be the same value.
+    org(&app, "same", json!({"organization_external_id": "same"})).await;
+
+    // Two concurrent writes of one value as a slug and as an external id: one wins.
+    let writes = (0..8).map(|i| {
+        let body = if i % 2 == 0 {
+            json!({"organization_name": "R", "organization_slug": "race"})
+        } else {
+            json!({"organization_name": "R", "organization_slug": format!("r{i}"),
+                   "organization_external_id": "race"})
+        };
+        let app = &app;
+        async move { app.post("/v1/b2b/organizations", body).await }
+    });
+    let results = join_all(writes).await;
+    let won = results
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .count();
+    assert_eq!(
+        won,
+        1,
+        "{:?}",
+        results.iter().map(|r| &r.body).collect::<Vec<_>>()
+    );
+}

@@ -584,3 +584,81 @@ async fn project_trusted_token_create_prints_a_profile_that_attest_accepts() {
         1
     );
 }
+
+/// `otpd project keys revoke ID KID`: the emergency revoke of a signing key. Its JWTs stop
+/// verifying at once, it leaves the JWKS, and the project signs with a new key.
+#[tokio::test]
+async fn a_revoked_signing_key_stops_verifying_at_once_and_leaves_the_jwks() {
+    let app = crate::helpers::spawn_app().await;
+    let r = app.login_or_create("+10000000000").await;
+    let start = || {
+        app.post(
+            "/v1/otps/authenticate",
+            serde_json::json!({"method_id": r.body["phone_id"], "code": "000000",
+                               "session_duration_minutes": 60}),
+        )
+    };
+    let a = start().await;
+    let jwt = a.body["session_jwt"].as_str().unwrap().to_owned();
+    let kid = jsonwebtoken::decode_header(&jwt).unwrap().kid.unwrap();
+    let ok = app
+        .post(
+            "/v1/sessions/authenticate",
+            serde_json::json!({"session_jwt": jwt}),
+        )
+        .await;
+    assert_eq!(ok.status, reqwest::StatusCode::OK, "{:?}", ok.body);
+
+    let revoke = |kid: &str| {
+        otpd()
+            .env("DATABASE_URL", &app.db.url)
+            .env("OTPD_HASHING__PEPPER", crate::helpers::PEPPER)
+            .args(["project", "keys", "revoke", &app.project_id, kid])
+            .output()
+            .unwrap()
+    };
+    let out = revoke(&kid);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains(&format!("revoked {kid}")), "{printed}");
+
+    let refused = app
+        .post(
+            "/v1/sessions/authenticate",
+            serde_json::json!({"session_jwt": jwt}),
+        )
+        .await;
+    assert_ne!(
+        refused.status,
+        reqwest::StatusCode::OK,
+        "{:?}",
+        refused.body
+    );
+    // This replica's JWKS cache holds an answer for at most 5 s.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    let jwks: serde_json::Value = reqwest::get(format!(
+        "{}/v1/sessions/jwks/{}",
+        app.address, app.project_id
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|k| k["kid"].as_str())
+        .collect();
+    assert!(!kids.contains(&kid.as_str()), "{kids:?}");
+    assert_eq!(kids.len(), 1, "a new current key is published: {kids:?}");
+
+    // An unknown or already revoked key is an error, not a silent success.
+    let again = revoke(&kid);
+    assert!(!again.status.success());
+}

@@ -63,16 +63,16 @@ async fn a_number_attached_by_send_and_not_verified_in_five_minutes_is_detached(
     )
     .await;
     assert_eq!(sent["user_id"], uid);
-    // Inside the window the number is the attaching user's.
+    // Inside the window the number is the attaching user's, for that user's own flow.
     let again = ok(
         &app,
-        "/v1/otps/sms/login_or_create",
-        json!({"phone_number": number}),
+        "/v1/otps/sms/send",
+        json!({"phone_number": number, "user_id": uid}),
     )
     .await;
     assert_eq!(
-        (again["user_id"].as_str(), again["user_created"].as_bool()),
-        (Some(uid), Some(false))
+        (again["user_id"].as_str(), again["phone_id"].as_str()),
+        (Some(uid), sent["phone_id"].as_str())
     );
 
     sqlx::query("update phone_numbers set attach_expires_at = now() - interval '1 second'")

@@ -697,3 +697,74 @@ async fn unanswered_sends_to_new_numbers_pause_them_but_not_verified_numbers() {
         StatusCode::OK
     );
 }
+
+/// What an attacker holding the API secret sees of one number in a concealing project: the
+/// ids of two sends, then the answers to seven wrong codes against the phone id.
+async fn observed(app: &TestApp, phone: &str) -> (bool, Vec<(StatusCode, String)>) {
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let r = app
+            .post("/v1/otps/sms/send", json!({ "phone_number": phone }))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let user_id = r.body["user_id"].as_str().unwrap().to_owned();
+        let phone_id = r.body["phone_id"].as_str().unwrap().to_owned();
+        assert!(user_id.starts_with("user-test-"), "{user_id}");
+        assert!(phone_id.starts_with("phone-number-test-"), "{phone_id}");
+        assert!(
+            otpd::domain::ids::PhoneId::parse(&phone_id).is_ok()
+                && otpd::domain::ids::UserId::parse(&user_id).is_ok()
+        );
+        ids.push((user_id, phone_id));
+    }
+    let stable = ids[0] == ids[1];
+    let mut answers = Vec::new();
+    for _ in 0..7 {
+        let r = app.authenticate(&ids[1].1, "123456").await;
+        answers.push((r.status, r.error_type().to_owned()));
+    }
+    (stable, answers)
+}
+
+#[tokio::test]
+async fn a_concealed_number_looks_like_a_real_one_to_an_attacker() {
+    let app = app_with(|l| l.conceal_unknown_numbers = true).await;
+    let real = unique_us_number();
+    let r = app.login_or_create(&real).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let unknown = unique_us_number();
+
+    let (real_stable, real_answers) = observed(&app, &real).await;
+    let (unknown_stable, unknown_answers) = observed(&app, &unknown).await;
+    assert!(real_stable, "a real number answers the same ids each send");
+    assert!(
+        unknown_stable,
+        "a concealed number must answer the same ids each send too"
+    );
+    // 404 otp_code_not_found while attempts last, then 401 unable_to_auth_otp_code.
+    assert_eq!(
+        real_answers[0],
+        (StatusCode::NOT_FOUND, "otp_code_not_found".into())
+    );
+    assert_eq!(
+        real_answers[6],
+        (StatusCode::UNAUTHORIZED, "unable_to_auth_otp_code".into())
+    );
+    assert_eq!(real_answers, unknown_answers);
+
+    // Another project (another key) gives the same number other ids; nothing is stored for
+    // the concealed number but its decoy code.
+    let other = app_with(|l| l.conceal_unknown_numbers = true).await;
+    let r = other
+        .post("/v1/otps/sms/send", json!({ "phone_number": unknown }))
+        .await;
+    let first = app
+        .post("/v1/otps/sms/send", json!({ "phone_number": unknown }))
+        .await;
+    assert_ne!(r.body["phone_id"], first.body["phone_id"]);
+    assert_eq!(
+        app.count("select count(*) from users").await,
+        1,
+        "only the real number's user"
+    );
+}

@@ -87,7 +87,8 @@ async fn a_pass_purges_aged_codes_outbox_and_messages_in_batches_and_keeps_fresh
             messages: 3,
             delivery_receipts: 0,
             limits: 1,
-            sessions: 0
+            sessions: 0,
+            attachments: 0,
         }
     );
     let q = |table: &str, col: &str| format!("select count(*) from {table} where {col} = $1");
@@ -206,6 +207,63 @@ async fn a_table_that_fails_to_purge_does_not_stop_the_others() {
             &app,
             "select count(*) from messages where to_number = $1",
             &phone
+        )
+        .await,
+        0
+    );
+}
+
+/// Issue 23: a number attached by `send(user_id)` and never verified lapses after 5 minutes;
+/// it must neither block `users.create` for that number nor stay stored for ever.
+#[tokio::test]
+async fn a_lapsed_attachment_neither_blocks_users_create_nor_outlives_retention() {
+    let app = crate::helpers::spawn_app().await;
+    let attach = |phone: String| {
+        let app = &app;
+        async move {
+            let u = app
+                .post(
+                    "/v1/users",
+                    serde_json::json!({"email": format!("{}@x.io", &phone[1..])}),
+                )
+                .await;
+            let uid = u.body["user_id"].as_str().unwrap().to_owned();
+            let r = app
+                .post(
+                    "/v1/otps/sms/send",
+                    serde_json::json!({"phone_number": phone, "user_id": uid}),
+                )
+                .await;
+            assert_eq!(r.status, reqwest::StatusCode::OK, "{:?}", r.body);
+        }
+    };
+    let (blocked, purged) = (unique_us_number(), unique_us_number());
+    attach(blocked.clone()).await;
+    attach(purged.clone()).await;
+    sqlx::query("update phone_numbers set attach_expires_at = now() - interval '1 second'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    let created = app
+        .post("/v1/users", serde_json::json!({"phone_number": blocked}))
+        .await;
+    assert_eq!(
+        created.status,
+        reqwest::StatusCode::CREATED,
+        "{:?}",
+        created.body
+    );
+
+    let done = run_once(&app.pool, &RetentionConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(done.attachments, 1);
+    assert_eq!(
+        count_for(
+            &app,
+            "select count(*) from phone_numbers where phone_number = $1",
+            &purged
         )
         .await,
         0

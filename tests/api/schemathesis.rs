@@ -1,6 +1,10 @@
 //! Schemathesis (pinned in tests/schemathesis, installed by scripts/test) fuzzes the served
-//! `openapi.json` over HTTPS: every check, the stateful phase included, with a fixed seed and
-//! a bounded number of examples per operation so it fits a CI run on two cores.
+//! `openapi.json` over HTTPS: every check, the stateful phase included, over several fixed
+//! seeds with a bounded number of examples per operation so it fits a CI run on two cores.
+//!
+//! `scripts/fuzz [--minutes N]` runs the same test with fresh seeds until the time is up
+//! (`OTPD_FUZZ_MINUTES`), printing each seed so a failure can be replayed:
+//! `OTPD_SCHEMATHESIS_SEEDS=<seed> scripts/test schemathesis::`.
 //!
 //! The project it uses has every abuse limit off (`helpers::unlimited`) and the replica's
 //! in-process guards are off too: a fuzzer sending hundreds of codes to one number would
@@ -14,9 +18,12 @@ use serde_json::Value;
 use crate::cli::{make_ca, temp_dir};
 use crate::helpers::{spawn_app_with, unlimited};
 
-/// Examples per operation and phase: about 1,900 generated cases, 90 s on two cores.
-const MAX_EXAMPLES: &str = "25";
-const SEED: &str = "20261201";
+/// Examples per operation and phase, for each seed.
+const MAX_EXAMPLES: &str = "30";
+/// The fixed seeds CI runs (`OTPD_SCHEMATHESIS_SEEDS`, comma-separated, overrides them). The
+/// first runs every phase; the others only the phases a seed changes (fuzzing and stateful:
+/// the examples and coverage phases are the same whatever the seed).
+const SEEDS: &[u64] = &[20261201, 20261207, 23];
 
 /// The refusals a schema-valid request may still get: rules no schema can express (a
 /// well-formed number that isn't a real one, a country the project doesn't allow, a
@@ -123,6 +130,129 @@ fn failures(events: &Path) -> Vec<Failure> {
     found
 }
 
+/// One schemathesis run: its cases and what it found that no documented rule explains.
+struct Run {
+    cases: String,
+    semantic: usize,
+    unexpected: Vec<String>,
+}
+
+async fn run_schemathesis(
+    st: &str,
+    base: &str,
+    auth: &str,
+    ca_pem: &Path,
+    dir: &Path,
+    seed: u64,
+    phases: &str,
+) -> Run {
+    let report = dir.join(format!("report-{seed}"));
+    let events = report.join("events.ndjson");
+    let args: Vec<String> = vec![
+        "run".into(),
+        format!("{base}/openapi.json"),
+        "--checks".into(),
+        "all".into(),
+        "--phases".into(),
+        phases.into(),
+        "--max-examples".into(),
+        std::env::var("OTPD_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| MAX_EXAMPLES.into()),
+        "--seed".into(),
+        seed.to_string(),
+        "--generation-database".into(),
+        "none".into(),
+        // One worker: hypothesis' lambda-source cache is not thread-safe on CPython 3.11
+        // ("AST constructor recursion depth mismatch" errors with two).
+        "--workers".into(),
+        "1".into(),
+        "--auth".into(),
+        auth.into(),
+        "--tls-verify".into(),
+        ca_pem.display().to_string(),
+        "--request-timeout".into(),
+        "30".into(),
+        "--report".into(),
+        "ndjson".into(),
+        "--report-ndjson-path".into(),
+        events.display().to_string(),
+        "--no-color".into(),
+    ];
+    let secret = auth.split_once(':').map_or("", |(_, s)| s).to_owned();
+    println!("{st} {}", args.join(" ").replace(&secret, "***"));
+    let run_dir = dir.to_path_buf();
+    let st = st.to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(st)
+            .args(&args)
+            // Its `.schemathesis/` cache (which replays earlier failures) stays out of the tree.
+            .current_dir(run_dir)
+            .env_remove("REQUESTS_CA_BUNDLE")
+            .env_remove("CURL_CA_BUNDLE")
+            .env_remove("SSL_CERT_FILE")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    let cases = stdout
+        .lines()
+        .filter(|l| l.contains("test cases") || l.contains("generated"))
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join("; ");
+
+    let failures = failures(&events);
+    assert!(
+        out.status.success() || !failures.is_empty(),
+        "schemathesis (seed {seed}) failed without recording a failure (exit {:?})",
+        out.status.code()
+    );
+    let mut semantic = 0;
+    let mut unexpected = Vec::new();
+    for f in &failures {
+        let error_type = f.body["error_type"].as_str().unwrap_or("");
+        let message = f.body["error_message"].as_str().unwrap_or("");
+        let documented = SEMANTIC_REFUSALS
+            .iter()
+            .any(|(t, m)| *t == error_type && message.contains(m));
+        if f.check == "positive_data_acceptance" && documented {
+            semantic += 1;
+        } else {
+            unexpected.push(format!(
+                "seed {seed}: {} on {}: {} {}",
+                f.check, f.operation, f.status, f.body
+            ));
+        }
+    }
+    println!(
+        "schemathesis seed {seed}: {} failed check(s), {semantic} of them a documented semantic refusal of a schema-valid request; {cases}",
+        failures.len()
+    );
+    Run {
+        cases,
+        semantic,
+        unexpected,
+    }
+}
+
+/// The seeds to run: `OTPD_SCHEMATHESIS_SEEDS` (comma-separated) or the fixed ones.
+fn seeds() -> Vec<u64> {
+    match std::env::var("OTPD_SCHEMATHESIS_SEEDS") {
+        Ok(list) if !list.trim().is_empty() => list
+            .split(',')
+            .map(|s| {
+                s.trim()
+                    .parse()
+                    .unwrap_or_else(|_| panic!("OTPD_SCHEMATHESIS_SEEDS: `{s}` is not a number"))
+            })
+            .collect(),
+        _ => SEEDS.to_vec(),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     let st = schemathesis();
@@ -142,83 +272,45 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     )
     .await;
     let base = app.address.replacen("http://", "https://", 1);
-    let report = dir.join("report");
-    let events = report.join("events.ndjson");
-    let args: Vec<String> = vec![
-        "run".into(),
-        format!("{base}/openapi.json"),
-        "--checks".into(),
-        "all".into(),
-        "--phases".into(),
-        "examples,coverage,fuzzing,stateful".into(),
-        "--max-examples".into(),
-        std::env::var("OTPD_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| MAX_EXAMPLES.into()),
-        "--seed".into(),
-        SEED.into(),
-        "--generation-database".into(),
-        "none".into(),
-        // One worker: hypothesis' lambda-source cache is not thread-safe on CPython 3.11
-        // ("AST constructor recursion depth mismatch" errors with two).
-        "--workers".into(),
-        "1".into(),
-        "--auth".into(),
-        format!("{}:{}", app.project_id, app.secret),
-        "--tls-verify".into(),
-        ca.ca_pem.display().to_string(),
-        "--request-timeout".into(),
-        "30".into(),
-        "--report".into(),
-        "ndjson".into(),
-        "--report-ndjson-path".into(),
-        events.display().to_string(),
-        "--no-color".into(),
-    ];
-    println!("{st} {}", args.join(" ").replace(&app.secret, "***"));
-    let run_dir = dir.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(st)
-            .args(&args)
-            // Its `.schemathesis/` cache (which replays earlier failures) stays out of the tree.
-            .current_dir(run_dir)
-            .env_remove("REQUESTS_CA_BUNDLE")
-            .env_remove("CURL_CA_BUNDLE")
-            .env_remove("SSL_CERT_FILE")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}");
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    let auth = format!("{}:{}", app.project_id, app.secret);
+    const ALL: &str = "examples,coverage,fuzzing,stateful";
+    const SEEDED: &str = "fuzzing,stateful";
 
-    let failures = failures(&events);
-    assert!(
-        out.status.success() || !failures.is_empty(),
-        "schemathesis failed without recording a failure (exit {:?})",
-        out.status.code()
-    );
-    let mut semantic = 0;
+    // scripts/fuzz: fresh seeds until the time is up, every one printed.
+    let fuzz_minutes: Option<u64> = std::env::var("OTPD_FUZZ_MINUTES")
+        .ok()
+        .and_then(|m| m.parse().ok());
     let mut unexpected = Vec::new();
-    for f in &failures {
-        let error_type = f.body["error_type"].as_str().unwrap_or("");
-        let message = f.body["error_message"].as_str().unwrap_or("");
-        let documented = SEMANTIC_REFUSALS
-            .iter()
-            .any(|(t, m)| *t == error_type && message.contains(m));
-        if f.check == "positive_data_acceptance" && documented {
-            semantic += 1;
-        } else {
-            unexpected.push(format!(
-                "{} on {}: {} {}",
-                f.check, f.operation, f.status, f.body
-            ));
+    if let Some(minutes) = fuzz_minutes {
+        use rand::Rng;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(minutes * 60);
+        let mut failing = Vec::new();
+        let mut first = true;
+        while std::time::Instant::now() < deadline {
+            let seed: u64 = rand::thread_rng().gen_range(1..u64::from(u32::MAX));
+            println!("fuzz: seed {seed}");
+            let phases = if first { ALL } else { SEEDED };
+            first = false;
+            let run = run_schemathesis(&st, &base, &auth, &ca.ca_pem, &dir, seed, phases).await;
+            if !run.unexpected.is_empty() {
+                failing.push(seed);
+                unexpected.extend(run.unexpected);
+            }
+        }
+        println!(
+            "fuzz: failing seeds {failing:?}; replay one with OTPD_SCHEMATHESIS_SEEDS=<seed> scripts/test schemathesis::"
+        );
+    } else {
+        for (i, seed) in seeds().into_iter().enumerate() {
+            let phases = if i == 0 { ALL } else { SEEDED };
+            let run = run_schemathesis(&st, &base, &auth, &ca.ca_pem, &dir, seed, phases).await;
+            println!(
+                "schemathesis seed {seed}: {} ({} semantic refusals)",
+                run.cases, run.semantic
+            );
+            unexpected.extend(run.unexpected);
         }
     }
-    println!(
-        "schemathesis: {} failed check(s), {semantic} of them a documented semantic refusal of a schema-valid request",
-        failures.len()
-    );
     assert!(
         unexpected.is_empty(),
         "schemathesis found {} problem(s):\n{}",

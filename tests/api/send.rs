@@ -293,3 +293,87 @@ async fn a_sent_code_that_cannot_be_stored_fails_the_send_and_leaves_no_half_rec
     assert_eq!(app.count("select count(*) from passcodes").await, 0);
     assert_eq!(app.count("select count(*) from messages").await, 0);
 }
+
+/// Issue 23: someone who knows a person's number attaches it to their own account with
+/// `send(user_id)`; the person then signs up with `login_or_create` within the 5 minutes.
+#[tokio::test]
+async fn a_number_attached_but_unverified_does_not_capture_its_holders_sign_up() {
+    let app = spawn_app().await;
+    let attacker = app
+        .post("/v1/users", json!({"email": "mallory@example.com"}))
+        .await;
+    let attacker_id = attacker.body["user_id"].as_str().unwrap().to_owned();
+    let victim = unique_us_number();
+    let attached = app
+        .post(
+            "/v1/otps/sms/send",
+            json!({"phone_number": victim, "user_id": attacker_id}),
+        )
+        .await;
+    assert_eq!(attached.status, StatusCode::OK, "{:?}", attached.body);
+
+    // To anyone but the attacher the number has no user yet: `send` without a user id
+    // doesn't find it...
+    let plain = app
+        .post("/v1/otps/sms/send", json!({"phone_number": victim}))
+        .await;
+    assert_eq!(
+        plain.error_type(),
+        "phone_number_not_found",
+        "{:?}",
+        plain.body
+    );
+    // ...and the holder's sign-up makes the holder's own user.
+    let signup = app.login_or_create(&victim).await;
+    assert_eq!(signup.status, StatusCode::OK, "{:?}", signup.body);
+    assert_ne!(signup.body["user_id"], attacker_id.as_str());
+    assert_eq!(signup.body["user_created"], true);
+    let code = app.last_code(&victim).await;
+    let done = app
+        .authenticate(signup.body["phone_id"].as_str().unwrap(), &code)
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
+    assert_eq!(done.body["user_id"], signup.body["user_id"]);
+
+    // The holder's code never verifies the number onto the attacker's account.
+    let stolen = app
+        .authenticate(attached.body["phone_id"].as_str().unwrap(), &code)
+        .await;
+    assert_ne!(stolen.status, StatusCode::OK, "{:?}", stolen.body);
+    let a = app.get(&format!("/v1/users/{attacker_id}")).await;
+    assert_eq!(a.body["phone_numbers"], json!([]), "{:?}", a.body);
+    let h = app
+        .get(&format!(
+            "/v1/users/{}",
+            signup.body["user_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(h.body["phone_numbers"][0]["phone_number"], victim.as_str());
+    assert_eq!(h.body["phone_numbers"][0]["verified"], true);
+}
+
+#[tokio::test]
+async fn the_attacher_still_verifies_a_number_it_attached_within_the_window() {
+    let app = spawn_app().await;
+    let user = app
+        .post("/v1/users", json!({"email": "ada@example.com"}))
+        .await;
+    let uid = user.body["user_id"].as_str().unwrap();
+    let phone = unique_us_number();
+    let sent = app
+        .post(
+            "/v1/otps/sms/send",
+            json!({"phone_number": phone, "user_id": uid}),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{:?}", sent.body);
+    let code = app.last_code(&phone).await;
+    let done = app
+        .authenticate(sent.body["phone_id"].as_str().unwrap(), &code)
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
+    assert_eq!(done.body["user_id"], uid);
+    // Verified, the number is the user's for everyone.
+    let again = app.login_or_create(&phone).await;
+    assert_eq!(again.body["user_id"], uid);
+}
