@@ -423,7 +423,7 @@ fn operand(o: SearchOperand, out: &mut Vec<UserFilter>) -> Result<(), ApiError> 
             out.push(UserFilter::PhoneNumberFuzzy(part.to_owned()));
         }
         "phone_verified" => out.push(UserFilter::PhoneVerified(v.as_bool().ok_or_else(|| {
-            ApiError::bad_request("query: `phone_verified` takes a boolean filter_value")
+            ApiError::bad_request("query: `phone_verified` takes a boolean as filter_value")
         })?)),
         "status" => out.push(UserFilter::Status(match v.as_str() {
             Some("active") => UserStatus::Active,
