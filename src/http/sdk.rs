@@ -20,14 +20,14 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use super::auth::{self, limited, PublicCaller, PublicCallerToHash};
+use super::auth::{self, limited, Guarded, PublicCaller, PublicCallerToHash};
 use super::context::RequestId;
 use super::dto::UserBody;
 use super::errors::{ApiError, ErrorBody, ErrorKind, ServerErrors};
 use super::otps::{self, Attributes, AuthenticateInput, SendInput};
 use super::sessions;
 use super::AppState;
-use crate::domain::ids::UserId;
+use crate::domain::ids::{PublicToken, UserId};
 use crate::domain::origin::Origin;
 use crate::domain::project::MAX_AUTOFILL_DOMAIN_LEN;
 use crate::domain::Channel;
@@ -307,9 +307,10 @@ fn user_agent(req: &HttpRequest) -> Option<&str> {
     path = "/sdk/v1/projects/bootstrap/{public_token}",
     tag = "sdk",
     operation_id = "sdk_bootstrap",
-    params(("public_token" = String, Path, max_length = 128, description = "The public token")),
+    params(("public_token" = String, Path, pattern = r"^public-token-(test|live)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", description = "The public token")),
     responses(
         (status = 200, description = "`{\"data\": {captcha_settings, password_config, …}}`", body = Object),
+        (status = 400, description = "`bad_request`: not a public token", body = ErrorBody),
         (status = 401, description = "`unauthorized_credentials`: unknown or revoked token", body = ErrorBody),
         (status = 403, description = "`origin_not_allowed`", body = ErrorBody),
         (status = 429, description = "`too_many_requests` (per-client guard), with `Retry-After`", body = ErrorBody),
@@ -317,14 +318,19 @@ fn user_agent(req: &HttpRequest) -> Option<&str> {
     )
 )]
 pub async fn bootstrap(
+    _: Guarded,
     state: web::Data<AppState>,
     req: HttpRequest,
     RequestId(request_id): RequestId,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let client = auth::client_ip(&state, &req);
-    state.client_limits.check_peer(client).map_err(limited)?;
-    let project = auth::public_project(&state, &req, &path.into_inner()).await?;
+    let token = path.into_inner();
+    if PublicToken::parse(&token).is_err() {
+        return Err(ApiError::bad_request(
+            "not a public token (public-token-test-<uuid> or public-token-live-<uuid>)",
+        ));
+    }
+    let project = auth::public_project(&state, &req, &token).await?;
     Ok(HttpResponse::Ok().json(json!({
         "status_code": 200,
         "request_id": request_id,
@@ -367,13 +373,10 @@ pub async fn bootstrap(
     )
 )]
 pub async fn events(
-    state: web::Data<AppState>,
-    req: HttpRequest,
+    _: Guarded,
     RequestId(request_id): RequestId,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let client = auth::client_ip(&state, &req);
-    state.client_limits.check_peer(client).map_err(limited)?;
     let events = serde_json::from_slice::<Vec<serde_json::Map<String, Value>>>(&body)
         .ok()
         .filter(|e| e.len() <= MAX_EVENTS);
@@ -410,6 +413,12 @@ pub struct SdkSendInput {
     #[schema(minimum = 5, maximum = 527040)]
     #[serde(default, deserialize_with = "super::json::whole_number")]
     autofill_session_duration_minutes: Option<i64>,
+}
+
+/// The send answer as the surface wraps it.
+#[derive(serde::Serialize, ToSchema)]
+struct SdkSendReply<'a> {
+    data: SdkSendOutput<'a>,
 }
 
 #[derive(serde::Serialize, ToSchema)]
@@ -502,7 +511,7 @@ macro_rules! sdk_send_route {
             security(("public_token" = [])),
             request_body = SdkSendInput,
             responses(
-                (status = 200, description = "`{\"data\": {method_id, …}}`", body = SdkSendOutput),
+                (status = 200, description = "`{\"data\": {method_id, …}}`", body = SdkSendReply),
                 (status = 400, description = "Malformed request (`bad_request`, `invalid_*`)", body = ErrorBody),
                 (status = 401, description = "`unauthorized_credentials`: bad public token, or (`/secondary`) no live session", body = ErrorBody),
                 (status = 403, description = "`origin_not_allowed`", body = ErrorBody),

@@ -137,6 +137,7 @@ struct Run {
     unexpected: Vec<String>,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_schemathesis(
     st: &str,
     base: &str,
@@ -145,10 +146,16 @@ async fn run_schemathesis(
     dir: &Path,
     seed: u64,
     phases: &str,
+    operations: &[&str],
 ) -> Run {
-    let report = dir.join(format!("report-{seed}"));
+    let surface = if operations.contains(&"--include-path-regex") {
+        "sdk"
+    } else {
+        "v1"
+    };
+    let report = dir.join(format!("report-{seed}-{surface}"));
     let events = report.join("events.ndjson");
-    let args: Vec<String> = vec![
+    let args: Vec<String> = [
         "run".into(),
         format!("{base}/openapi.json"),
         "--checks".into(),
@@ -176,7 +183,10 @@ async fn run_schemathesis(
         "--report-ndjson-path".into(),
         events.display().to_string(),
         "--no-color".into(),
-    ];
+    ]
+    .into_iter()
+    .chain(operations.iter().map(|o| (*o).to_owned()))
+    .collect();
     let secret = auth.split_once(':').map_or("", |(_, s)| s).to_owned();
     println!("{st} {}", args.join(" ").replace(&secret, "***"));
     let run_dir = dir.to_path_buf();
@@ -273,6 +283,14 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     .await;
     let base = app.address.replacen("http://", "https://", 1);
     let auth = format!("{}:{}", app.project_id, app.secret);
+    // The frontend surface takes a public token where /v1 takes the secret: each run fuzzes
+    // the operations its credentials open.
+    let token = app.public_token(&["https://app.example.com"]).await;
+    let public = format!("{token}:{token}");
+    let surfaces: [(&str, &[&str]); 2] = [
+        (auth.as_str(), &["--exclude-path-regex", "^/sdk/"]),
+        (public.as_str(), &["--include-path-regex", "^/sdk/v1/"]),
+    ];
     const ALL: &str = "examples,coverage,fuzzing,stateful";
     const SEEDED: &str = "fuzzing,stateful";
 
@@ -291,10 +309,15 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
             println!("fuzz: seed {seed}");
             let phases = if first { ALL } else { SEEDED };
             first = false;
-            let run = run_schemathesis(&st, &base, &auth, &ca.ca_pem, &dir, seed, phases).await;
-            if !run.unexpected.is_empty() {
-                failing.push(seed);
-                unexpected.extend(run.unexpected);
+            for (creds, operations) in surfaces {
+                let run = run_schemathesis(
+                    &st, &base, creds, &ca.ca_pem, &dir, seed, phases, operations,
+                )
+                .await;
+                if !run.unexpected.is_empty() {
+                    failing.push(seed);
+                    unexpected.extend(run.unexpected);
+                }
             }
         }
         println!(
@@ -303,12 +326,17 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     } else {
         for (i, seed) in seeds().into_iter().enumerate() {
             let phases = if i == 0 { ALL } else { SEEDED };
-            let run = run_schemathesis(&st, &base, &auth, &ca.ca_pem, &dir, seed, phases).await;
-            println!(
-                "schemathesis seed {seed}: {} ({} semantic refusals)",
-                run.cases, run.semantic
-            );
-            unexpected.extend(run.unexpected);
+            for (creds, operations) in surfaces {
+                let run = run_schemathesis(
+                    &st, &base, creds, &ca.ca_pem, &dir, seed, phases, operations,
+                )
+                .await;
+                println!(
+                    "schemathesis seed {seed} {operations:?}: {} ({} semantic refusals)",
+                    run.cases, run.semantic
+                );
+                unexpected.extend(run.unexpected);
+            }
         }
     }
     assert!(
