@@ -6,6 +6,7 @@ mod authenticate;
 mod b2b;
 mod cli;
 mod concurrency;
+mod console;
 mod control_chars;
 mod deploy;
 mod errors;
