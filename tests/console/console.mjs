@@ -149,7 +149,8 @@ try {
     (n) => [...document.querySelectorAll('#messages li h3')].some((h) => h.textContent.includes(n)),
     { timeout: 5000 }, numbers.whatsapp,
   );
-  await page.type('#f-to', numbers.first);
+  // Typed slowly, across several polls: a half-typed number must never be sent.
+  await page.type('#f-to', numbers.first, { delay: 80 });
   await page.keyboard.press('Enter');
   await page.waitForFunction(
     (n) => { const hs = [...document.querySelectorAll('#messages li h3')]; return hs.length > 0 && hs.every((h) => h.textContent.includes(n)); },

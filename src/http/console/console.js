@@ -34,14 +34,22 @@
     $('status').textContent = text;
   }
 
+  // The filters as last applied: a poll never sends a number that is still being typed.
+  let applied = { to: '', channel: '', project: '' };
+
+  function applyFilters() {
+    applied = {
+      to: $('f-to').value.trim(),
+      channel: $('f-channel').value,
+      project: $('f-project').value.trim(),
+    };
+  }
+
   function query() {
     const p = new URLSearchParams({ limit: String(LIMIT) });
-    const to = $('f-to').value.trim();
-    const channel = $('f-channel').value;
-    const project = $('f-project').value.trim();
-    if (to) p.set('to', to);
-    if (channel) p.set('channel', channel);
-    if (project) p.set('project_id', project);
+    if (applied.to) p.set('to', applied.to);
+    if (applied.channel) p.set('channel', applied.channel);
+    if (applied.project) p.set('project_id', applied.project);
     return 'api/messages?' + p.toString();
   }
 
@@ -197,6 +205,7 @@
   }
 
   function restart() {
+    applyFilters();
     generation += 1;
     clearList();
     poll();
@@ -226,6 +235,7 @@
       $('signin-error').textContent = 'Enter a project ID and secret, or the operator token.';
       return;
     }
+    applyFilters();
     generation += 1;
     const mine = generation;
     let result;
