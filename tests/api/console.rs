@@ -345,3 +345,104 @@ async fn a_tester_sees_a_code_arrive_live_filters_and_copies_it_in_chromium() {
         );
     }
 }
+
+/// Stops the PostgreSQL cluster `otpd dev` left running in `data_dir` (as its owner).
+struct DevCluster(PathBuf);
+
+impl Drop for DevCluster {
+    fn drop(&mut self) {
+        let pg = self.0.join("data/pg");
+        let bin = std::env::var("OTPD_TEST_PG_BIN").map(PathBuf::from);
+        let owner = Command::new("stat")
+            .args(["-c", "%U"])
+            .arg(&pg)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+        if let (Ok(bin), Ok(owner)) = (bin, owner) {
+            let _ = Command::new("runuser")
+                .args(["-u", &owner, "--"])
+                .arg(bin.join("pg_ctl"))
+                .arg("-D")
+                .arg(&pg)
+                .args(["-m", "immediate", "stop"])
+                .current_dir("/")
+                .output();
+        }
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn otpd_dev_prints_the_console_address_before_its_first_log_line_and_logs_compactly() {
+    let dir = crate::cli::temp_dir();
+    let _cluster = DevCluster(dir.clone());
+    // One file for both streams, as a terminal shows them: their order is what a person sees.
+    let out_path = dir.join("dev-output.txt");
+    let out = std::fs::File::create(&out_path).unwrap();
+    let mut child = crate::cli::otpd()
+        .args(["dev", "--data-dir"])
+        .arg(dir.join("data"))
+        .env("OTPD_LISTEN", "127.0.0.1:0")
+        .env("OTPD_HASHING__M_COST_KIB", "8192")
+        .env("OTPD_HASHING__T_COST", "1")
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let read = || std::fs::read_to_string(&out_path).unwrap_or_default();
+    let wait_for = |needle: &'static str| async move {
+        for _ in 0..600 {
+            if read().contains(needle) {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        false
+    };
+    let printed = wait_for("customBaseUrl").await;
+    let text = read();
+    let url = text
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("http://127.0.0.1:") && l.ends_with("/sandbox/"))
+        .map(str::to_owned);
+    let mut summary = None;
+    if let Some(url) = &url {
+        let res = reqwest::get(url).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.text().await.unwrap().contains("otpd staging console"));
+        if wait_for("request finished").await {
+            summary = read()
+                .lines()
+                .find(|l| l.contains("request finished"))
+                .map(str::to_owned);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = read();
+    assert!(printed, "no instructions:\n{text}");
+    assert!(url.is_some(), "no console address:\n{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    let last_instruction = lines
+        .iter()
+        .position(|l| l.contains("customBaseUrl"))
+        .unwrap();
+    // A log line starts with its timestamp (`2026-…T…Z`).
+    let is_log = |l: &&str| l.len() > 20 && l.as_bytes()[4] == b'-' && l.as_bytes()[10] == b'T';
+    let first_log = lines.iter().position(is_log);
+    assert!(
+        first_log.is_some_and(|i| i > last_instruction),
+        "log lines interleave with the instructions:\n{text}"
+    );
+    let line = summary.expect("a summary line for the request");
+    assert!(!line.trim_start().starts_with('{'), "not JSON: {line}");
+    assert!(
+        line.contains("route=/sandbox/") && line.contains("status=200"),
+        "{line}"
+    );
+    assert!(
+        !line.contains('\u{1b}'),
+        "no colour when stderr is not a terminal: {line}"
+    );
+}
