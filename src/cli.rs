@@ -290,7 +290,10 @@ impl From<ConfigError> for Failure {
 
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     let mut config = Config::load(cli.config.as_deref())?;
-    telemetry::init(&config.log);
+    // `dev` starts its log after printing its instructions, so the two never interleave.
+    if !matches!(cli.command, Command::Dev { .. }) {
+        telemetry::init(&config.log);
+    }
     match cli.command {
         Command::Serve { no_migrate } => {
             config.validate_for_serve()?;
@@ -819,7 +822,9 @@ async fn dev(config: &mut Config, data_dir: &Path) -> anyhow::Result<()> {
          Send a code (this number becomes a user; the code lands in the sandbox outbox):\n  \
          curl -s -u '{project_id}:{secret}' -H 'Content-Type: application/json' \\\n    \
          -d '{{\"phone_number\":\"+12015550123\"}}' {base}/v1/otps/sms/login_or_create\n\n\
-         Read it:\n  curl -s -u '{project_id}:{secret}' '{base}/v1/sandbox/messages?to=%2B12015550123&limit=1'\n\n\
+         Read it:\n  curl -s -u '{project_id}:{secret}' '{base}/v1/sandbox/messages?to=%2B12015550123&limit=1'\n\
+         or watch the messages arrive in the staging console (sign in with project_id and secret):\n  \
+         {base}/sandbox/\n\n\
          Authenticate it (phone_id from the first answer, code from the second):\n  \
          curl -s -u '{project_id}:{secret}' -H 'Content-Type: application/json' \\\n    \
          -d '{{\"method_id\":\"PHONE_ID\",\"code\":\"CODE\"}}' {base}/v1/otps/authenticate\n\n\
@@ -832,6 +837,8 @@ async fn dev(config: &mut Config, data_dir: &Path) -> anyhow::Result<()> {
         origins = DEV_ORIGINS.join(", "),
         first_origin = DEV_ORIGINS[0],
     );
+    // Instructions on stdout first, then the log (compact, one line a request) on stderr.
+    telemetry::init_for(&config.log, telemetry::Reader::Person);
     app.run_until_stopped().await?;
     Ok(())
 }

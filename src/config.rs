@@ -14,6 +14,7 @@ use crate::hashing::HashingParams;
 use crate::limits::client::{ClientLimitsConfig, ClientLimitsError};
 // The lower layers own their settings; this file composes them (and re-exports them under
 // the names the rest of the code and the tests use).
+pub use crate::http::console::SandboxConfig;
 pub use crate::retention::RetentionConfig;
 pub use crate::store::DatabaseConfig;
 pub use crate::telemetry::LogConfig;
@@ -47,6 +48,8 @@ pub struct Config {
     /// In-process client guards (`limits::client`).
     pub limits: ClientLimitsConfig,
     pub retention: RetentionConfig,
+    /// The staging console (`/sandbox/`, fake provider only).
+    pub sandbox: SandboxConfig,
     /// On SIGTERM, how long in-flight requests may take to finish before they are dropped.
     pub shutdown_timeout_seconds: u64,
 }
@@ -246,6 +249,7 @@ impl Default for Config {
             log: LogConfig::default(),
             limits: ClientLimitsConfig::default(),
             retention: RetentionConfig::default(),
+            sandbox: SandboxConfig::default(),
             shutdown_timeout_seconds: 10,
         }
     }
@@ -431,6 +435,17 @@ impl Config {
             return Err(invalid("database.max_connections", "must be at least 1"));
         }
         self.validate_retention()?;
+        if let Some(token) = &self.sandbox.operator_token {
+            if token.expose_secret().trim().len() < crate::http::console::MIN_OPERATOR_TOKEN_LEN {
+                return Err(invalid(
+                    "sandbox.operator_token",
+                    format!(
+                        "must be at least {} characters (e.g. `openssl rand -hex 32`)",
+                        crate::http::console::MIN_OPERATOR_TOKEN_LEN
+                    ),
+                ));
+            }
+        }
         if self.shutdown_timeout_seconds > 3600 {
             return Err(invalid("shutdown_timeout_seconds", "must be at most 3600"));
         }
@@ -441,6 +456,13 @@ impl Config {
             }
         }
         self.validate_providers()
+    }
+
+    /// Whether the fake provider is the only one: then the outbox and the staging console
+    /// exist. A real provider anywhere in the chain turns both off, whatever else is set.
+    pub fn sandbox_outbox(&self) -> bool {
+        self.provider_chain()
+            .is_ok_and(|chain| chain == [ProviderKind::Fake])
     }
 
     /// The primary then the failover chain, without repeats.

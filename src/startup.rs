@@ -217,6 +217,11 @@ impl Application {
             config.provider.twilio.auth_token.clone(),
             config.public_url.as_deref(),
         ));
+        if config.sandbox.operator_token.is_some() && !config.sandbox_outbox() {
+            tracing::warn!(
+                "sandbox.operator_token is ignored: the staging console exists only with the fake provider alone"
+            );
+        }
         let client_limits = Arc::new(ClientLimits::new(&config.limits).map_err(ConfigError::from)?);
         forget_idle_clients(&client_limits);
         let state = web::Data::new(AppState {
@@ -235,7 +240,8 @@ impl Application {
                 jwks: Arc::new(crate::otp::trusted_tokens::JwksCache::new()?),
             },
             secret_hasher: Arc::new(SecretHasher::new(&pepper)),
-            sandbox_outbox: config.provider.kind == ProviderKind::Fake,
+            sandbox_outbox: config.sandbox_outbox(),
+            operator_token: config.sandbox.operator_token.clone(),
             client_limits,
             readiness: http::health::Readiness::default(),
             sdk_origins: http::sdk::OriginCache::default(),

@@ -501,6 +501,7 @@ impl From<OtpError> for ApiError {
                     kind,
                 }
             }
+            OtpError::InvalidQuery(why) => ApiError::bad_request(*why),
             OtpError::InvalidEmail => ApiError::new(InvalidEmail),
             OtpError::UserNotFound => ApiError::new(UserNotFound),
             OtpError::PhoneNotFound => ApiError::new(PhoneNumberNotFound),

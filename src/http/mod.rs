@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod b2b;
+pub mod console;
 pub mod context;
 pub mod dto;
 pub mod errors;
@@ -27,8 +28,11 @@ use crate::otp::Services;
 pub struct AppState {
     pub services: Services,
     pub secret_hasher: Arc<SecretHasher>,
-    /// True when the fake provider is configured.
+    /// True when the fake provider is configured (and no real one): the outbox and the
+    /// staging console exist.
     pub sandbox_outbox: bool,
+    /// `sandbox.operator_token`: signs the console in for every project.
+    pub operator_token: Option<secrecy::SecretString>,
     /// Per-replica guards for projects, end-user IPs and network clients.
     pub client_limits: Arc<ClientLimits>,
     /// `/readyz`'s last answer, reused for a second.
@@ -159,6 +163,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(sessions::b2b_jwks),
         )
         .route("/v1/sandbox/messages", web::get().to(sandbox::messages))
+        .configure(console::routes)
         .service(
             web::scope("/sdk/v1")
                 .configure(sdk::routes)

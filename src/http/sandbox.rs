@@ -1,4 +1,5 @@
-//! `GET /v1/sandbox/messages`: the fake provider's outbox, for staging and tests.
+//! `GET /v1/sandbox/messages`: the fake provider's outbox, for staging and tests (the rules
+//! are `otp::outbox`'s, shared with the console).
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -9,9 +10,7 @@ use super::context::RequestId;
 use super::dto::rfc3339;
 use super::errors::{ApiError, ErrorBody, ErrorKind, ServerErrors, Unauthorized};
 use super::AppState;
-use crate::domain::{PhoneNumber, SANDBOX_NUMBER};
-use crate::otp::OtpError;
-use crate::store;
+use crate::otp::outbox::{self, OutboxFilter, Viewer};
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -66,31 +65,10 @@ pub async fn messages(
     RequestId(request_id): RequestId,
     query: web::Query<OutboxQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    if !state.sandbox_outbox {
-        return Err(ApiError::with_message(
-            ErrorKind::RouteNotFound,
-            "The sandbox outbox exists only when the fake provider is configured.",
-        ));
-    }
+    ensure_outbox(&state)?;
     let query = query.into_inner();
-    let to = match query.to.as_deref() {
-        None => None,
-        Some(SANDBOX_NUMBER) => Some(SANDBOX_NUMBER.to_owned()),
-        Some(raw) => Some(
-            PhoneNumber::parse(raw)
-                .map_err(|_| ApiError::new(ErrorKind::InvalidPhoneNumber))?
-                .as_e164()
-                .to_owned(),
-        ),
-    };
-    let limit = query.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request("limit must be between 1 and 100"));
-    }
-    let rows =
-        store::messages::outbox_list(&state.services.pool, &project.id, to.as_deref(), limit)
-            .await
-            .map_err(|e| ApiError::from(OtpError::Store(e)))?;
+    let filter = OutboxFilter::parse(query.to.as_deref(), None, None, query.limit)?;
+    let rows = outbox::list(&state.services.pool, &Viewer::Project(project.id), &filter).await?;
     Ok(HttpResponse::Ok().json(OutboxOutput {
         status_code: 200,
         request_id: &request_id,
@@ -105,4 +83,16 @@ pub async fn messages(
             })
             .collect(),
     }))
+}
+
+/// The outbox (and the console on it) exists only with the fake provider: 404 otherwise.
+pub fn ensure_outbox(state: &AppState) -> Result<(), ApiError> {
+    if state.sandbox_outbox {
+        Ok(())
+    } else {
+        Err(ApiError::with_message(
+            ErrorKind::RouteNotFound,
+            "The sandbox outbox exists only when the fake provider is configured.",
+        ))
+    }
 }

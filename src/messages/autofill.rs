@@ -38,6 +38,20 @@ impl<'a> Autofill<'a> {
     }
 }
 
+/// The autofill line of a sent body, if it has one: the last line, when it is the WebOTP
+/// `@domain #code` form or a bare retriever hash (11 characters of base64) under the text.
+pub fn find_line(body: &str) -> Option<&str> {
+    let (_, last) = body.rsplit_once('\n')?;
+    let webotp = last
+        .strip_prefix('@')
+        .and_then(|rest| rest.split_once(" #"));
+    let hash = last.len() == 11
+        && last
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
+    (webotp.is_some_and(|(domain, _)| !domain.is_empty()) || hash).then_some(last)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -68,5 +82,22 @@ mod tests {
         assert_eq!(Autofill::from_settings(&settings), None);
         settings.android_app_hash = Some("FA+9qCX9VSu".into());
         assert!(Autofill::from_settings(&settings).is_some());
+    }
+
+    #[test]
+    fn the_line_is_found_again_in_a_sent_body_and_only_as_its_last_line() {
+        let both = Autofill {
+            domain: Some("example.com"),
+            app_hash: Some("FA+9qCX9VSu"),
+        };
+        let body = format!("123456 is your code.\n{}", both.line("123456"));
+        assert_eq!(find_line(&body), Some("@example.com #123456 FA+9qCX9VSu"));
+        assert_eq!(
+            find_line("123456 is your code.\nFA+9qCX9VSu"),
+            Some("FA+9qCX9VSu")
+        );
+        assert_eq!(find_line("123456 is your code."), None);
+        assert_eq!(find_line("@example.com #123456"), None);
+        assert_eq!(find_line("text\nsee you at 5 #1"), None);
     }
 }

@@ -33,6 +33,20 @@ impl SegmentInfo {
             Encoding::Ucs2 => self.units * 2,
         }
     }
+
+    /// Units the body's segments hold in all: one segment takes 160 septets or 70 UCS-2
+    /// units; a concatenated message loses 7 septets (3 units) a segment to its header.
+    pub fn capacity(&self) -> usize {
+        let (single, part) = match self.encoding {
+            Encoding::Gsm7 => (160, 153),
+            Encoding::Ucs2 => (70, 67),
+        };
+        if self.segments <= 1 {
+            single
+        } else {
+            part * self.segments
+        }
+    }
 }
 
 const GSM7_EXTENSION: &str = "^{}\\[~]|€\u{000C}";
@@ -85,6 +99,14 @@ mod tests {
         assert_eq!(analyse(&"a".repeat(161)).segments, 2);
         assert_eq!(analyse(&"a".repeat(306)).segments, 2);
         assert_eq!(analyse(&"a".repeat(307)).segments, 3);
+    }
+
+    #[test]
+    fn capacity_is_what_the_segments_hold_after_their_headers() {
+        assert_eq!(analyse("hi").capacity(), 160);
+        assert_eq!(analyse(&"a".repeat(161)).capacity(), 306);
+        assert_eq!(analyse("ã").capacity(), 70);
+        assert_eq!(analyse(&"ã".repeat(71)).capacity(), 134);
     }
 
     #[test]

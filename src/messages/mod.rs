@@ -29,6 +29,8 @@ pub struct MessageRequest<'a> {
 pub struct Rendered {
     pub body: String,
     pub info: SegmentInfo,
+    /// Whose text the body is: the requested locale, or English when that didn't fit.
+    pub locale: Locale,
 }
 
 impl fmt::Debug for Rendered {
@@ -37,6 +39,7 @@ impl fmt::Debug for Rendered {
         f.debug_struct("Rendered")
             .field("body", &"[redacted]")
             .field("info", &self.info)
+            .field("locale", &self.locale)
             .finish()
     }
 }
@@ -92,7 +95,8 @@ impl Renderer {
     /// characters a segment; when a long brand and autofill line push such a message past
     /// one segment, the English text (GSM-7, proved to fit) is sent instead.
     pub fn render(&self, req: &MessageRequest<'_>) -> Result<Rendered, RenderError> {
-        let mut body = self.compose(req.locale, req)?;
+        let mut locale = req.locale;
+        let mut body = self.compose(locale, req)?;
         let mut info = encoding::analyse(&body);
         if info.segments > 1 && req.locale != Locale::En {
             tracing::info!(
@@ -100,7 +104,8 @@ impl Renderer {
                 units = info.units,
                 "localized message exceeds one segment; sending the English text"
             );
-            body = self.compose(Locale::En, req)?;
+            locale = Locale::En;
+            body = self.compose(locale, req)?;
             info = encoding::analyse(&body);
         }
         if req.autofill.is_some_and(|a| a.app_hash.is_some())
@@ -112,7 +117,7 @@ impl Renderer {
                 "message exceeds the SMS Retriever's 140 bytes; Android will not autofill it"
             );
         }
-        Ok(Rendered { body, info })
+        Ok(Rendered { body, info, locale })
     }
 }
 

@@ -102,6 +102,7 @@ pub async fn issue(
         body: &rendered.body,
         code: code.expose(),
         validity: std::time::Duration::from_secs(d.expiry.seconds().unsigned_abs()),
+        locale: rendered.locale,
     };
     let country = d.to.region().unwrap_or("ZZ");
     let receipt = match svc.providers.send(&message).await {

@@ -4,6 +4,7 @@
 pub mod authenticate;
 pub mod b2b;
 pub mod codes;
+pub mod outbox;
 pub mod projects;
 pub mod public_tokens;
 pub mod send;
@@ -114,6 +115,9 @@ pub enum OtpError {
     SigningKey(String),
     #[error("hashing queue is full")]
     Overloaded,
+    /// A malformed query argument (the outbox's filters), with what is wrong.
+    #[error("{0}")]
+    InvalidQuery(&'static str),
     #[error("provider: {0}")]
     Provider(#[from] ProviderError),
     #[error("store: {0}")]

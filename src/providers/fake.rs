@@ -1,5 +1,5 @@
 //! The fake provider: delivers into a PostgreSQL outbox that staging reads through
-//! `/v1/sandbox/messages`, so every replica sees every message.
+//! `/v1/sandbox/messages` and the console at `/sandbox/`, so every replica sees every message.
 //!
 //! Like Twilio's test credentials it honours magic recipient numbers, so staging can walk
 //! every error path without a real provider (documented in `docs/providers.md`):
@@ -78,11 +78,14 @@ impl SmsProvider for FakeProvider {
         let id = Uuid::new_v4();
         store::messages::outbox_insert(
             &self.pool,
-            id,
-            message.project,
-            message.to.as_e164(),
-            message.channel.as_str(),
-            message.body,
+            &store::messages::OutboxRow {
+                id,
+                project: message.project,
+                to: message.to.as_e164(),
+                channel: message.channel.as_str(),
+                body: message.body,
+                locale: message.locale.as_str(),
+            },
         )
         .await
         .map_err(|e| ProviderError::Retryable {
@@ -93,7 +96,7 @@ impl SmsProvider for FakeProvider {
         })?;
         Ok(Receipt {
             provider: NAME,
-            provider_message_id: Some(format!("fake-{id}")),
+            provider_message_id: Some(store::messages::fake_message_id(id)),
             status: "delivered".into(),
         })
     }

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use rand::Rng;
 
 use crate::domain::ids::ProjectId;
-use crate::domain::{Channel, PhoneNumber};
+use crate::domain::{Channel, Locale, PhoneNumber};
 
 use breaker::{Breaker, BreakerSettings, Permit};
 
@@ -31,6 +31,8 @@ pub struct OutboundMessage<'a> {
     pub code: &'a str,
     /// How long delivery is still useful (the code's lifetime).
     pub validity: Duration,
+    /// The locale of the body's text (the fake outbox shows it to staging).
+    pub locale: Locale,
 }
 
 /// What a provider said when it accepted a message.

@@ -21,21 +21,32 @@ pub struct SentMessage<'a> {
     pub encoding: &'a str,
 }
 
-pub async fn outbox_insert(
-    pool: &PgPool,
-    id: Uuid,
-    project: &ProjectId,
-    to: &str,
-    channel: &str,
-    body: &str,
-) -> Result<(), StoreError> {
+/// The provider message id the fake provider answers with: its outbox row's id, prefixed
+/// (the console joins the two on it).
+pub fn fake_message_id(outbox_id: Uuid) -> String {
+    format!("fake-{outbox_id}")
+}
+
+/// One message the fake provider "delivered".
+pub struct OutboxRow<'a> {
+    pub id: Uuid,
+    pub project: &'a ProjectId,
+    pub to: &'a str,
+    pub channel: &'a str,
+    pub body: &'a str,
+    pub locale: &'a str,
+}
+
+pub async fn outbox_insert(pool: &PgPool, m: &OutboxRow<'_>) -> Result<(), StoreError> {
     sqlx::query!(
-        "insert into sandbox_outbox (id, project_id, to_number, channel, body) values ($1, $2, $3, $4, $5)",
-        id,
-        project.as_str(),
-        to,
-        channel,
-        body
+        "insert into sandbox_outbox (id, project_id, to_number, channel, body, locale)
+         values ($1, $2, $3, $4, $5, $6)",
+        m.id,
+        m.project.as_str(),
+        m.to,
+        m.channel,
+        m.body,
+        m.locale
     )
     .execute(pool)
     .await?;
@@ -45,26 +56,54 @@ pub async fn outbox_insert(
 #[derive(Debug, Clone)]
 pub struct OutboxMessage {
     pub id: Uuid,
+    pub project_id: String,
+    pub project_name: String,
     pub to: String,
     pub channel: String,
     pub body: String,
+    pub locale: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The sent-message record's status (moved forward by receipts), once it is recorded.
+    pub status: Option<String>,
+    pub error_code: Option<String>,
+    /// When a receipt last moved the status.
+    pub status_updated_at: Option<DateTime<Utc>>,
 }
 
-/// Newest first, optionally for one recipient.
+/// Which outbox rows to read: each `None` is no condition.
+pub struct OutboxSelection<'a> {
+    /// What the reader may see: one project, or every project (`None`).
+    pub scope: Option<&'a str>,
+    /// A project the reader asked for, inside the scope.
+    pub project: Option<&'a str>,
+    pub to: Option<&'a str>,
+    pub channel: Option<&'a str>,
+    pub limit: i64,
+}
+
+/// Newest first, with each message's delivery state (from the sent-message record).
 pub async fn outbox_list(
     pool: &PgPool,
-    project: &ProjectId,
-    to: Option<&str>,
-    limit: i64,
+    q: &OutboxSelection<'_>,
 ) -> Result<Vec<OutboxMessage>, StoreError> {
     let rows = sqlx::query!(
-        "select id, to_number, channel, body, created_at from sandbox_outbox
-         where project_id = $1 and ($2::text is null or to_number = $2)
-         order by created_at desc, id desc limit $3",
-        project.as_str(),
-        to,
-        limit
+        r#"select o.id, o.project_id, p.name as project_name, o.to_number, o.channel, o.body,
+                  o.locale, o.created_at,
+                  m.status as "status?", m.error_code as "error_code?",
+                  m.status_updated_at as "status_updated_at?"
+           from sandbox_outbox o
+           join projects p on p.id = o.project_id
+           left join messages m on m.provider = 'fake' and m.provider_message_id = 'fake-' || o.id::text
+           where ($1::text is null or o.project_id = $1)
+             and ($2::text is null or o.project_id = $2)
+             and ($3::text is null or o.to_number = $3)
+             and ($4::text is null or o.channel = $4)
+           order by o.created_at desc, o.id desc limit $5"#,
+        q.scope,
+        q.project,
+        q.to,
+        q.channel,
+        q.limit
     )
     .fetch_all(pool)
     .await?;
@@ -72,10 +111,16 @@ pub async fn outbox_list(
         .into_iter()
         .map(|r| OutboxMessage {
             id: r.id,
+            project_id: r.project_id,
+            project_name: r.project_name,
             to: r.to_number,
             channel: r.channel,
             body: r.body,
+            locale: r.locale,
             created_at: r.created_at,
+            status: r.status,
+            error_code: r.error_code,
+            status_updated_at: r.status_updated_at,
         })
         .collect())
 }

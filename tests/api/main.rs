@@ -7,6 +7,7 @@ mod b2b;
 mod browser;
 mod cli;
 mod concurrency;
+mod console;
 mod control_chars;
 mod deploy;
 mod errors;
