@@ -102,6 +102,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(b2b::create_organization),
         )
         .route(
+            "/v1/b2b/organizations/search",
+            web::post().to(b2b::search_organizations),
+        )
+        .route(
+            "/v1/b2b/organizations/members/search",
+            web::post().to(b2b::search_members),
+        )
+        .route(
             "/v1/b2b/organizations/{organization_id}",
             web::get().to(b2b::get_organization),
         )
