@@ -169,8 +169,14 @@ impl ApiSource {
 
     /// POSTs a search, retrying rate limits (Stytch allows 100 searches a minute), server
     /// errors and network failures with backoff. `Ok(None)`: the source doesn't serve this
-    /// search (a 4xx other than 401/429), so the phase is skipped.
-    async fn search(&self, path: &str, body: &Value) -> anyhow::Result<Option<Value>> {
+    /// search (a 4xx other than 401/429 on a phase's first page, e.g. users.search on a B2B
+    /// project), so the phase is skipped; on a later page that is an error, never a skip.
+    async fn search(
+        &self,
+        path: &str,
+        body: &Value,
+        first_page: bool,
+    ) -> anyhow::Result<Option<Value>> {
         let url = format!("{}{path}", self.base);
         let mut delay = Duration::from_millis(500);
         for attempt in 0..8 {
@@ -201,10 +207,9 @@ impl ApiSource {
                 Ok(r) => {
                     let status = r.status();
                     let body: Value = r.json().await.unwrap_or(Value::Null);
-                    if attempt == 0 {
-                        return Ok(None).inspect(|_: &Option<Value>| {
-                            tracing::warn!(%status, error_type = %body["error_type"], path, "search not served by the source; skipped");
-                        });
+                    if first_page {
+                        tracing::warn!(%status, error_type = %body["error_type"], path, "search not served by the source; skipped");
+                        return Ok(None);
                     }
                     bail!("POST {url}: {status} {}", body["error_type"]);
                 }
@@ -225,7 +230,10 @@ impl ApiSource {
         let mut cursor: Option<String> = None;
         loop {
             let body = json!({"limit": 1000, "cursor": cursor});
-            let Some(page) = self.search("/v1/b2b/organizations/search", &body).await? else {
+            let Some(page) = self
+                .search("/v1/b2b/organizations/search", &body, cursor.is_none())
+                .await?
+            else {
                 break;
             };
             for o in page["organizations"].as_array().into_iter().flatten() {
@@ -273,7 +281,7 @@ impl ApiSource {
                     )
                 }
             };
-            let Some(page) = self.search(path, &body).await? else {
+            let Some(page) = self.search(path, &body, at.cursor.is_none()).await? else {
                 self.skipped.push(path.to_owned());
                 match advance(&mut at) {
                     true => continue,
@@ -555,4 +563,45 @@ pub async fn run(
         resumed,
         elapsed: progress.elapsed(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_line_is_a_typed_stytch_object_and_round_trips() {
+        let user = json!({"user_id": "user-test-16d9ba61-97a1-4ba4-9720-b03761dc50c6"});
+        let line = to_line(Kind::User, &user);
+        assert_eq!(parse_line(&line), Ok((Kind::User, user)));
+        for bad in [
+            "",
+            "[]",
+            "{\"user_id\": 1}",
+            "{\"type\": \"session\"}",
+            "{not json",
+        ] {
+            assert!(parse_line(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_of_another_source_starts_over_and_a_saved_one_resumes() {
+        let dir = std::env::temp_dir().join(format!("otpd-ckpt-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.json");
+        let fresh = Checkpoint::load(&path, "a").unwrap();
+        assert!(!fresh.is_resumed());
+        let mut at = fresh.clone();
+        at.phase = Phase::Members;
+        at.cursor = Some("next".into());
+        at.org_batch = 2;
+        at.save(&path).unwrap();
+        assert_eq!(Checkpoint::load(&path, "a").unwrap(), at);
+        assert!(!Checkpoint::load(&path, "b").unwrap().is_resumed());
+        let mut end = at.clone();
+        assert!(!advance(&mut end), "members is the last phase");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -590,6 +590,17 @@ async fn an_otpd_project_moves_into_a_fresh_one_with_the_same_ids_idempotently_a
     py.arg("tests/sdk/import_read.py")
         .env("OTPD_IMPORT_EXPECTED", &expected);
     crate::sdk::run_script(py, &target_served.address, &project_id, &secret, &ca.ca_pem);
+    let mut node = Command::new("node");
+    node.arg("tests/sdk/import_read.mjs")
+        .env("NODE_PATH", crate::sdk::sdk_env("OTPD_SDK_NODE_PATH"))
+        .env("OTPD_IMPORT_EXPECTED", &expected);
+    crate::sdk::run_script(
+        node,
+        &target_served.address,
+        &project_id,
+        &secret,
+        &ca.ca_pem,
+    );
 
     // The file path: the same objects as JSON lines give the same project.
     let file = dir.join("export.jsonl");
