@@ -365,7 +365,13 @@ impl Writer<'_> {
         let mfa_policy =
             MfaPolicy::parse(str_field(obj, "mfa_policy")).unwrap_or(MfaPolicy::Optional);
         // The organization object carries the settings under the same names otpd stores.
-        let settings: OrgSettings = serde_json::from_value(obj.clone()).unwrap_or_default();
+        // A null setting means Stytch's default, as a missing one does.
+        let mut present = obj.clone();
+        if let Some(m) = present.as_object_mut() {
+            m.retain(|_, v| !v.is_null());
+        }
+        let settings: OrgSettings = serde_json::from_value(present)
+            .map_err(|e| Fail(FailReason::InvalidRecord, format!("settings: {e}")))?;
         let created_at = time_field(obj, "created_at")?.unwrap_or_else(Utc::now);
         let updated_at = time_field(obj, "updated_at")?.unwrap_or(created_at);
         let external = external_id(obj, "organization_external_id")?;

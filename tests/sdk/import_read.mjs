@@ -19,9 +19,18 @@ const cfg = {
 const expected = JSON.parse(fs.readFileSync(process.env.OTPD_IMPORT_EXPECTED, "utf8"));
 let checks = 0;
 
+// Key order is not part of a JSON object's value (the expected file's keys are sorted).
+function canon(v) {
+  if (Array.isArray(v)) return v.map(canon);
+  if (v && typeof v === "object") {
+    return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon(v[k])]));
+  }
+  return v;
+}
+
 function eq(actual, want, what) {
-  const a = JSON.stringify(actual);
-  const w = JSON.stringify(want);
+  const a = JSON.stringify(canon(actual));
+  const w = JSON.stringify(canon(want));
   if (a !== w) {
     console.error(`FAIL: ${what}: got ${a}, want ${w}`);
     process.exit(1);
