@@ -562,6 +562,59 @@ async fn an_otpd_project_moves_into_a_fresh_one_with_the_same_ids_idempotently_a
         .filter(|m| m["mfa_phone_number_verified"] == true)
         .count();
     assert_eq!(known as usize, verified_users + verified_members);
+    // With the pending-sends budget at its tightest (one unanswered new number), every
+    // imported verified number is still served, while new numbers are held back.
+    let mut update = otpd_with(&target_config);
+    update.args(["project", "update", &project_id]).args([
+        "--limit",
+        "pending_floor=1",
+        "--limit",
+        "pending_per_auth=0",
+    ]);
+    let (code, _, stderr) = run(update, "");
+    assert_eq!(code, 0, "{stderr}");
+    let send = |number: String| {
+        let client = client.clone();
+        let (address, pid, secret) = (target_address.clone(), project_id.clone(), secret.clone());
+        async move {
+            client
+                .post(format!("{address}/v1/otps/sms/login_or_create"))
+                .basic_auth(&pid, Some(&secret))
+                .json(&json!({"phone_number": number}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let returning: Vec<String> = target
+        .users
+        .values()
+        .filter(|u| u["phone_numbers"][0]["verified"] == true)
+        .skip(1)
+        .take(6)
+        .map(|u| {
+            u["phone_numbers"][0]["phone_number"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    for n in returning {
+        assert_eq!(
+            send(n).await,
+            StatusCode::OK,
+            "an imported verified number is known"
+        );
+    }
+    let mut new_statuses = Vec::new();
+    for _ in 0..3 {
+        new_statuses.push(send(crate::helpers::unique_us_number()).await);
+    }
+    assert!(
+        new_statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "the budget is live for new numbers: {new_statuses:?}"
+    );
 
     // The official Python SDK reads them by their Stytch ids (it speaks HTTPS only).
     std::fs::write(
