@@ -718,3 +718,117 @@ async fn an_otpd_project_moves_into_a_fresh_one_with_the_same_ids_idempotently_a
     assert_eq!(from_file_snapshot.orgs, target.orgs);
     assert_eq!(from_file_snapshot.members, target.members);
 }
+
+#[tokio::test]
+async fn organization_and_member_searches_page_with_their_own_cursors_and_refuse_what_they_cannot_do(
+) {
+    let app = crate::helpers::spawn_app().await;
+    let mut orgs = Vec::new();
+    for i in 0..3 {
+        let r = app
+            .post(
+                "/v1/b2b/organizations",
+                json!({"organization_name": format!("Org {i}"), "organization_slug": format!("org-{i}")}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let id = r.body["organization"]["organization_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for m in 0..2 {
+            let r = app
+                .post(
+                    &format!("/v1/b2b/organizations/{id}/members"),
+                    json!({"email_address": format!("m{m}@org{i}.example")}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        }
+        orgs.push(id);
+    }
+    let first = app
+        .post("/v1/b2b/organizations/search", json!({"limit": 2}))
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert_eq!(first.body["organizations"].as_array().unwrap().len(), 2);
+    assert_eq!(first.body["results_metadata"]["total"], 3);
+    let cursor = first.body["results_metadata"]["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second = app
+        .post(
+            "/v1/b2b/organizations/search",
+            json!({"limit": 2, "cursor": cursor}),
+        )
+        .await;
+    assert_eq!(second.body["organizations"].as_array().unwrap().len(), 1);
+    assert!(second.body["results_metadata"]["next_cursor"].is_null());
+    let by_id = app
+        .post(
+            "/v1/b2b/organizations/search",
+            json!({"query": {"operator": "AND", "operands": [{"filter_name": "organization_ids", "filter_value": [orgs[1]]}]}}),
+        )
+        .await;
+    assert_eq!(
+        by_id.body["organizations"][0]["organization_id"],
+        orgs[1].as_str()
+    );
+
+    let members = app
+        .post(
+            "/v1/b2b/organizations/members/search",
+            json!({"organization_ids": [orgs[0], orgs[2]], "limit": 3}),
+        )
+        .await;
+    assert_eq!(members.status, StatusCode::OK, "{}", members.body);
+    assert_eq!(members.body["results_metadata"]["total"], 4);
+    assert_eq!(members.body["members"].as_array().unwrap().len(), 3);
+    for m in members.body["members"].as_array().unwrap() {
+        let org = m["organization_id"].as_str().unwrap();
+        assert!(org == orgs[0] || org == orgs[2]);
+        assert_eq!(members.body["organizations"][org]["organization_id"], org);
+    }
+
+    for (path, body, says) in [
+        (
+            "/v1/b2b/organizations/members/search",
+            json!({}),
+            "organization_ids",
+        ),
+        (
+            "/v1/b2b/organizations/members/search",
+            json!({"organization_ids": []}),
+            "organization_ids",
+        ),
+        (
+            "/v1/b2b/organizations/members/search",
+            json!({"organization_ids": [orgs[0]], "cursor": cursor}),
+            "cursor",
+        ),
+        (
+            "/v1/b2b/organizations/search",
+            json!({"limit": 1001}),
+            "limit",
+        ),
+        (
+            "/v1/b2b/organizations/search",
+            json!({"query": {"operator": "AND", "operands": [{"filter_name": "organization_slugs", "filter_value": ["org-1"]}]}}),
+            "organization_slugs",
+        ),
+    ] {
+        let r = app.post(path, body.clone()).await;
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "{path} {body}: {}",
+            r.body
+        );
+        assert!(
+            r.body["error_message"].as_str().unwrap().contains(says),
+            "{}",
+            r.body
+        );
+    }
+}
