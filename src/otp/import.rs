@@ -235,45 +235,91 @@ impl Importer {
         kind: Kind,
         obj: &Value,
     ) -> Result<(String, Outcome), StoreError> {
-        let id_key = match kind {
-            Kind::User => "user_id",
-            Kind::Organization => "organization_id",
-            Kind::Member => "member_id",
+        let Some((id, fp)) = identify(kind, obj) else {
+            return Ok(no_id(kind));
         };
-        let id: String = str_field(obj, id_key).chars().take(128).collect();
-        if id.is_empty() {
-            return Ok((
-                "(no id)".into(),
-                Outcome::Failed(FailReason::InvalidRecord, format!("no {id_key}")),
-            ));
-        }
-        let fp = fingerprint(obj);
-        let project = self.project.clone();
-        let writer = Writer { project: &project };
-        let mut tx = match self.outer.as_mut() {
+        let tx = match self.outer.as_mut() {
             Some(outer) => sqlx::Acquire::begin(&mut **outer).await?,
             None => db::begin(&self.pool).await?,
         };
-        if db::unchanged(&mut tx, &project, kind, &id, &fp).await? {
-            return Ok((id, Outcome::Unchanged));
-        }
-        let written = match kind {
-            Kind::User => writer.user(&mut tx, obj).await,
-            Kind::Organization => writer.organization(&mut tx, obj).await,
-            Kind::Member => writer.member(&mut tx, obj).await,
+        write(&self.project, tx, kind, obj, id, fp).await
+    }
+
+    /// `import` for a real run (not a dry run), callable for several records at once: each
+    /// record is its own transaction on its own connection. A deadlock between two records
+    /// of a batch (two records sharing numbers crosswise) is retried.
+    pub async fn import_shared(
+        &self,
+        kind: Kind,
+        obj: &Value,
+    ) -> Result<(String, Outcome), StoreError> {
+        let Some((id, fp)) = identify(kind, obj) else {
+            return Ok(no_id(kind));
         };
-        match written {
-            Ok(()) => {
-                db::record(&mut tx, &project, kind, &id, &fp, obj).await?;
-                tx.commit().await?;
-                Ok((id, Outcome::Imported))
+        let mut attempt = 0;
+        loop {
+            let tx = db::begin(&self.pool).await?;
+            match write(&self.project, tx, kind, obj, id.clone(), fp.clone()).await {
+                Err(StoreError::Db(sqlx::Error::Database(d)))
+                    if attempt < 3 && d.code().as_deref() == Some("40P01") =>
+                {
+                    attempt += 1;
+                }
+                other => return other,
             }
-            Err(Error::Fail(Fail(reason, detail))) => {
-                tx.rollback().await?;
-                Ok((id, Outcome::Failed(reason, detail)))
-            }
-            Err(Error::Store(e)) => Err(e),
         }
+    }
+}
+
+fn id_key(kind: Kind) -> &'static str {
+    match kind {
+        Kind::User => "user_id",
+        Kind::Organization => "organization_id",
+        Kind::Member => "member_id",
+    }
+}
+
+/// The record's id as given (for the report) and its fingerprint; `None` without an id.
+fn identify(kind: Kind, obj: &Value) -> Option<(String, Vec<u8>)> {
+    let id: String = str_field(obj, id_key(kind)).chars().take(128).collect();
+    (!id.is_empty()).then(|| (id, fingerprint(obj)))
+}
+
+fn no_id(kind: Kind) -> (String, Outcome) {
+    (
+        "(no id)".into(),
+        Outcome::Failed(FailReason::InvalidRecord, format!("no {}", id_key(kind))),
+    )
+}
+
+async fn write(
+    project: &ProjectId,
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    kind: Kind,
+    obj: &Value,
+    id: String,
+    fp: Vec<u8>,
+) -> Result<(String, Outcome), StoreError> {
+    let writer = Writer { project };
+    if db::unchanged(&mut tx, project, kind, &id, &fp).await? {
+        return Ok((id, Outcome::Unchanged));
+    }
+    let written = match kind {
+        Kind::User => writer.user(&mut tx, obj).await,
+        Kind::Organization => writer.organization(&mut tx, obj).await,
+        Kind::Member => writer.member(&mut tx, obj).await,
+    };
+    match written {
+        Ok(()) => {
+            db::record(&mut tx, project, kind, &id, &fp, obj).await?;
+            tx.commit().await?;
+            Ok((id, Outcome::Imported))
+        }
+        Err(Error::Fail(Fail(reason, detail))) => {
+            tx.rollback().await?;
+            Ok((id, Outcome::Failed(reason, detail)))
+        }
+        Err(Error::Store(e)) => Err(e),
     }
 }
 
