@@ -611,24 +611,58 @@ pub enum B2bSearchOperator {
     Or,
 }
 
-/// `{"filter_name": …, "filter_value": […]}`: `organization_ids` for organizations,
-/// `member_ids` for members (lists of 1 to 100 ids); other filters are refused with
-/// `bad_request`.
+/// An organization id (`organization-<env>-<uuid>`).
 #[derive(Deserialize, ToSchema)]
-pub struct B2bSearchOperand {
-    #[schema(pattern = r"^(organization_ids|member_ids)$")]
+#[schema(
+    pattern = r"^organization-(test|live)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+)]
+pub struct OrganizationIdText(String);
+
+/// A member id (`member-<env>-<uuid>`).
+#[derive(Deserialize, ToSchema)]
+#[schema(
+    pattern = r"^member-(test|live)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+)]
+pub struct MemberIdText(String);
+
+/// `{"filter_name": "organization_ids", "filter_value": [ids]}`: the only filter otpd's
+/// `organizations.search` knows; Stytch's others are refused with `bad_request`.
+#[derive(Deserialize, ToSchema)]
+pub struct OrganizationSearchOperand {
+    #[schema(pattern = r"^organization_ids$")]
     filter_name: String,
-    #[schema(max_items = 100)]
-    filter_value: Vec<String>,
+    #[schema(min_items = 1, max_items = 100, inline)]
+    filter_value: Vec<OrganizationIdText>,
 }
 
+/// `{"filter_name": "member_ids", "filter_value": [ids]}`: the only filter otpd's
+/// `organizations.members.search` knows; Stytch's others are refused with `bad_request`.
 #[derive(Deserialize, ToSchema)]
-pub struct B2bSearchQuery {
+pub struct MemberSearchOperand {
+    #[schema(pattern = r"^member_ids$")]
+    filter_name: String,
+    #[schema(min_items = 1, max_items = 100, inline)]
+    filter_value: Vec<MemberIdText>,
+}
+
+/// `{operator, operands}`; no operands matches everything.
+#[derive(Deserialize, ToSchema)]
+pub struct OrganizationSearchQuery {
     #[allow(dead_code)]
     operator: B2bSearchOperator,
     #[schema(max_items = 20)]
     #[serde(default)]
-    operands: Vec<B2bSearchOperand>,
+    operands: Vec<OrganizationSearchOperand>,
+}
+
+/// `{operator, operands}`; no operands matches everything.
+#[derive(Deserialize, ToSchema)]
+pub struct MemberSearchQuery {
+    #[allow(dead_code)]
+    operator: B2bSearchOperator,
+    #[schema(max_items = 20)]
+    #[serde(default)]
+    operands: Vec<MemberSearchOperand>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -644,14 +678,14 @@ pub struct SearchOrganizationsInput {
         pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
     )]
     cursor: Option<String>,
-    query: Option<B2bSearchQuery>,
+    query: Option<OrganizationSearchQuery>,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct SearchMembersInput {
     /// The organizations whose members to list (1 to 100; Stytch requires at least one).
-    #[schema(min_items = 1, max_items = 100)]
-    organization_ids: Vec<String>,
+    #[schema(min_items = 1, max_items = 100, inline)]
+    organization_ids: Vec<OrganizationIdText>,
     /// 1 to 1000; default 100.
     #[schema(minimum = 1, maximum = 1000)]
     #[serde(default, deserialize_with = "super::json::whole_number")]
@@ -661,7 +695,7 @@ pub struct SearchMembersInput {
         pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
     )]
     cursor: Option<String>,
-    query: Option<B2bSearchQuery>,
+    query: Option<MemberSearchQuery>,
 }
 
 fn search_limit(limit: Option<u32>) -> Result<u16, ApiError> {
@@ -686,39 +720,35 @@ fn search_cursor(
 
 /// The ids of the one filter a search supports, intersected when given more than once.
 fn id_filter(
-    query: Option<B2bSearchQuery>,
+    operands: Vec<(String, Vec<String>)>,
     supported: &str,
     valid: fn(&str) -> bool,
 ) -> Result<Option<Vec<String>>, ApiError> {
-    let Some(q) = query else { return Ok(None) };
-    if q.operands.len() > 20 {
+    if operands.len() > 20 {
         return Err(ApiError::bad_request("query: at most 20 operands"));
     }
     let mut ids: Option<Vec<String>> = None;
-    for o in q.operands {
-        if o.filter_name != supported {
+    for (name, values) in operands {
+        if name != supported {
             return Err(ApiError::bad_request(format!(
                 "query: filter_name `{}` is not one otpd supports here ({supported})",
-                o.filter_name.chars().take(64).collect::<String>()
+                name.chars().take(64).collect::<String>()
             )));
         }
-        if o.filter_value.is_empty() || o.filter_value.len() > 100 {
+        if values.is_empty() || values.len() > 100 {
             return Err(ApiError::bad_request(format!(
                 "query: `{supported}` takes a list of 1 to 100 ids as filter_value"
             )));
         }
-        if let Some(bad) = o.filter_value.iter().find(|v| !valid(v)) {
+        if let Some(bad) = values.iter().find(|v| !valid(v)) {
             return Err(ApiError::bad_request(format!(
                 "query: `{}` is not a valid id for `{supported}`",
                 bad.chars().take(64).collect::<String>()
             )));
         }
         ids = Some(match ids {
-            None => o.filter_value,
-            Some(prev) => prev
-                .into_iter()
-                .filter(|i| o.filter_value.contains(i))
-                .collect(),
+            None => values,
+            Some(prev) => prev.into_iter().filter(|i| values.contains(i)).collect(),
         });
     }
     Ok(ids)
@@ -757,7 +787,21 @@ pub async fn search_organizations(
     use crate::domain::organization::SearchKind;
     let limit = search_limit(i.limit)?;
     let cursor = search_cursor(SearchKind::Organizations, i.cursor.as_deref())?;
-    let ids = id_filter(i.query, "organization_ids", is_org_id)?;
+    let operands = i
+        .query
+        .map(|q| {
+            q.operands
+                .into_iter()
+                .map(|o| {
+                    (
+                        o.filter_name,
+                        o.filter_value.into_iter().map(|v| v.0).collect(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let ids = id_filter(operands, "organization_ids", is_org_id)?;
     let page = b2b::search_organizations(
         &state.services,
         &project,
@@ -801,12 +845,13 @@ pub async fn search_members(
     Json(i): Json<SearchMembersInput>,
 ) -> Result<HttpResponse, ApiError> {
     use crate::domain::organization::SearchKind;
-    if i.organization_ids.is_empty() || i.organization_ids.len() > 100 {
+    let organization_ids: Vec<String> = i.organization_ids.into_iter().map(|o| o.0).collect();
+    if organization_ids.is_empty() || organization_ids.len() > 100 {
         return Err(ApiError::bad_request(
             "organization_ids must list 1 to 100 organization ids",
         ));
     }
-    if let Some(bad) = i.organization_ids.iter().find(|v| !is_org_id(v)) {
+    if let Some(bad) = organization_ids.iter().find(|v| !is_org_id(v)) {
         return Err(ApiError::bad_request(format!(
             "organization_ids: `{}` is not an organization id",
             bad.chars().take(64).collect::<String>()
@@ -814,11 +859,25 @@ pub async fn search_members(
     }
     let limit = search_limit(i.limit)?;
     let cursor = search_cursor(SearchKind::Members, i.cursor.as_deref())?;
-    let ids = id_filter(i.query, "member_ids", is_member_id)?;
+    let operands = i
+        .query
+        .map(|q| {
+            q.operands
+                .into_iter()
+                .map(|o| {
+                    (
+                        o.filter_name,
+                        o.filter_value.into_iter().map(|v| v.0).collect(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let ids = id_filter(operands, "member_ids", is_member_id)?;
     let page = b2b::search_members(
         &state.services,
         &project,
-        &i.organization_ids,
+        &organization_ids,
         ids.as_deref(),
         cursor.as_ref(),
         limit,
