@@ -61,6 +61,11 @@ pub enum Command {
     },
     /// Print the OpenAPI 3.1 document of the HTTP API (the committed `openapi.json`).
     Openapi,
+    /// Copy users, organizations and members into a project, keeping their ids.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// Manage projects and their secrets.
     Project {
         #[command(subcommand)]
@@ -77,9 +82,24 @@ pub enum ProjectCommand {
         /// A live project (ids say `live`, sandbox values are refused).
         #[arg(long)]
         live: bool,
-        /// Print exactly one JSON object {"project_id", "secret"}.
+        /// Print exactly one JSON object {"project_id", "secret"} (with a given secret:
+        /// {"project_id", "secret_id"}, the secret is not echoed; plus "public_token").
         #[arg(long)]
         json: bool,
+        /// Keep this project id (`project-test-…`/`project-live-…`, e.g. Stytch's); its
+        /// prefix decides test or live.
+        #[arg(long)]
+        project_id: Option<String>,
+        /// Keep this secret (`secret-test-…`/`secret-live-…`), read from this file or `-`
+        /// for stdin, never from the command line.
+        #[arg(long, requires = "project_id", value_name = "FILE")]
+        secret_file: Option<PathBuf>,
+        /// Also keep this public token (`public-token-test-…`), with its --origin values.
+        #[arg(long, requires = "project_id", requires = "origins")]
+        public_token: Option<String>,
+        /// An origin allowed to use --public-token (repeatable).
+        #[arg(long = "origin", value_name = "ORIGIN", requires = "public_token")]
+        origins: Vec<String>,
         #[command(flatten)]
         settings: SettingsArgs,
     },
@@ -124,6 +144,53 @@ pub enum ProjectCommand {
         #[command(subcommand)]
         command: TrustedTokenCommand,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCommand {
+    /// From Stytch's search APIs (or a compatible server), or from a JSON-lines file of the
+    /// same objects. Idempotent and resumable; see docs/migrating-from-stytch.md.
+    Stytch(ImportStytchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ImportStytchArgs {
+    /// The otpd project to import into (created first with `project create --project-id`).
+    #[arg(long)]
+    project: String,
+    /// A Stytch-compatible API base URL (default: Stytch's host for the source project id,
+    /// https://test.stytch.com for project-test-…, https://api.stytch.com otherwise).
+    #[arg(long, conflicts_with = "from_file", requires = "source_project_id")]
+    from_url: Option<String>,
+    /// The source project's id.
+    #[arg(long, requires = "source_secret_file", conflicts_with = "from_file")]
+    source_project_id: Option<String>,
+    /// The source project's secret, read from this file or `-` for stdin (never from argv).
+    #[arg(long, requires = "source_project_id", value_name = "FILE")]
+    source_secret_file: Option<PathBuf>,
+    /// Extra PEM CA certificates to trust for --from-url.
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<PathBuf>,
+    /// A JSON-lines file: one object a line with "type": "user" | "organization" | "member".
+    #[arg(
+        long,
+        required_unless_present = "source_project_id",
+        value_name = "F.jsonl"
+    )]
+    from_file: Option<PathBuf>,
+    /// Check and count everything, write nothing (each record's transaction is rolled back).
+    #[arg(long)]
+    dry_run: bool,
+    /// Where the checkpoint lives (default: next to --from-file, the working directory for
+    /// --from-url).
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Records per search request (1 to 1000).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    page_size: u32,
+    /// Stop after this many pages, keeping the checkpoint (tests of resuming).
+    #[arg(long, hide = true)]
+    max_pages: Option<u64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -308,6 +375,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             dev(&mut config, &data_dir).await?;
         }
         Command::Project { command } => project(&config, command).await?,
+        Command::Import {
+            command: ImportCommand::Stytch(args),
+        } => import_stytch(&config, args).await?,
         Command::Healthcheck { url, timeout_secs } => {
             let url = match url {
                 Some(u) => u,
@@ -336,6 +406,141 @@ async fn serve(config: &Config, migrate: bool) -> anyhow::Result<()> {
     let host = config.listen_addr()?.ip();
     tracing::info!(address = %format!("{}://{}:{}", app.scheme(), host, app.port()), "listening");
     app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn import_stytch(config: &Config, a: ImportStytchArgs) -> Result<(), Failure> {
+    use crate::otp::import::{Importer, Kind};
+    use crate::otp::import_source::{self, ApiSource, FileSource, Source};
+    let pool = admin_pool(config)?;
+    if !store::migrations_current(&pool)
+        .await
+        .context("checking the database schema")?
+    {
+        return Err(Failure::Other(anyhow::anyhow!(
+            "the database is not migrated for this otpd version: run `otpd migrate` first"
+        )));
+    }
+    let project = ProjectId::parse(a.project.trim()).context("--project")?;
+    if store::projects::get_project(&pool, &project)
+        .await
+        .context("loading the project")?
+        .is_none()
+    {
+        return Err(Failure::Other(anyhow::anyhow!(
+            "no project {project}: create it first (`otpd project create --project-id …`)"
+        )));
+    }
+    let (mut source, state_default) = match (&a.from_file, &a.source_project_id) {
+        (Some(f), _) => {
+            let dir = f
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+            (
+                Source::File(FileSource::new(f.clone(), a.page_size as usize)),
+                dir,
+            )
+        }
+        (None, Some(pid)) => {
+            let Some(secret_file) = &a.source_secret_file else {
+                return Err(Failure::Other(anyhow::anyhow!(
+                    "--source-secret-file is required with --source-project-id"
+                )));
+            };
+            let secret = SecretString::from(read_secret_file(secret_file)?);
+            let ca = match &a.ca_file {
+                Some(f) => {
+                    Some(std::fs::read(f).with_context(|| format!("reading {}", f.display()))?)
+                }
+                None => None,
+            };
+            (
+                Source::Api(ApiSource::new(
+                    a.from_url.clone(),
+                    pid.trim().to_owned(),
+                    secret,
+                    ca.as_deref(),
+                    a.page_size,
+                )?),
+                PathBuf::from("."),
+            )
+        }
+        (None, None) => {
+            return Err(Failure::Other(anyhow::anyhow!(
+                "give --from-file or --source-project-id (with --source-secret-file)"
+            )))
+        }
+    };
+    let state_dir = a.state_dir.clone().unwrap_or(state_default);
+    let checkpoint = state_dir.join(format!("otpd-import-{project}.checkpoint.json"));
+    let mut importer = Importer::new(pool, project.clone(), a.dry_run)
+        .await
+        .context("starting the import")?;
+    let mut out = std::io::stdout().lock();
+    let report = import_source::run(
+        &mut importer,
+        &mut source,
+        &checkpoint,
+        a.max_pages,
+        &mut out,
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "the import stopped; run the same command again to resume from {}",
+            checkpoint.display()
+        )
+    })?;
+    drop(out);
+    importer.finish().await.context("ending the import")?;
+    if let Source::Api(api) = &source {
+        for path in &api.skipped {
+            println!(
+                "skipped {path}: the source does not serve it (a consumer or B2B-only project)"
+            );
+        }
+    }
+    let t = &report.tally;
+    for (kind, label) in [
+        (Kind::User, "users"),
+        (Kind::Organization, "organizations"),
+        (Kind::Member, "members"),
+    ] {
+        let (i, u, f) = t.of(kind);
+        println!("{label}: imported {i}, unchanged {u}, failed {f}");
+    }
+    if !t.reasons.is_empty() {
+        let reasons: Vec<String> = t
+            .reasons
+            .iter()
+            .map(|(r, n)| format!("{} {n}", r.as_str()))
+            .collect();
+        println!("failed by reason: {}", reasons.join(", "));
+    }
+    let (imported, unchanged, failed) = t.totals();
+    let total = imported + unchanged + failed;
+    let secs = report.elapsed.as_secs_f64();
+    println!(
+        "{total} records in {secs:.1} s ({:.0} records/s){}",
+        total as f64 / secs.max(0.001),
+        if report.resumed {
+            ", resumed from the checkpoint"
+        } else {
+            ""
+        }
+    );
+    if a.dry_run {
+        println!("dry run: nothing was written");
+    }
+    if report.stopped_early {
+        println!(
+            "stopped after {} pages (--max-pages); run again to resume from {}",
+            a.max_pages.unwrap_or(0),
+            checkpoint.display()
+        );
+    }
+    println!("imported {imported}, unchanged {unchanged}, failed {failed}");
     Ok(())
 }
 
@@ -474,6 +679,10 @@ async fn project(config: &Config, command: ProjectCommand) -> Result<(), Failure
             name,
             live,
             json,
+            project_id,
+            secret_file,
+            public_token,
+            origins,
             settings,
         } => {
             let name = name.trim();
@@ -492,6 +701,35 @@ async fn project(config: &Config, command: ProjectCommand) -> Result<(), Failure
                 }
             }
             settings.apply(&mut s)?;
+            if let Some(given) = project_id {
+                let kept = kept_credentials(&given, live, secret_file, public_token, &origins)?;
+                let id = kept.id.clone();
+                let token = kept.public_token.as_ref().map(|(t, _)| t.to_string());
+                let (secret_id, generated) =
+                    projects::create_project_keeping(&pool, &hasher, name, &s, kept)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let mut out = json!({"project_id": id.as_str(), "secret_id": secret_id.as_str()});
+                if let Some(g) = &generated {
+                    out["secret"] = json!(g.expose_secret());
+                }
+                if let Some(t) = &token {
+                    out["public_token"] = json!(t);
+                }
+                if json {
+                    println!("{out}");
+                } else {
+                    println!("project_id: {id}\nsecret_id:  {secret_id}");
+                    match &generated {
+                        Some(g) => println!("secret:     {}", g.expose_secret()),
+                        None => println!("secret:     (the given one)"),
+                    }
+                    if let Some(t) = token {
+                        println!("public_token: {t}");
+                    }
+                }
+                return Ok(());
+            }
             let (id, secret) = projects::create_project(&pool, &hasher, name, live, &s)
                 .await
                 .context("creating the project")?;
@@ -698,6 +936,60 @@ async fn project(config: &Config, command: ProjectCommand) -> Result<(), Failure
         },
     }
     Ok(())
+}
+
+/// Reads a secret from a file or stdin (`-`); argv would leak it to `ps` and shell history.
+pub(crate) fn read_secret_file(path: &Path) -> anyhow::Result<String> {
+    let text = if path == Path::new("-") {
+        let mut buf = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut buf)
+            .context("reading the secret from stdin")?;
+        buf
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+    };
+    Ok(text.trim().to_owned())
+}
+
+/// The checked credentials of `project create --project-id …`.
+fn kept_credentials(
+    given_id: &str,
+    live: bool,
+    secret_file: Option<PathBuf>,
+    public_token: Option<String>,
+    origins: &[String],
+) -> anyhow::Result<projects::KeptCredentials> {
+    use crate::domain::ids::{Environment, PublicToken};
+    let id = ProjectId::parse(given_id.trim()).context("--project-id")?;
+    if live && id.env() == Environment::Test {
+        bail!("--live conflicts with the test project id {id}");
+    }
+    let secret = match secret_file {
+        None => None,
+        Some(f) => {
+            let raw = read_secret_file(&f)?;
+            let (_, s) =
+                crate::domain::secret::parse_given_secret(&raw).context("--secret-file")?;
+            Some(s)
+        }
+    };
+    let public_token = match public_token {
+        None => None,
+        Some(t) => {
+            let token = PublicToken::parse(t.trim()).context("--public-token")?;
+            let origins = origins
+                .iter()
+                .map(|o| Origin::parse(o))
+                .collect::<Result<Vec<_>, _>>()
+                .context("--origin")?;
+            Some((token, origins))
+        }
+    };
+    Ok(projects::KeptCredentials {
+        id,
+        secret,
+        public_token,
+    })
 }
 
 fn random_token() -> String {

@@ -24,6 +24,32 @@ pub fn generate_secret(env: Environment) -> SecretString {
     ))
 }
 
+/// A secret an operator brings along (a team moving from Stytch keeps its `secret-test-…`):
+/// `secret-<env>-` then 16 to 128 characters of base64url (Stytch's are 36; otpd's 43).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the given secret is not secret-test-… or secret-live-… followed by 16 to 128 characters of A-Z a-z 0-9 _ -")]
+pub struct GivenSecretError;
+
+pub fn parse_given_secret(raw: &str) -> Result<(Environment, SecretString), GivenSecretError> {
+    let s = raw.trim();
+    let (env, rest) = if let Some(r) = s.strip_prefix("secret-test-") {
+        (Environment::Test, r)
+    } else if let Some(r) = s.strip_prefix("secret-live-") {
+        (Environment::Live, r)
+    } else {
+        return Err(GivenSecretError);
+    };
+    let ok = (16..=128).contains(&rest.len())
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'));
+    if ok {
+        Ok((env, SecretString::from(s.to_owned())))
+    } else {
+        Err(GivenSecretError)
+    }
+}
+
 /// HMAC-SHA256 keyed by a key derived from the pepper: a leaked table of hashes can't be
 /// checked against guesses without the pepper, and secrets are high-entropy anyway, so a
 /// fast keyed hash is enough (no argon2 on every request).
@@ -85,5 +111,33 @@ mod tests {
         let other = SecretHasher::new(&SecretString::from("q".repeat(40)));
         assert!(!other.matches_any(s.expose_secret(), &stored));
         assert!(!h.matches_any(s.expose_secret(), &[]));
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn a_given_secret_is_taken_in_stytch_and_otpd_shapes_only() {
+        let (env, s) =
+            parse_given_secret("secret-live-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789\n").unwrap();
+        assert_eq!(env, Environment::Live);
+        assert_eq!(
+            s.expose_secret(),
+            "secret-live-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+        );
+        let own = generate_secret(Environment::Test);
+        assert_eq!(
+            parse_given_secret(own.expose_secret()).unwrap().0,
+            Environment::Test
+        );
+        for bad in [
+            "",
+            "secret-test-",
+            "secret-test-short",
+            "secret-prod-AbCdEfGhIjKlMnOpQrStUvWxYz01",
+            "secret-test-AbCdEfGhIjKl MnOpQrStUvWxYz01",
+            "token-test-AbCdEfGhIjKlMnOpQrStUvWxYz01",
+        ] {
+            assert!(parse_given_secret(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_given_secret(&format!("secret-test-{}", "a".repeat(129))).is_err());
     }
 }

@@ -10,7 +10,10 @@ use super::context::RequestId;
 use super::dto::rfc3339;
 use super::errors::{ApiError, ErrorBody, ErrorKind, ServerErrors, Unauthorized};
 use super::json::Json;
-use super::openapi::{MemberAuthenticateResponse, MemberResponse, OrganizationResponse};
+use super::openapi::{
+    MemberAuthenticateResponse, MemberResponse, MemberSearchResponse, OrganizationResponse,
+    OrganizationSearchResponse,
+};
 use super::AppState;
 use crate::domain::ids::ExternalId;
 use crate::domain::organization::{
@@ -596,6 +599,305 @@ pub async fn get_organization(
     let org = b2b::organization(&state.services, &project, &path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(json!({
         "status_code": 200, "request_id": request_id, "organization": organization_body(&org)
+    })))
+}
+
+/// `AND` or `OR` (Stytch deprecated `OR`; with otpd's single filter they mean the same).
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+pub enum B2bSearchOperator {
+    #[serde(rename = "AND")]
+    And,
+    #[serde(rename = "OR")]
+    Or,
+}
+
+/// An organization id (`organization-<env>-<uuid>`).
+#[derive(Deserialize, ToSchema)]
+#[schema(
+    pattern = r"^organization-(test|live)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+)]
+pub struct OrganizationIdText(String);
+
+/// A member id (`member-<env>-<uuid>`).
+#[derive(Deserialize, ToSchema)]
+#[schema(
+    pattern = r"^member-(test|live)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+)]
+pub struct MemberIdText(String);
+
+/// `{"filter_name": "organization_ids", "filter_value": [ids]}`: the only filter otpd's
+/// `organizations.search` knows; Stytch's others are refused with `bad_request`.
+#[derive(Deserialize, ToSchema)]
+pub struct OrganizationSearchOperand {
+    #[schema(pattern = r"^organization_ids$")]
+    filter_name: String,
+    #[schema(min_items = 1, max_items = 100, inline)]
+    filter_value: Vec<OrganizationIdText>,
+}
+
+/// `{"filter_name": "member_ids", "filter_value": [ids]}`: the only filter otpd's
+/// `organizations.members.search` knows; Stytch's others are refused with `bad_request`.
+#[derive(Deserialize, ToSchema)]
+pub struct MemberSearchOperand {
+    #[schema(pattern = r"^member_ids$")]
+    filter_name: String,
+    #[schema(min_items = 1, max_items = 100, inline)]
+    filter_value: Vec<MemberIdText>,
+}
+
+/// `{operator, operands}`; no operands matches everything.
+#[derive(Deserialize, ToSchema)]
+pub struct OrganizationSearchQuery {
+    #[allow(dead_code)]
+    operator: B2bSearchOperator,
+    #[schema(max_items = 20)]
+    #[serde(default)]
+    operands: Vec<OrganizationSearchOperand>,
+}
+
+/// `{operator, operands}`; no operands matches everything.
+#[derive(Deserialize, ToSchema)]
+pub struct MemberSearchQuery {
+    #[allow(dead_code)]
+    operator: B2bSearchOperator,
+    #[schema(max_items = 20)]
+    #[serde(default)]
+    operands: Vec<MemberSearchOperand>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SearchOrganizationsInput {
+    /// 1 to 1000; default 100.
+    #[schema(minimum = 1, maximum = 1000)]
+    #[serde(default, deserialize_with = "super::json::whole_number")]
+    limit: Option<u32>,
+    /// `results_metadata.next_cursor` of the previous page (a cursor otpd didn't issue, or
+    /// one of another search, is refused with `bad_request`).
+    #[schema(
+        max_length = 512,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
+    cursor: Option<String>,
+    query: Option<OrganizationSearchQuery>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SearchMembersInput {
+    /// The organizations whose members to list (1 to 100; Stytch requires at least one).
+    #[schema(min_items = 1, max_items = 100, inline)]
+    organization_ids: Vec<OrganizationIdText>,
+    /// 1 to 1000; default 100.
+    #[schema(minimum = 1, maximum = 1000)]
+    #[serde(default, deserialize_with = "super::json::whole_number")]
+    limit: Option<u32>,
+    #[schema(
+        max_length = 512,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
+    cursor: Option<String>,
+    query: Option<MemberSearchQuery>,
+}
+
+fn search_limit(limit: Option<u32>) -> Result<u16, ApiError> {
+    match limit {
+        None => Ok(100),
+        Some(l @ 1..=1000) => Ok(l as u16),
+        Some(_) => Err(ApiError::bad_request("limit must be between 1 and 1000")),
+    }
+}
+
+fn search_cursor(
+    kind: crate::domain::organization::SearchKind,
+    cursor: Option<&str>,
+) -> Result<Option<crate::domain::organization::B2bCursor>, ApiError> {
+    match cursor {
+        None | Some("") => Ok(None),
+        Some(c) => crate::domain::organization::B2bCursor::decode(kind, c)
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_request("cursor is not one otpd issued")),
+    }
+}
+
+/// The ids of the one filter a search supports, intersected when given more than once.
+fn id_filter(
+    operands: Vec<(String, Vec<String>)>,
+    supported: &str,
+    valid: fn(&str) -> bool,
+) -> Result<Option<Vec<String>>, ApiError> {
+    if operands.len() > 20 {
+        return Err(ApiError::bad_request("query: at most 20 operands"));
+    }
+    let mut ids: Option<Vec<String>> = None;
+    for (name, values) in operands {
+        if name != supported {
+            return Err(ApiError::bad_request(format!(
+                "query: filter_name `{}` is not one otpd supports here ({supported})",
+                name.chars().take(64).collect::<String>()
+            )));
+        }
+        if values.is_empty() || values.len() > 100 {
+            return Err(ApiError::bad_request(format!(
+                "query: `{supported}` takes a list of 1 to 100 ids as filter_value"
+            )));
+        }
+        if let Some(bad) = values.iter().find(|v| !valid(v)) {
+            return Err(ApiError::bad_request(format!(
+                "query: `{}` is not a valid id for `{supported}`",
+                bad.chars().take(64).collect::<String>()
+            )));
+        }
+        ids = Some(match ids {
+            None => values,
+            Some(prev) => prev.into_iter().filter(|i| values.contains(i)).collect(),
+        });
+    }
+    Ok(ids)
+}
+
+fn is_org_id(s: &str) -> bool {
+    crate::domain::ids::OrganizationId::parse(s).is_ok()
+}
+
+fn is_member_id(s: &str) -> bool {
+    crate::domain::ids::MemberId::parse(s).is_ok()
+}
+
+/// Search organizations, a page at a time (oldest first).
+#[utoipa::path(
+    post,
+    path = "/v1/b2b/organizations/search",
+    tag = "b2b",
+    operation_id = "b2b_search_organizations",
+    security(("basic" = [])),
+    request_body = SearchOrganizationsInput,
+    responses(
+        (status = 200, description = "A page of organizations", body = OrganizationSearchResponse),
+        (status = 400, description = "Malformed request or query (`bad_request`)", body = ErrorBody),
+        Unauthorized,
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
+        ServerErrors
+    )
+)]
+pub async fn search_organizations(
+    state: web::Data<AppState>,
+    Authenticated(project): Authenticated,
+    RequestId(request_id): RequestId,
+    Json(i): Json<SearchOrganizationsInput>,
+) -> Result<HttpResponse, ApiError> {
+    use crate::domain::organization::SearchKind;
+    let limit = search_limit(i.limit)?;
+    let cursor = search_cursor(SearchKind::Organizations, i.cursor.as_deref())?;
+    let operands = i
+        .query
+        .map(|q| {
+            q.operands
+                .into_iter()
+                .map(|o| {
+                    (
+                        o.filter_name,
+                        o.filter_value.into_iter().map(|v| v.0).collect(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let ids = id_filter(operands, "organization_ids", is_org_id)?;
+    let page = b2b::search_organizations(
+        &state.services,
+        &project,
+        ids.as_deref(),
+        cursor.as_ref(),
+        limit,
+    )
+    .await?;
+    let orgs: Vec<Value> = page.items.iter().map(organization_body).collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "status_code": 200,
+        "request_id": request_id,
+        "organizations": orgs,
+        "results_metadata": {
+            "total": page.total,
+            "next_cursor": page.next.map(|c| c.encode(SearchKind::Organizations)),
+        },
+    })))
+}
+
+/// Search the members of some organizations, a page at a time (oldest first).
+#[utoipa::path(
+    post,
+    path = "/v1/b2b/organizations/members/search",
+    tag = "b2b",
+    operation_id = "b2b_search_members",
+    security(("basic" = [])),
+    request_body = SearchMembersInput,
+    responses(
+        (status = 200, description = "A page of members and their organizations", body = MemberSearchResponse),
+        (status = 400, description = "Malformed request or query (`bad_request`)", body = ErrorBody),
+        Unauthorized,
+        (status = 429, description = "`too_many_requests` (a rate limit or guess budget) or `too_few_tokens_authenticated`, with `Retry-After`", body = ErrorBody),
+        ServerErrors
+    )
+)]
+pub async fn search_members(
+    state: web::Data<AppState>,
+    Authenticated(project): Authenticated,
+    RequestId(request_id): RequestId,
+    Json(i): Json<SearchMembersInput>,
+) -> Result<HttpResponse, ApiError> {
+    use crate::domain::organization::SearchKind;
+    let organization_ids: Vec<String> = i.organization_ids.into_iter().map(|o| o.0).collect();
+    if organization_ids.is_empty() || organization_ids.len() > 100 {
+        return Err(ApiError::bad_request(
+            "organization_ids must list 1 to 100 organization ids",
+        ));
+    }
+    if let Some(bad) = organization_ids.iter().find(|v| !is_org_id(v)) {
+        return Err(ApiError::bad_request(format!(
+            "organization_ids: `{}` is not an organization id",
+            bad.chars().take(64).collect::<String>()
+        )));
+    }
+    let limit = search_limit(i.limit)?;
+    let cursor = search_cursor(SearchKind::Members, i.cursor.as_deref())?;
+    let operands = i
+        .query
+        .map(|q| {
+            q.operands
+                .into_iter()
+                .map(|o| {
+                    (
+                        o.filter_name,
+                        o.filter_value.into_iter().map(|v| v.0).collect(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let ids = id_filter(operands, "member_ids", is_member_id)?;
+    let page = b2b::search_members(
+        &state.services,
+        &project,
+        &organization_ids,
+        ids.as_deref(),
+        cursor.as_ref(),
+        limit,
+    )
+    .await?;
+    let members: Vec<Value> = page.items.iter().map(member_body).collect();
+    let orgs: serde_json::Map<String, Value> = page
+        .organizations
+        .iter()
+        .map(|o| (o.id.as_str().to_owned(), organization_body(o)))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "status_code": 200,
+        "request_id": request_id,
+        "members": members,
+        "results_metadata": {
+            "total": page.total,
+            "next_cursor": page.next.map(|c| c.encode(SearchKind::Members)),
+        },
+        "organizations": orgs,
     })))
 }
 

@@ -105,6 +105,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/v1/b2b/organizations",
             web::post().to(b2b::create_organization),
         )
+        // Resources of their own, so another method is a 405, not an organization `search`.
+        .service(
+            web::resource("/v1/b2b/organizations/search")
+                .route(web::post().to(b2b::search_organizations))
+                .default_service(web::to(not_found)),
+        )
+        .service(
+            web::resource("/v1/b2b/organizations/members/search")
+                .route(web::post().to(b2b::search_members))
+                .default_service(web::to(not_found)),
+        )
         .route(
             "/v1/b2b/organizations/{organization_id}",
             web::get().to(b2b::get_organization),

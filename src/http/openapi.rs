@@ -39,6 +39,8 @@ use super::{b2b, health, otps, sandbox, sdk, sessions, users, webhooks};
         otps::authenticate,
         b2b::create_organization,
         b2b::get_organization,
+        b2b::search_organizations,
+        b2b::search_members,
         b2b::update_organization,
         b2b::create_member,
         b2b::get_member,
@@ -564,6 +566,34 @@ pub struct OrganizationResponse {
     pub status_code: u16,
     pub request_id: String,
     pub organization: Organization,
+}
+
+/// `results_metadata` of a search: the filter's total and the next page's cursor (null on
+/// the last page).
+#[derive(ToSchema)]
+pub struct SearchResultsMetadata {
+    pub total: i64,
+    pub next_cursor: Option<String>,
+}
+
+/// A page of `organizations.search`.
+#[derive(ToSchema)]
+pub struct OrganizationSearchResponse {
+    pub status_code: u16,
+    pub request_id: String,
+    pub organizations: Vec<Organization>,
+    pub results_metadata: SearchResultsMetadata,
+}
+
+/// A page of `organizations.members.search`, with the organizations of its members keyed
+/// by organization id.
+#[derive(ToSchema)]
+pub struct MemberSearchResponse {
+    pub status_code: u16,
+    pub request_id: String,
+    pub members: Vec<Member>,
+    pub results_metadata: SearchResultsMetadata,
+    pub organizations: std::collections::BTreeMap<String, Organization>,
 }
 
 /// The answer of every member route and of `b2b/otps/sms/send`.

@@ -382,3 +382,95 @@ pub async fn authenticate_sms(
     .await?;
     Ok(SmsAuthenticated { member: m, session })
 }
+
+/// A page of `organizations.search`, or of `organizations.members.search` with the
+/// organizations its members belong to.
+pub struct B2bPage<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+    pub next: Option<crate::domain::organization::B2bCursor>,
+    /// The organizations of the page's members (members search only).
+    pub organizations: Vec<Organization>,
+}
+
+fn next_cursor(
+    len: usize,
+    limit: u16,
+    last: Option<(chrono::DateTime<chrono::Utc>, &str)>,
+) -> Option<crate::domain::organization::B2bCursor> {
+    (len == usize::from(limit))
+        .then_some(last)
+        .flatten()
+        .map(|(created_at, id)| crate::domain::organization::B2bCursor {
+            created_at,
+            id: id.to_owned(),
+        })
+}
+
+/// `organizations.search`: every organization of the project (or only `ids`), oldest first.
+pub async fn search_organizations(
+    svc: &Services,
+    project: &Project,
+    ids: Option<&[String]>,
+    after: Option<&crate::domain::organization::B2bCursor>,
+    limit: u16,
+) -> Result<B2bPage<Organization>, OtpError> {
+    let (items, total) =
+        db::search_organizations(&svc.pool, &project.id, ids, after, i64::from(limit)).await?;
+    let next = next_cursor(
+        items.len(),
+        limit,
+        items.last().map(|o| (o.created_at, o.id.as_str())),
+    );
+    Ok(B2bPage {
+        items,
+        total,
+        next,
+        organizations: Vec::new(),
+    })
+}
+
+/// `organizations.members.search`: the members of `organizations` (Stytch requires at least
+/// one), optionally only `member_ids`, oldest first.
+pub async fn search_members(
+    svc: &Services,
+    project: &Project,
+    organizations: &[String],
+    member_ids: Option<&[String]>,
+    after: Option<&crate::domain::organization::B2bCursor>,
+    limit: u16,
+) -> Result<B2bPage<Member>, OtpError> {
+    let (items, total) = db::search_members(
+        &svc.pool,
+        &project.id,
+        organizations,
+        member_ids,
+        after,
+        i64::from(limit),
+    )
+    .await?;
+    let next = next_cursor(
+        items.len(),
+        limit,
+        items.last().map(|m| (m.created_at, m.id.as_str())),
+    );
+    let mut org_ids: Vec<String> = items
+        .iter()
+        .map(|m| m.organization_id.as_str().to_owned())
+        .collect();
+    org_ids.sort();
+    org_ids.dedup();
+    let organizations = if org_ids.is_empty() {
+        Vec::new()
+    } else {
+        db::search_organizations(&svc.pool, &project.id, Some(&org_ids), None, 1000)
+            .await?
+            .0
+    };
+    Ok(B2bPage {
+        items,
+        total,
+        next,
+        organizations,
+    })
+}

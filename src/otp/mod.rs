@@ -4,6 +4,8 @@
 pub mod authenticate;
 pub mod b2b;
 pub mod codes;
+pub mod import;
+pub mod import_source;
 pub mod outbox;
 pub mod projects;
 pub mod public_tokens;

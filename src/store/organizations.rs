@@ -368,3 +368,116 @@ pub async fn delete_mfa_phone(
     )
     .await
 }
+
+/// A page of a project's organizations in `(created_at, id)` order, optionally only these
+/// ids, with the total the filter matches.
+pub async fn search_organizations(
+    pool: &PgPool,
+    project: &ProjectId,
+    ids: Option<&[String]>,
+    after: Option<&crate::domain::organization::B2bCursor>,
+    limit: i64,
+) -> Result<(Vec<Organization>, i64), StoreError> {
+    let total = sqlx::query_scalar!(
+        r#"select count(*) as "n!" from organizations
+           where project_id = $1 and ($2::text[] is null or id = any($2))"#,
+        project.as_str(),
+        ids
+    )
+    .fetch_one(pool)
+    .await?;
+    let rows = sqlx::query!(
+        "select id, name, slug, external_id, logo_url, mfa_policy, trusted_metadata, settings,
+                created_at, updated_at
+         from organizations
+         where project_id = $1 and ($2::text[] is null or id = any($2))
+           and ($3::timestamptz is null or (created_at, id) > ($3, $4))
+         order by created_at, id
+         limit $5",
+        project.as_str(),
+        ids,
+        after.map(|c| c.created_at),
+        after.map(|c| c.id.as_str()),
+        limit
+    )
+    .fetch_all(pool)
+    .await?;
+    let orgs = rows
+        .into_iter()
+        .map(|r| Organization {
+            id: OrganizationId::from_trusted(r.id),
+            name: r.name,
+            slug: r.slug,
+            external_id: r.external_id,
+            logo_url: r.logo_url,
+            mfa_policy: MfaPolicy::parse(&r.mfa_policy).unwrap_or(MfaPolicy::Optional),
+            trusted_metadata: r.trusted_metadata,
+            settings: settings_from(r.settings),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+        .collect();
+    Ok((orgs, total))
+}
+
+/// A page of the members of these organizations (of this project) in `(created_at, id)`
+/// order, optionally only these member ids, with the total the filter matches.
+pub async fn search_members(
+    pool: &PgPool,
+    project: &ProjectId,
+    organizations: &[String],
+    member_ids: Option<&[String]>,
+    after: Option<&crate::domain::organization::B2bCursor>,
+    limit: i64,
+) -> Result<(Vec<Member>, i64), StoreError> {
+    let total = sqlx::query_scalar!(
+        r#"select count(*) as "n!" from members
+           where project_id = $1 and organization_id = any($2)
+             and ($3::text[] is null or id = any($3))"#,
+        project.as_str(),
+        organizations,
+        member_ids
+    )
+    .fetch_one(pool)
+    .await?;
+    let rows = sqlx::query!(
+        "select id, organization_id, email_address, name, external_id, status, mfa_phone_number,
+                mfa_phone_number_verified, mfa_enrolled, default_mfa_method, roles, trusted_metadata,
+                untrusted_metadata, created_at, updated_at
+         from members
+         where project_id = $1 and organization_id = any($2)
+           and ($3::text[] is null or id = any($3))
+           and ($4::timestamptz is null or (created_at, id) > ($4, $5))
+         order by created_at, id
+         limit $6",
+        project.as_str(),
+        organizations,
+        member_ids,
+        after.map(|c| c.created_at),
+        after.map(|c| c.id.as_str()),
+        limit
+    )
+    .fetch_all(pool)
+    .await?;
+    let members = rows
+        .into_iter()
+        .map(|r| Member {
+            id: MemberId::from_trusted(r.id),
+            organization_id: OrganizationId::from_trusted(r.organization_id),
+            email_address: r.email_address,
+            name: r.name,
+            external_id: r.external_id,
+            status: r.status,
+            mfa_phone_number: r.mfa_phone_number,
+            mfa_phone_number_verified: r.mfa_phone_number_verified,
+            mfa_enrolled: r.mfa_enrolled,
+            default_mfa_method: r.default_mfa_method,
+            roles: r.roles,
+            trusted_metadata: r.trusted_metadata,
+            untrusted_metadata: r.untrusted_metadata,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+        .collect();
+    Ok((members, total))
+}

@@ -28,6 +28,68 @@ pub async fn insert_project(
     Ok(())
 }
 
+/// What `insert_with_credentials` found already taken.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Clash {
+    ProjectId,
+    PublicToken,
+}
+
+/// A project, its first secret (already hashed) and optionally a public token, all or
+/// nothing: a clash on the id or the token leaves no row behind.
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_with_credentials(
+    pool: &PgPool,
+    id: &ProjectId,
+    name: &str,
+    live: bool,
+    settings: &ProjectSettings,
+    secret_id: &SecretId,
+    secret_hash: &[u8],
+    public_token: Option<(&crate::domain::ids::PublicToken, &[String])>,
+) -> Result<Result<(), Clash>, StoreError> {
+    let settings = serde_json::to_value(settings)
+        .map_err(|e| StoreError::Db(sqlx::Error::Encode(Box::new(e))))?;
+    let mut tx = pool.begin().await?;
+    let done = sqlx::query!(
+        "insert into projects (id, name, live, settings) values ($1, $2, $3, $4)
+         on conflict (id) do nothing",
+        id.as_str(),
+        name,
+        live,
+        settings
+    )
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(Err(Clash::ProjectId));
+    }
+    sqlx::query!(
+        "insert into project_secrets (id, project_id, secret_hash) values ($1, $2, $3)",
+        secret_id.as_str(),
+        id.as_str(),
+        secret_hash
+    )
+    .execute(&mut *tx)
+    .await?;
+    if let Some((token, origins)) = public_token {
+        let done = sqlx::query!(
+            "insert into public_tokens (token, project_id, origins) values ($1, $2, $3)
+             on conflict (token) do nothing",
+            token.as_str(),
+            id.as_str(),
+            origins
+        )
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(Err(Clash::PublicToken));
+        }
+    }
+    tx.commit().await?;
+    Ok(Ok(()))
+}
+
 /// A project row as stored; its settings are decoded only once the caller needs them, so an
 /// unauthenticated caller can't tell a project with unreadable settings from any other.
 pub struct StoredProject {

@@ -165,7 +165,10 @@ pub async fn spawn_app_with(
 }
 
 /// Builds and starts an app on `db`: its API address, admin address and pool.
-async fn start(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> (String, Option<String>, PgPool) {
+pub async fn start(
+    db: &TestDb,
+    tweak: impl FnOnce(&mut Config),
+) -> (String, Option<String>, PgPool) {
     let mut config = test_config(db);
     tweak(&mut config);
     let app = Application::build(&config).await.expect("build app");

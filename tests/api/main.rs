@@ -22,6 +22,7 @@ mod limits;
 mod load;
 mod messages;
 mod metrics;
+mod migration;
 mod openapi;
 mod outage;
 mod providers;

@@ -6,13 +6,13 @@ use std::process::Command;
 use crate::cli::{make_ca, otpd, serve, temp_dir};
 use crate::helpers::{TestDb, PEPPER};
 
-fn sdk_env(var: &str) -> String {
+pub fn sdk_env(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| {
         panic!("{var} is not set: run the tests with scripts/test, which installs the pinned SDKs (tests/sdk/install.sh)")
     })
 }
 
-fn run_script(mut cmd: Command, base: &str, pid: &str, secret: &str, ca: &std::path::Path) {
+pub fn run_script(mut cmd: Command, base: &str, pid: &str, secret: &str, ca: &std::path::Path) {
     let out = cmd
         .env("OTPD_BASE_URL", format!("{base}/"))
         .env("OTPD_PROJECT_ID", pid)
