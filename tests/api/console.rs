@@ -244,14 +244,14 @@ async fn the_console_does_not_exist_with_a_real_provider_even_with_an_operator_t
 
 fn console_env(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| {
-        panic!("{var} is not set: run the tests with scripts/test, which installs puppeteer-core and Chromium (tests/console/install.sh)")
+        panic!("{var} is not set: run the tests with scripts/test, which installs puppeteer-core and Chromium (tests/browser/install.sh)")
     })
 }
 
 #[tokio::test]
 async fn a_tester_sees_a_code_arrive_live_filters_and_copies_it_in_chromium() {
-    let node_path = console_env("OTPD_CONSOLE_NODE_PATH");
-    let chromium = console_env("OTPD_CONSOLE_CHROMIUM");
+    let node_path = console_env("OTPD_BROWSER_NODE_PATH");
+    let chromium = console_env("OTPD_CHROMIUM");
     let app = console_app().await;
     let (other_id, other_secret) = other_project(&app).await;
     let artifacts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/console-artifacts");

@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
-// ES `import` ignores NODE_PATH (where tests/console/install.sh put puppeteer-core).
+// ES `import` ignores NODE_PATH (where tests/browser/install.sh put puppeteer-core).
 const require = createRequire(import.meta.url);
 const puppeteer = require('puppeteer-core');
 
