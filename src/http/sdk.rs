@@ -188,24 +188,22 @@ pub async fn surface(
     Ok(ServiceResponse::new(http_req, res))
 }
 
+/// Every success body here is a JSON object a handler just serialized, so the envelope is
+/// spliced around its bytes instead of parsing and writing it again.
 async fn envelope(res: HttpResponse<impl MessageBody + 'static>) -> HttpResponse<BoxBody> {
     let (head, body) = res.into_parts();
-    let status = head.status();
     let bytes = match to_bytes(body).await {
         Ok(b) => b,
         Err(_) => return HttpResponse::from_error(ApiError::new(ErrorKind::InternalServerError)),
     };
-    let inner: Value = if bytes.is_empty() {
-        json!({})
-    } else {
-        match serde_json::from_slice(&bytes) {
-            Ok(v) => v,
-            Err(_) => {
-                return HttpResponse::from_error(ApiError::new(ErrorKind::InternalServerError))
-            }
-        }
-    };
-    let mut out = HttpResponse::build(status).json(json!({ "data": inner }));
+    let inner: &[u8] = if bytes.is_empty() { b"{}" } else { &bytes };
+    let mut wrapped = Vec::with_capacity(inner.len() + 9);
+    wrapped.extend_from_slice(b"{\"data\":");
+    wrapped.extend_from_slice(inner);
+    wrapped.push(b'}');
+    let mut out = HttpResponse::build(head.status())
+        .content_type(header::ContentType::json())
+        .body(wrapped);
     for (name, value) in head.headers() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
             out.headers_mut().insert(name.clone(), value.clone());
