@@ -50,6 +50,10 @@ fn admission<'a>(project: &'a ProjectId, number: &'a str, block: &'a str) -> Sen
         // Checked on every send, never reached.
         pending_floor: i32::MAX,
         pending_per_auth: n(l.pending_per_auth),
+        pending_typing_s: n(l.pending_typing_seconds),
+        pending_rate: i32::MAX,
+        pending_burst: i32::MAX,
+        pending_pause_s: n(l.pending_pause_seconds),
         new_owner: None,
     }
 }

@@ -32,7 +32,7 @@ pub const SESSION_EVENTS: [&str; 5] = [
 ];
 pub const SESSION_OUTCOMES: [&str; 3] = ["success", "not_found", "invalid"];
 pub const SESSION_KINDS: [&str; 2] = ["consumer", "b2b"];
-pub const REFUSAL_REASONS: [&str; 10] = [
+pub const REFUSAL_REASONS: [&str; 11] = [
     "rate_limit",
     "daily_cap",
     "guess_budget",
@@ -42,6 +42,7 @@ pub const REFUSAL_REASONS: [&str; 10] = [
     "prefix_velocity",
     "conversion",
     "pending_sends",
+    "new_number_rate",
     "budget",
 ];
 

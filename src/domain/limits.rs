@@ -32,8 +32,20 @@ pub struct LimitSettings {
     /// Pending sends to numbers never verified in the project (younger than the conversion
     /// grace, not yet authenticated) allowed project-wide with no authentication at all...
     pub pending_floor: u32,
-    /// ...plus this many per new number authenticated in the same window.
+    /// ...plus this many per new number authenticated in the same window. Only sends older
+    /// than `pending_typing_seconds` are judged by these two (`pending_sends`).
     pub pending_per_auth: u32,
+    /// Sends to new numbers younger than this are not overdue: the person may still be
+    /// typing the code.
+    pub pending_typing_seconds: u32,
+    /// The new-number rate gate: sends to new numbers per second, project-wide, plus
+    /// `pending_per_auth` per new number answered in the grace window (spread over it)...
+    pub pending_rate_per_second: u32,
+    /// ...this many back to back...
+    pub pending_burst: u32,
+    /// ...and the first send over it pauses sends to new numbers for this long
+    /// (`new_number_rate`).
+    pub pending_pause_seconds: u32,
     /// Refuse VoIP numbers (allowed by default).
     pub block_voip: bool,
     /// `send` to a number without a user answers like a success and sends nothing.
@@ -57,6 +69,10 @@ impl Default for LimitSettings {
             country_daily_budget: 2_000,
             pending_floor: 28,
             pending_per_auth: 4,
+            pending_typing_seconds: 60,
+            pending_rate_per_second: 10,
+            pending_burst: 20,
+            pending_pause_seconds: 60,
             block_voip: false,
             conceal_unknown_numbers: false,
         }
@@ -124,6 +140,8 @@ impl LimitSettings {
             self.prefix_window_seconds,
             self.conversion_window_seconds,
             self.conversion_grace_seconds,
+            self.pending_typing_seconds,
+            self.pending_pause_seconds,
         ]
         .iter()
         .any(|&s| s > DAY_SECONDS)
@@ -134,6 +152,11 @@ impl LimitSettings {
             && self.conversion_window_seconds > 0
         {
             return Err("the conversion grace must be shorter than its window");
+        }
+        if self.pending_typing_seconds >= self.conversion_grace_seconds
+            && self.conversion_grace_seconds > 0
+        {
+            return Err("the typing time must be shorter than the conversion grace");
         }
         Ok(())
     }
@@ -159,11 +182,12 @@ pub enum RefusalReason {
     PrefixVelocity,
     Conversion,
     PendingSends,
+    NewNumberRate,
     Budget,
 }
 
 impl RefusalReason {
-    pub const ALL: [RefusalReason; 10] = [
+    pub const ALL: [RefusalReason; 11] = [
         RefusalReason::RateLimit,
         RefusalReason::DailyCap,
         RefusalReason::GuessBudget,
@@ -173,6 +197,7 @@ impl RefusalReason {
         RefusalReason::PrefixVelocity,
         RefusalReason::Conversion,
         RefusalReason::PendingSends,
+        RefusalReason::NewNumberRate,
         RefusalReason::Budget,
     ];
 
@@ -187,6 +212,7 @@ impl RefusalReason {
             RefusalReason::PrefixVelocity => "prefix_velocity",
             RefusalReason::Conversion => "conversion",
             RefusalReason::PendingSends => "pending_sends",
+            RefusalReason::NewNumberRate => "new_number_rate",
             RefusalReason::Budget => "budget",
         }
     }
@@ -216,6 +242,8 @@ mod tests {
         assert!(l.set("block_voip=1").is_err());
         assert!(l.set("conversion_min_percent=101").is_err());
         assert!(l.set("conversion_grace_seconds=3600").is_err());
+        assert!(l.set("pending_typing_seconds=120").is_err());
+        l.set("pending_typing_seconds=0").unwrap();
         assert!(l.set("number_burst").is_err());
         assert_eq!(
             l.number_burst, 3,

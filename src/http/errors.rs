@@ -489,7 +489,9 @@ impl From<OtpError> for ApiError {
             } => {
                 let kind = if matches!(
                     reason,
-                    RefusalReason::Conversion | RefusalReason::PendingSends
+                    RefusalReason::Conversion
+                        | RefusalReason::PendingSends
+                        | RefusalReason::NewNumberRate
                 ) {
                     TooFewTokensAuthenticated
                 } else {
@@ -598,6 +600,7 @@ fn limit_message(reason: RefusalReason) -> &'static str {
         RefusalReason::PrefixVelocity => "Too many passcodes were sent to this range of phone numbers recently.",
         RefusalReason::Conversion => "Too many requests without sufficient percentage of tokens authenticated: sends to this country are paused.",
         RefusalReason::PendingSends => "Too many passcodes sent to new phone numbers have not been authenticated yet: sends to new numbers are paused.",
+        RefusalReason::NewNumberRate => "Passcodes are being sent to new phone numbers faster than people could be answering them: sends to new numbers are paused for a while.",
         RefusalReason::Budget => "The daily sending budget for this project or country is spent.",
         RefusalReason::Country | RefusalReason::NumberType => "This phone number cannot receive passcodes.",
     }

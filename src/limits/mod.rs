@@ -62,6 +62,10 @@ pub async fn admit_send(
         country_budget: clamp_i32(l.country_daily_budget),
         pending_floor: clamp_i32(l.pending_floor),
         pending_per_auth: clamp_i32(l.pending_per_auth),
+        pending_typing_s: clamp_i32(l.pending_typing_seconds),
+        pending_rate: clamp_i32(l.pending_rate_per_second),
+        pending_burst: clamp_i32(l.pending_burst),
+        pending_pause_s: clamp_i32(l.pending_pause_seconds),
         new_owner,
     };
     let admitted = db::admit_send(pool, &admission).await?;
@@ -132,8 +136,26 @@ pub async fn record_success(
 #[derive(Debug, serde::Serialize)]
 pub struct AbuseState {
     pub project_id: String,
+    /// Why sends to new numbers are refused right now and for how long, the first rule that
+    /// would refuse one (the admission's order); absent when they go through. Returning
+    /// users' numbers are never paused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_numbers_paused: Option<Pause>,
     pub pending_sends: PendingSends,
     pub countries: Vec<CountryBreaker>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct Pause {
+    /// `otpd_refusals_total`'s reason: `new_number_rate`, `pending_sends` or `conversion`.
+    pub reason: &'static str,
+    pub why: String,
+    /// The longest the pause can last with no answers and no reset (the refusals'
+    /// `Retry-After` is the next time worth trying, often sooner); `abuse reset` lifts it.
+    pub for_seconds: u64,
+    /// The countries the conversion breaker holds (`conversion` only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub countries: Vec<String>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -141,13 +163,18 @@ pub struct PendingSends {
     /// False when `pending_floor` or `conversion_grace_seconds` is 0.
     pub enabled: bool,
     pub window_seconds: u32,
-    /// Sends to new numbers in the window, and how many of those numbers authenticated.
+    /// Sends to new numbers in the window younger than the typing time (not judged yet),
+    /// and older ones; new numbers authenticated in the window.
+    pub young: i64,
     pub sent: i64,
     pub answered: i64,
-    pub unanswered: i64,
-    /// `pending_floor + pending_per_auth * answered`; new-number sends pause at this.
+    /// Old sends minus answers, against `pending_floor + pending_per_auth * answered`.
+    pub overdue: i64,
     pub allowance: i64,
-    pub paused: bool,
+    /// The rate gate: sends to new numbers allowed per second now (its base rate plus the
+    /// answers' share), and the seconds of pause left.
+    pub gate_per_second: f64,
+    pub gate_paused_seconds: u64,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -164,11 +191,31 @@ pub struct CountryBreaker {
 
 pub async fn abuse_state(pool: &PgPool, project: &Project) -> Result<AbuseState, StoreError> {
     let l = &project.settings.limits;
-    let p = db::pending_state(pool, &project.id, clamp_i32(l.conversion_grace_seconds)).await?;
-    let unanswered = (p.sent - p.answered).max(0);
+    let p = db::pending_state(
+        pool,
+        &project.id,
+        clamp_i32(l.conversion_grace_seconds),
+        clamp_i32(l.pending_typing_seconds),
+    )
+    .await?;
+    let overdue = (p.old - p.answered).max(0);
     let allowance = i64::from(l.pending_floor) + i64::from(l.pending_per_auth) * p.answered;
     let enabled = l.pending_floor > 0 && l.conversion_grace_seconds > 0;
-    let countries = db::country_states(
+    let gate_on = enabled && l.pending_rate_per_second > 0 && l.pending_burst > 0;
+    #[allow(clippy::cast_precision_loss)] // counts of sends in a two-minute window
+    let gate_per_second = if gate_on {
+        f64::from(l.pending_rate_per_second)
+            + f64::from(l.pending_per_auth) * p.answered as f64
+                / f64::from(l.conversion_grace_seconds)
+    } else {
+        0.0
+    };
+    let gate_paused_seconds = if gate_on && p.paused_ms > 0 {
+        retry_secs(p.paused_ms)
+    } else {
+        0
+    };
+    let countries: Vec<CountryBreaker> = db::country_states(
         pool,
         &project.id,
         clamp_i32(l.conversion_window_seconds),
@@ -189,16 +236,57 @@ pub async fn abuse_state(pool: &PgPool, project: &Project) -> Result<AbuseState,
         sent_today: c.sent_today,
     })
     .collect();
+    let open: Vec<String> = countries
+        .iter()
+        .filter(|c| c.breaker_open)
+        .map(|c| c.country.clone())
+        .collect();
+    let new_numbers_paused = if !open.is_empty() {
+        Some(Pause {
+            reason: RefusalReason::Conversion.as_str(),
+            why: format!(
+                "fewer than {}% of the sends to new numbers in the last {} s were authenticated",
+                l.conversion_min_percent, l.conversion_window_seconds
+            ),
+            for_seconds: u64::from(l.conversion_window_seconds),
+            countries: open,
+        })
+    } else if gate_paused_seconds > 0 {
+        Some(Pause {
+            reason: RefusalReason::NewNumberRate.as_str(),
+            why: format!(
+                "sends to new numbers came faster than {} a second beyond a burst of {}",
+                l.pending_rate_per_second, l.pending_burst
+            ),
+            for_seconds: gate_paused_seconds,
+            countries: Vec::new(),
+        })
+    } else if enabled && overdue >= allowance {
+        Some(Pause {
+            reason: RefusalReason::PendingSends.as_str(),
+            why: format!(
+                "{overdue} sends to new numbers older than {} s are unanswered (allowed: {allowance})",
+                l.pending_typing_seconds
+            ),
+            for_seconds: u64::from(l.conversion_grace_seconds),
+            countries: Vec::new(),
+        })
+    } else {
+        None
+    };
     Ok(AbuseState {
         project_id: project.id.to_string(),
+        new_numbers_paused,
         pending_sends: PendingSends {
             enabled,
             window_seconds: l.conversion_grace_seconds,
-            sent: p.sent,
+            young: p.young,
+            sent: p.young + p.old,
             answered: p.answered,
-            unanswered,
+            overdue,
             allowance,
-            paused: enabled && unanswered >= allowance,
+            gate_per_second,
+            gate_paused_seconds,
         },
         countries,
     })

@@ -26,6 +26,10 @@ pub struct SendAdmission<'a> {
     pub country_budget: i32,
     pub pending_floor: i32,
     pub pending_per_auth: i32,
+    pub pending_typing_s: i32,
+    pub pending_rate: i32,
+    pub pending_burst: i32,
+    pub pending_pause_s: i32,
     /// `login_or_create`: the user and phone to make when the number has no owner.
     pub new_owner: Option<NewOwner<'a>>,
 }
@@ -62,7 +66,7 @@ pub async fn admit_send(pool: &PgPool, a: &SendAdmission<'_>) -> Result<Admissio
         r#"select reason, retry_after_ms as "retry_after_ms!", phone_id, user_id,
                   created as "created!", attached as "attached!"
            from otpd_admit_send_for($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-                                    $15, $16, $17, $18, $19, $20)"#,
+                                    $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"#,
         a.project.as_str(),
         a.number,
         a.block,
@@ -80,6 +84,10 @@ pub async fn admit_send(pool: &PgPool, a: &SendAdmission<'_>) -> Result<Admissio
         a.country_budget,
         a.pending_floor,
         a.pending_per_auth,
+        a.pending_rate,
+        a.pending_burst,
+        a.pending_pause_s,
+        a.pending_typing_s,
         a.new_owner.as_ref().map(|o| o.user.as_str()),
         a.new_owner.as_ref().map(|o| o.phone.as_str()),
         a.new_owner.as_ref().map(|o| o.status),
@@ -160,31 +168,54 @@ pub async fn reset_conversion(
     Ok(done.rows_affected())
 }
 
-/// Sends to new numbers and new numbers authenticated in the pending window (project-wide).
+/// The new-number rules' inputs now (project-wide): sends to new numbers in the grace window,
+/// split at the typing time (young ones aren't judged yet), new numbers authenticated in the
+/// window, and the rate gate's pause and bucket.
 pub struct PendingState {
-    pub sent: i64,
+    pub young: i64,
+    pub old: i64,
     pub answered: i64,
+    /// Milliseconds left of a pause of new-number sends by the rate gate (0: none).
+    pub paused_ms: i64,
+    /// Milliseconds the rate gate's bucket is ahead of now (how much of its burst is used).
+    pub gate_ahead_ms: i64,
 }
 
 pub async fn pending_state(
     pool: &PgPool,
     project: &ProjectId,
-    window_s: i32,
+    grace_s: i32,
+    typing_s: i32,
 ) -> Result<PendingState, StoreError> {
     let row = sqlx::query!(
-        r#"select coalesce(sum(hits) filter (where key = 'pn'), 0)::bigint as "sent!",
-                  coalesce(sum(hits) filter (where key = 'pa'), 0)::bigint as "answered!"
-           from limit_windows
-           where project_id = $1 and key in ('pn', 'pa')
-             and window_start > now() - make_interval(secs => $2)"#,
+        r#"with w as (
+               select coalesce(sum(hits) filter (where key = 'pn' and $3::float8 > 0
+                          and window_start + interval '10 seconds' > now() - make_interval(secs => $3)), 0)::bigint as young,
+                      coalesce(sum(hits) filter (where key = 'pn' and ($3::float8 <= 0
+                          or window_start + interval '10 seconds' <= now() - make_interval(secs => $3))), 0)::bigint as old,
+                      coalesce(sum(hits) filter (where key = 'pa'), 0)::bigint as answered
+               from limit_windows
+               where project_id = $1 and key in ('pn', 'pa')
+                 and window_start > now() - make_interval(secs => $2)),
+           g as (
+               select coalesce(max(ceil(extract(epoch from (tat - now())) * 1000)) filter (where key = 'pp'), 0)::bigint as paused,
+                      coalesce(max(ceil(extract(epoch from (tat - now())) * 1000)) filter (where key = 'pr'), 0)::bigint as ahead
+               from limit_gcra where project_id = $1 and key in ('pp', 'pr'))
+           select w.young as "young!", w.old as "old!", w.answered as "answered!",
+                  greatest(g.paused, 0) as "paused!", greatest(g.ahead, 0) as "ahead!"
+           from w, g"#,
         project.as_str(),
-        f64::from(window_s)
+        f64::from(grace_s),
+        f64::from(typing_s)
     )
     .fetch_one(pool)
     .await?;
     Ok(PendingState {
-        sent: row.sent,
+        young: row.young,
+        old: row.old,
         answered: row.answered,
+        paused_ms: row.paused,
+        gate_ahead_ms: row.ahead,
     })
 }
 
@@ -236,14 +267,19 @@ pub async fn country_states(
         .collect())
 }
 
-/// Forgets the pending-sends history (sends to new numbers and their answers), which lifts
-/// a pause of new-number sends. Returns how many buckets were dropped.
+/// Forgets the pending-sends history (sends to new numbers and their answers) and the rate
+/// gate's bucket and pause, which lifts a pause of new-number sends. Returns how many rows
+/// were dropped. One statement.
 pub async fn reset_pending(pool: &PgPool, project: &ProjectId) -> Result<u64, StoreError> {
-    let done = sqlx::query!(
-        "delete from limit_windows where project_id = $1 and key in ('pn', 'pa')",
+    let dropped = sqlx::query_scalar!(
+        r#"with w as (delete from limit_windows where project_id = $1 and key in ('pn', 'pa')
+                      returning 1),
+                g as (delete from limit_gcra where project_id = $1 and key in ('pp', 'pr')
+                      returning 1)
+           select ((select count(*) from w) + (select count(*) from g))::bigint as "n!""#,
         project.as_str()
     )
-    .execute(pool)
+    .fetch_one(pool)
     .await?;
-    Ok(done.rows_affected())
+    Ok(u64::try_from(dropped).unwrap_or(0))
 }

@@ -570,6 +570,8 @@ async fn an_otpd_project_moves_into_a_fresh_one_with_the_same_ids_idempotently_a
         "pending_floor=1",
         "--limit",
         "pending_per_auth=0",
+        "--limit",
+        "pending_typing_seconds=0",
     ]);
     let (code, _, stderr) = run(update, "");
     assert_eq!(code, 0, "{stderr}");

@@ -175,9 +175,11 @@ async fn sign_in(app: &TestApp, phone: &str) -> Result<(), String> {
 async fn a_paced_burst_of_new_numbers_is_stopped_within_seconds_and_returning_users_log_in() {
     let app = paced_app().await;
     // 30 people who signed up earlier: their history is moved back a day, as if yesterday.
+    // They signed up one by one, as people do (not faster than the new-number rate).
     let returning = spread_us_numbers(30, 1);
     for phone in &returning {
         sign_in(&app, phone).await.expect("signing up");
+        tokio::time::sleep(Duration::from_millis(150)).await;
     }
     for sql in [
         "update limit_windows set window_start = window_start - interval '1 day'",
