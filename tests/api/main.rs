@@ -16,6 +16,7 @@ mod frontend;
 mod hardening;
 mod health;
 mod helpers;
+mod human_speed;
 mod json_columns;
 mod layering;
 mod limits;

@@ -134,7 +134,7 @@ const AREA_CODES: [u16; 30] = [
 
 /// `n` valid US numbers, no two in the same block (so prefix velocity never sees them);
 /// `salt` keeps different sets apart.
-fn spread_us_numbers(n: usize, salt: usize) -> Vec<String> {
+pub(crate) fn spread_us_numbers(n: usize, salt: usize) -> Vec<String> {
     (0..n)
         .map(|i| {
             let area = AREA_CODES[i % AREA_CODES.len()];
@@ -156,7 +156,7 @@ async fn paced_app() -> TestApp {
     app
 }
 
-async fn sign_in(app: &TestApp, phone: &str) -> Result<(), String> {
+pub(crate) async fn sign_in(app: &TestApp, phone: &str) -> Result<(), String> {
     let r = app.login_or_create(phone).await;
     if r.status != StatusCode::OK {
         return Err(format!("send: {} {}", r.status, r.body));
