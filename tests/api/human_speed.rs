@@ -534,9 +534,11 @@ async fn burst(attacker: Attacker) {
         Attacker::ManyAddresses | Attacker::OneAddress => Surface::Frontend { token: &token },
     };
     // 30 people who signed up earlier: their history is moved back a day, as if yesterday.
+    // They signed up one by one, as people do (not faster than the new-number rate).
     let returning = spread_us_numbers(30, 51);
     for phone in &returning {
         sign_in(&app, phone).await.expect("signing up");
+        tokio::time::sleep(Duration::from_millis(150)).await;
     }
     for sql in [
         "update limit_windows set window_start = window_start - interval '1 day'",
