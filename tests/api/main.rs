@@ -35,4 +35,5 @@ mod sessions;
 mod settings;
 mod shutdown;
 mod users;
+mod vouching;
 mod webhooks;
