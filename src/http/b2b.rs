@@ -26,6 +26,7 @@ use crate::otp::b2b::{
 };
 use crate::otp::sessions::MfaProof;
 use crate::otp::users::parse_email;
+use crate::otp::Caller;
 use crate::store::organizations::MemberKey;
 
 /// Every field Stytch's `Organization` model requires, non-null.
@@ -1313,15 +1314,16 @@ pub async fn sms_send(
     RequestId(request_id): RequestId,
     Json(i): Json<SmsSendInput>,
 ) -> Result<HttpResponse, ApiError> {
-    run_sms_send(&state, &project, &request_id, i).await
+    run_sms_send(&state, &project, &request_id, i, Caller::Backend).await
 }
 
-/// `b2b.otps.sms.send` on either surface.
+/// `b2b.otps.sms.send` on either surface (`caller`: whether the send vouches for the number).
 pub(super) async fn run_sms_send(
     state: &AppState,
     project: &Project,
     request_id: &str,
     i: SmsSendInput,
+    caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let org = b2b::organization(&state.services, project, &i.organization_id).await?;
     let phone = phone(i.mfa_phone_number.as_deref())?;
@@ -1335,6 +1337,7 @@ pub(super) async fn run_sms_send(
         phone,
         locale,
         proof,
+        caller,
     )
     .await?;
     Ok(member_reply(request_id, &m, &org, Value::Null))

@@ -18,6 +18,7 @@ use crate::domain::project::Project;
 use crate::domain::{Channel, ExpiryMinutes, Locale, Passcode, PhoneNumber, SANDBOX_NUMBER};
 use crate::otp::authenticate::authenticate as authenticate_code;
 use crate::otp::send::{self, Recipient, SendOutcome, SendRequest, Target};
+use crate::otp::Caller;
 
 /// Stytch's `attributes`: what the calling backend knows about the end user.
 #[derive(Deserialize, Default, ToSchema)]
@@ -153,6 +154,7 @@ fn send_request(
     channel: Channel,
     login_or_create: bool,
     autofill_host: Option<String>,
+    caller: Caller,
 ) -> Result<SendRequest, ApiError> {
     super::sessions::check_syntax(input.session_token.as_deref(), input.session_jwt.as_deref())?;
     let expiry = ExpiryMinutes::parse(input.expiration_minutes)
@@ -183,6 +185,7 @@ fn send_request(
         autofill: input.enable_autofill.unwrap_or(false),
         autofill_host,
         target,
+        caller,
     })
 }
 
@@ -209,7 +212,16 @@ async fn run_send(
         user_id,
         phone_id,
         user_created,
-    } = send_for(state, project, input, channel, login_or_create, None).await?;
+    } = send_for(
+        state,
+        project,
+        input,
+        channel,
+        login_or_create,
+        None,
+        Caller::Backend,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(SendOutput {
         status_code: 200,
         request_id,
@@ -221,7 +233,8 @@ async fn run_send(
 
 /// `send` / `login_or_create` on either surface. A session in the input (`/v1`'s
 /// `session_token`, or the frontend surface's signed-in browser) attaches the number to its
-/// user; `autofill_host` is a browser caller's own host, for the WebOTP line.
+/// user; `autofill_host` is a browser caller's own host, for the WebOTP line; `caller` says
+/// whether an attachment vouches for the number (the backend's does, a browser's doesn't).
 pub(super) async fn send_for(
     state: &AppState,
     project: &Project,
@@ -229,6 +242,7 @@ pub(super) async fn send_for(
     channel: Channel,
     login_or_create: bool,
     autofill_host: Option<String>,
+    caller: Caller,
 ) -> Result<SendOutcome, ApiError> {
     guard_end_user(state, project, input.attributes.as_ref())?;
     let mut input = input;
@@ -253,7 +267,14 @@ pub(super) async fn send_for(
             input.user_id = Some(user_id);
         }
     }
-    let req = send_request(project, input, channel, login_or_create, autofill_host)?;
+    let req = send_request(
+        project,
+        input,
+        channel,
+        login_or_create,
+        autofill_host,
+        caller,
+    )?;
     Ok(send::send(&state.services, project, req).await?)
 }
 

@@ -32,7 +32,7 @@ use crate::domain::origin::Origin;
 use crate::domain::project::MAX_AUTOFILL_DOMAIN_LEN;
 use crate::domain::Channel;
 use crate::otp::sessions::{Kind, Presented, RevokeTarget};
-use crate::otp::{public_tokens, users, OtpError};
+use crate::otp::{public_tokens, users, Caller, OtpError};
 
 /// How long a preflight's "some live token allows this origin" answer is reused.
 const ORIGIN_TTL: Duration = Duration::from_secs(10);
@@ -475,6 +475,7 @@ async fn run_send(
         channel,
         login_or_create,
         autofill_host(req),
+        Caller::Browser,
     )
     .await
     .map_err(signed_out)?;
@@ -893,7 +894,7 @@ pub async fn b2b_sms_send(
         session_token,
         session_jwt: None,
     };
-    super::b2b::run_sms_send(&state, &caller.project, &request_id, input)
+    super::b2b::run_sms_send(&state, &caller.project, &request_id, input, Caller::Browser)
         .await
         .map_err(signed_out)
 }

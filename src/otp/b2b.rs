@@ -10,7 +10,7 @@ use crate::store::{passcodes, StoreError};
 
 use super::codes::{self, Delivery};
 use super::sessions::{self, CheckedProof, Issued, MfaProof};
-use super::{OtpError, Services};
+use super::{Caller, OtpError, Services};
 use crate::domain::session::{ClaimsUpdate, SessionDuration};
 
 fn conflict(e: StoreError) -> OtpError {
@@ -156,6 +156,10 @@ pub async fn create_member(
     )
     .await
     .map_err(conflict)?;
+    // members.create takes the project secret only: the backend vouches for the MFA number.
+    if let Some(phone) = &req.mfa_phone_number {
+        super::vouch(&svc.pool, Caller::Backend, &project.id, phone.as_e164()).await?;
+    }
     member(svc, org, MemberKey::IdOrExternal(id.as_str())).await
 }
 
@@ -206,6 +210,10 @@ pub async fn update_member(
     .await
     .map_err(conflict)?;
     updated(outcome)?;
+    // As members.create (members.update takes the project secret only).
+    if let Some(phone) = &req.mfa_phone_number {
+        super::vouch(&svc.pool, Caller::Backend, &project.id, phone.as_e164()).await?;
+    }
     member(svc, org, MemberKey::IdOrExternal(m.id.as_str())).await
 }
 
@@ -228,6 +236,7 @@ pub const B2B_EXPIRY: ExpiryMinutes = ExpiryMinutes::DEFAULT;
 /// member session of this member) is required so the second factor can't be triggered by a
 /// member id alone; before that (enrollment) it is optional, and checked when given.
 #[tracing::instrument(skip_all, fields(project = %project.id, organization = %org.id))]
+#[allow(clippy::too_many_arguments)]
 pub async fn send_sms(
     svc: &Services,
     project: &Project,
@@ -236,6 +245,7 @@ pub async fn send_sms(
     mfa_phone_number: Option<PhoneNumber>,
     locale: Locale,
     proof: Option<MfaProof>,
+    caller: Caller,
 ) -> Result<Member, OtpError> {
     if !org.settings.allows_sms_mfa() {
         return Err(OtpError::SmsMfaRestricted);
@@ -261,6 +271,9 @@ pub async fn send_sms(
             given
         }
     };
+    // The backend naming the member and the number vouches for it, as consumer send(user_id)
+    // does; the number stays unverified until its code is typed.
+    super::vouch(&svc.pool, caller, &project.id, phone.as_e164()).await?;
     let (slot, _) = codes::admit(svc, project, &phone, None).await?;
     if m.mfa_phone_number != phone.as_e164()
         && !db::set_unverified_phone(&svc.pool, &m.id, phone.as_e164())

@@ -45,6 +45,38 @@ pub struct Services {
     pub jwks: Arc<trusted_tokens::JwksCache>,
 }
 
+/// Who calls a use case, where it changes the outcome: the backend with the project secret
+/// (`/v1`) vouches for the numbers it puts on its users and members, so the abuse rules judge
+/// them as known (docs/abuse-vouching.md); a browser with a public token (`/sdk/v1`) vouches
+/// for nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    Backend,
+    Browser,
+}
+
+/// Makes `number` known to the abuse rules when the caller is the backend. Only the limits
+/// read it: the number is neither verified nor owned by it.
+async fn vouch(
+    conn: impl sqlx::PgExecutor<'_>,
+    caller: Caller,
+    project: &crate::domain::ids::ProjectId,
+    number: &str,
+) -> Result<(), StoreError> {
+    match caller {
+        Caller::Backend => {
+            crate::store::limits::vouch(
+                conn,
+                project,
+                number,
+                crate::store::limits::KnownBy::Vouched,
+            )
+            .await
+        }
+        Caller::Browser => Ok(()),
+    }
+}
+
 /// Domain failures of the use cases; `http::errors` is the one place they become responses.
 #[derive(Debug, thiserror::Error)]
 pub enum OtpError {

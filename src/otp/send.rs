@@ -11,7 +11,7 @@ use secrecy::SecretString;
 use std::time::Instant;
 
 use super::codes::{self, Delivery};
-use super::{OtpError, Services};
+use super::{Caller, OtpError, Services};
 
 /// Who the code goes to: a real number, or Stytch's sandbox number in a test project.
 #[derive(Debug)]
@@ -51,6 +51,8 @@ pub struct SendRequest {
     /// The WebOTP domain to use instead of the project's (see [`Delivery::autofill_host`]).
     pub autofill_host: Option<String>,
     pub target: Target,
+    /// The backend's attachment (`user_id`, or a session on `/v1`) vouches for the number.
+    pub caller: Caller,
 }
 
 #[derive(Debug)]
@@ -82,6 +84,22 @@ pub async fn send(
         phone,
         status: status.as_str(),
     });
+    // send(user_id): the user first, so an unknown one is refused before anything is charged,
+    // and the backend's attachment vouches for the number before the admission judges it.
+    // Vouching touches only the limits: the attachment below stays unverified and its
+    // attacher's alone for 5 minutes, and the holder's login_or_create still ends it.
+    let attach_to = match &req.target {
+        Target::AttachTo(user) => {
+            let id = db::resolve_user(&svc.pool, &project.id, user)
+                .await?
+                .ok_or(OtpError::UserNotFound)?;
+            if let Recipient::Phone(phone) = &req.recipient {
+                super::vouch(&svc.pool, req.caller, &project.id, phone.as_e164()).await?;
+            }
+            Some(id)
+        }
+        Target::Existing | Target::LoginOrCreate { .. } => None,
+    };
     let (slot, admitted) = match &req.recipient {
         Recipient::Phone(phone) => {
             let (slot, admitted) = codes::admit(svc, project, phone, new_owner).await?;
@@ -89,7 +107,7 @@ pub async fn send(
         }
         Recipient::Sandbox => (None, None),
     };
-    let outcome = match resolve_owner(svc, project, &req, admitted).await {
+    let outcome = match resolve_owner(svc, project, &req, admitted, attach_to).await {
         Err(OtpError::PhoneNotFound)
             if matches!(req.target, Target::Existing)
                 && project.settings.limits.conceal_unknown_numbers =>
@@ -175,12 +193,13 @@ impl Concealer {
 }
 
 /// `admitted`: the number's owner as the admission found or made it (`None` when there was
-/// no admission: the sandbox number).
+/// no admission: the sandbox number). `attach_to`: `send(user_id)`'s user, resolved.
 async fn resolve_owner(
     svc: &Services,
     project: &Project,
     req: &SendRequest,
     admitted: Option<Admitted>,
+    attach_to: Option<UserId>,
 ) -> Result<SendOutcome, OtpError> {
     let e164 = req.recipient.e164();
     let (existing, created, attached) = match admitted {
@@ -213,10 +232,8 @@ async fn resolve_owner(
             Ok(outcome)
         }
         (Target::Existing, None) => Err(OtpError::PhoneNotFound),
-        (Target::AttachTo(user), existing) => {
-            let user_id = db::resolve_user(&svc.pool, &project.id, user)
-                .await?
-                .ok_or(OtpError::UserNotFound)?;
+        (Target::AttachTo(_), existing) => {
+            let user_id = attach_to.ok_or(OtpError::UserNotFound)?;
             match existing {
                 Some(p) if p.user_id == user_id => Ok(SendOutcome {
                     user_id,

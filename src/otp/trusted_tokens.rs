@@ -603,6 +603,9 @@ pub async fn attest_member(
             None,
             locale,
             Some(MfaProof::Intermediate(ist.clone())),
+            // The member's own number, vouched for (or not) when it was set: a sign-in
+            // vouches for nothing.
+            crate::otp::Caller::Browser,
         )
         .await
         {

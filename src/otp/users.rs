@@ -3,6 +3,7 @@
 use crate::domain::ids::{EmailId, ExternalId, PhoneId, UserId, UserRef};
 use crate::domain::project::Project;
 use crate::domain::user::{Name, SearchCursor, User, UserQuery, UserStatus};
+use crate::store::limits::KnownBy;
 use crate::store::{self, users as db, StoreError};
 
 use super::send::Recipient;
@@ -96,6 +97,11 @@ pub async fn create(
         db::insert_phone(&mut tx, &id, &project.id, &user_id, phone.e164())
             .await
             .map_err(conflict)?;
+        // users.create takes the project secret only: the backend vouches for the number, so
+        // the abuse rules judge it as known (it stays unverified).
+        if let Recipient::Phone(p) = phone {
+            store::limits::vouch(&mut *tx, &project.id, p.as_e164(), KnownBy::Vouched).await?;
+        }
         phone_id = Some(id);
     }
     let user = db::load_user(&mut tx, &project.id, &user_id)

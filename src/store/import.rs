@@ -7,6 +7,7 @@ use sqlx::{PgConnection, PgPool};
 use crate::domain::ids::{EmailId, MemberId, OrganizationId, PhoneId, ProjectId, UserId};
 use crate::domain::organization::{MfaPolicy, OrgSettings};
 
+use super::limits::KnownBy;
 use super::StoreError;
 
 /// Unique constraints an imported record can run into, named for the failure report.
@@ -172,9 +173,9 @@ pub async fn set_user_phones(
         if row.is_none() {
             return Ok(false);
         }
-        if *verified {
-            known_number(&mut *conn, project, number).await?;
-        }
+        // Every imported number, verified or not, is a returning user's to the abuse rules:
+        // a cutover's first logins are not a burst of strangers.
+        super::limits::vouch(&mut *conn, project, number, KnownBy::Imported).await?;
     }
     Ok(true)
 }
@@ -217,24 +218,6 @@ pub async fn set_user_emails(
         }
     }
     Ok(true)
-}
-
-/// A verified number is known to the abuse rules (exempt from the new-number signals), as if
-/// it had authenticated here: a returning user is not a pumping suspect after a cutover.
-pub async fn known_number(
-    conn: &mut PgConnection,
-    project: &ProjectId,
-    number: &str,
-) -> Result<(), StoreError> {
-    sqlx::query!(
-        "insert into limit_verified_numbers (project_id, number) values ($1, $2)
-         on conflict do nothing",
-        project.as_str(),
-        number
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 pub struct ImportedOrganization<'a> {
@@ -360,8 +343,8 @@ pub async fn upsert_member(
     )
     .fetch_optional(&mut *conn)
     .await?;
-    if row.is_some() && m.mfa_phone_number_verified && !m.mfa_phone_number.is_empty() {
-        known_number(conn, project, m.mfa_phone_number).await?;
+    if row.is_some() && !m.mfa_phone_number.is_empty() {
+        super::limits::vouch(conn, project, m.mfa_phone_number, KnownBy::Imported).await?;
     }
     Ok(row.is_some())
 }

@@ -1,7 +1,7 @@
 //! Replica-exact limits: each call is one statement running one of the PL/pgSQL functions of
 //! `migrations/*_limits.sql`, so a check and its charge are atomic and cost one round trip.
 
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
 
 use super::users::PhoneOwner;
 use super::StoreError;
@@ -102,6 +102,48 @@ pub async fn admit_send(pool: &PgPool, a: &SendAdmission<'_>) -> Result<Admissio
             attached: row.attached,
         },
     })
+}
+
+/// How a number became known to the abuse rules other than by authenticating
+/// (`limit_verified_numbers.source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KnownBy {
+    /// The backend put it on a user or member with the project secret.
+    Vouched,
+    /// `otpd import stytch` wrote it on an imported user or member.
+    Imported,
+}
+
+impl KnownBy {
+    fn as_str(self) -> &'static str {
+        match self {
+            KnownBy::Vouched => "vouched",
+            KnownBy::Imported => "imported",
+        }
+    }
+}
+
+/// Makes a number known to the abuse rules, so the admission judges it as a returning
+/// user's (only the per-number limits and the project budget apply) and its first
+/// authentication counts no conversion. A number already known keeps its row (a verified
+/// number stays `verified`). Only the limits read this: the number is neither verified nor
+/// owned by it. The one place a number is vouched for; callers hold the project secret.
+pub async fn vouch(
+    conn: impl PgExecutor<'_>,
+    project: &ProjectId,
+    number: &str,
+    by: KnownBy,
+) -> Result<(), StoreError> {
+    sqlx::query!(
+        "insert into limit_verified_numbers (project_id, number, source) values ($1, $2, $3)
+         on conflict do nothing",
+        project.as_str(),
+        number,
+        by.as_str()
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Charges one guess to a GCRA bucket; 0 when allowed, else milliseconds to wait.

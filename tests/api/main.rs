@@ -36,4 +36,5 @@ mod sessions;
 mod settings;
 mod shutdown;
 mod users;
+mod vouching;
 mod webhooks;

@@ -544,24 +544,30 @@ async fn an_otpd_project_moves_into_a_fresh_one_with_the_same_ids_idempotently_a
         .unwrap();
     assert_eq!(r["user_id"], verified_id.as_str(), "{r}");
     assert_eq!(r["user_created"], false, "{r}");
-    // ... and known to the abuse rules: every verified number (users' and members') counts.
-    let known: i64 =
-        sqlx::query_scalar("select count(*) from limit_verified_numbers where project_id = $1")
-            .bind(&project_id)
-            .fetch_one(&target_pool)
-            .await
-            .unwrap();
-    let verified_users = target
+    // ... and known to the abuse rules: every imported number (users' and members',
+    // verified or not) counts, as imported.
+    let known: i64 = sqlx::query_scalar(
+        "select count(*) from limit_verified_numbers where project_id = $1 and source = 'imported'",
+    )
+    .bind(&project_id)
+    .fetch_one(&target_pool)
+    .await
+    .unwrap();
+    let user_numbers = target
         .users
         .values()
-        .filter(|u| u["phone_numbers"][0]["verified"] == true)
+        .filter(|u| u["phone_numbers"][0]["phone_number"].is_string())
         .count();
-    let verified_members = target
+    let member_numbers = target
         .members
         .values()
-        .filter(|m| m["mfa_phone_number_verified"] == true)
+        .filter(|m| {
+            m["mfa_phone_number"]
+                .as_str()
+                .is_some_and(|n| !n.is_empty())
+        })
         .count();
-    assert_eq!(known as usize, verified_users + verified_members);
+    assert_eq!(known as usize, user_numbers + member_numbers);
     // With the pending-sends budget at its tightest (one unanswered new number), every
     // imported verified number is still served, while new numbers are held back.
     let mut update = otpd_with(&target_config);
