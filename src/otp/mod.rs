@@ -47,8 +47,8 @@ pub struct Services {
 
 /// Who calls a use case, where it changes the outcome: the backend with the project secret
 /// (`/v1`) vouches for the numbers it puts on its users and members, so the abuse rules judge
-/// them as known (docs/abuse-vouching.md); a browser with a public token (`/sdk/v1`) vouches
-/// for nothing.
+/// them as known (docs/abuse.md, "Numbers a backend vouched for"); a browser with a public
+/// token (`/sdk/v1`) vouches for nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Caller {
     Backend,

@@ -1,4 +1,4 @@
-//! Numbers a backend vouched for (docs/abuse-vouching.md): numbers put on users and members
+//! Numbers a backend vouched for (docs/abuse.md, "Numbers a backend vouched for"): numbers put on users and members
 //! with the project secret, and imported ones, are judged as known by the abuse rules while
 //! new numbers are paused; a browser's numbers are not; and vouching captures nothing.
 
@@ -11,12 +11,13 @@ use otpd::domain::project::ProjectSettings;
 
 const APP: &str = "http://localhost:3000";
 
-/// A project whose pending-sends budget is tiny: two unanswered new numbers, one more per
-/// new number answered.
+/// A project whose new-number allowance is tiny: two unanswered new numbers, one more per
+/// new number answered, every send judged at once (no typing time).
 async fn tight_app() -> TestApp {
     let mut s = ProjectSettings::default();
     s.limits.pending_floor = 2;
     s.limits.pending_per_auth = 1;
+    s.limits.pending_typing_seconds = 0;
     spawn_app_with(|_| {}, s, false).await
 }
 
@@ -186,8 +187,11 @@ async fn numbers_a_backend_put_on_users_and_members_are_sent_to_while_new_number
     // None of that lifted the pause for strangers.
     assert_paused(&app.login_or_create(&unique_us_number()).await);
     let state = abuse_state(&app);
-    assert_eq!(state["pending_sends"]["unanswered"], 2, "{state}");
-    assert_eq!(state["pending_sends"]["paused"], true, "{state}");
+    assert_eq!(state["pending_sends"]["overdue"], 2, "{state}");
+    assert_eq!(
+        state["new_numbers_paused"]["reason"], "pending_sends",
+        "{state}"
+    );
     println!(
         "vouched while paused: users.create, send(user_id) by SMS and WhatsApp, members.create, \
          members.update all sent; strangers still refused; pending {state}"
@@ -319,7 +323,7 @@ async fn vouching_lets_no_backend_capture_a_number_and_its_first_code_is_no_conv
     // strangers didn't grow and they are still paused.
     let after = abuse_state(&app);
     assert_eq!(after["pending_sends"]["allowance"], 2, "{after}");
-    assert_eq!(after["pending_sends"]["unanswered"], 2, "{after}");
+    assert_eq!(after["pending_sends"]["overdue"], 2, "{after}");
     assert_paused(&app.login_or_create(&unique_us_number()).await);
 }
 
