@@ -19,6 +19,11 @@
 //!   that machine noise hits both alike.
 //! - `pool/s`, `fresh/s`: throughput with 2 threads, n hashes in total.
 //! - `gain`: pool/s divided by fresh/s.
+//! - `pool CPU ms/hash`: CPU time the process spent (all its threads, from
+//!   `/proc/self/task/*/schedstat`, so in nanoseconds and whatever else runs on the machine)
+//!   per hash during the pool runs: what one hash costs, which `scripts/bench` divides by
+//!   otpd's CPU per operation (the hashing share). Wall-clock rates drift with the machine's
+//!   other load; CPU time per hash much less.
 
 use std::error::Error;
 use std::sync::Arc;
@@ -80,6 +85,7 @@ struct Row {
     fresh_p50: Duration,
     pool_rate: f64,
     fresh_rate: f64,
+    pool_cpu: Option<Duration>,
 }
 
 fn params(m: u32, t: u32, p: u32, threads: usize, queue: usize) -> HashingParams {
@@ -153,6 +159,17 @@ async fn latency(m: u32, t: u32, p: u32, n: usize) -> BenchResult<(Duration, Dur
     ))
 }
 
+/// CPU time of this process's threads alive now (Linux; `None` elsewhere). The pool's threads
+/// live as long as the pool, so a difference over a pool run is that run's CPU.
+fn process_cpu() -> Option<Duration> {
+    let mut ns = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(ns))
+}
+
 async fn pool_run(pool: &Hasher, n: usize) -> BenchResult<Duration> {
     let mut jobs = tokio::task::JoinSet::new();
     let start = Instant::now();
@@ -189,7 +206,8 @@ fn fresh_run(argon: &Arc<Argon2<'static>>, n: usize) -> BenchResult<Duration> {
     Ok(start.elapsed())
 }
 
-async fn throughput(m: u32, t: u32, p: u32, n: usize) -> BenchResult<(f64, f64)> {
+/// Pool and fresh hashes per second, and the pool's CPU time per hash.
+async fn throughput(m: u32, t: u32, p: u32, n: usize) -> BenchResult<(f64, f64, Option<Duration>)> {
     let pool = Hasher::start(&params(m, t, p, THREADS, n.max(THREADS * 2)), pepper())?;
     let argon = Arc::new(stock(m, t, p)?);
     pool_run(&pool, THREADS * 2).await?;
@@ -197,17 +215,28 @@ async fn throughput(m: u32, t: u32, p: u32, n: usize) -> BenchResult<(f64, f64)>
     // ABBA order so that drift in machine load during the run is shared evenly.
     let first = n / 2;
     let second = n - first;
+    let cpu0 = process_cpu();
     let mut pool_time = pool_run(&pool, first).await?;
+    let cpu1 = process_cpu();
     let mut fresh_time = fresh_run(&argon, first)?;
     fresh_time += fresh_run(&argon, second)?;
+    let cpu2 = process_cpu();
     pool_time += pool_run(&pool, second).await?;
+    let cpu3 = process_cpu();
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
-    Ok((rate(pool_time), rate(fresh_time)))
+    // (The fresh runs' threads have exited by then, so they are not in either difference.)
+    let pool_cpu = match (cpu0, cpu1, cpu2, cpu3) {
+        (Some(a), Some(b), Some(c), Some(d)) => {
+            Some((b.saturating_sub(a) + d.saturating_sub(c)) / u32::try_from(n).unwrap_or(1))
+        }
+        _ => None,
+    };
+    Ok((rate(pool_time), rate(fresh_time), pool_cpu))
 }
 
 async fn measure(m: u32, t: u32, p: u32, n: usize) -> BenchResult<Row> {
     let (pool_p50, pool_p95, fresh_p50) = latency(m, t, p, n).await?;
-    let (pool_rate, fresh_rate) = throughput(m, t, p, n).await?;
+    let (pool_rate, fresh_rate, pool_cpu) = throughput(m, t, p, n).await?;
     Ok(Row {
         m,
         t,
@@ -217,6 +246,7 @@ async fn measure(m: u32, t: u32, p: u32, n: usize) -> BenchResult<Row> {
         fresh_p50,
         pool_rate,
         fresh_rate,
+        pool_cpu,
     })
 }
 
@@ -228,14 +258,14 @@ fn print_header(n: usize) {
     let cpus = std::thread::available_parallelism().map_or(0, |c| c.get());
     println!("# argon2id passcode hashing, n={n} hashes per measurement, {cpus} CPUs visible");
     println!(
-        "| m KiB | t | p | pool p50 ms | pool p95 ms | fresh p50 ms | pool/s ({THREADS} thr) | fresh/s ({THREADS} thr) | gain |"
+        "| m KiB | t | p | pool p50 ms | pool p95 ms | fresh p50 ms | pool/s ({THREADS} thr) | fresh/s ({THREADS} thr) | gain | pool CPU ms/hash |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 }
 
 fn print_row(r: &Row) {
     println!(
-        "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2}x |",
+        "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2}x | {} |",
         r.m,
         r.t,
         r.p,
@@ -245,6 +275,8 @@ fn print_row(r: &Row) {
         r.pool_rate,
         r.fresh_rate,
         r.pool_rate / r.fresh_rate,
+        r.pool_cpu
+            .map_or_else(|| "?".to_owned(), |d| format!("{:.3}", ms(d))),
     );
 }
 

@@ -134,7 +134,7 @@ pub async fn issue(
         }
     };
     let code_row = passcodes::NewPasscode {
-        id: Uuid::new_v4(),
+        id: store::row_id(),
         project: &project.id,
         method_id: d.method_id,
         channel: d.channel.as_str(),
@@ -144,7 +144,7 @@ pub async fn issue(
         ttl_seconds: d.expiry.seconds(),
     };
     let message_row = store::messages::SentMessage {
-        id: Uuid::new_v4(),
+        id: store::row_id(),
         project: &project.id,
         channel: d.channel.as_str(),
         to: d.to.as_e164(),
@@ -183,7 +183,7 @@ pub async fn store_decoy(
     passcodes::record_decoy(
         &svc.pool,
         &passcodes::NewPasscode {
-            id: Uuid::new_v4(),
+            id: store::row_id(),
             project: &project.id,
             method_id,
             channel: req.channel.as_str(),

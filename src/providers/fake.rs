@@ -19,7 +19,6 @@
 
 use async_trait::async_trait;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use super::{OutboundMessage, ProviderError, Receipt, Rejection, SmsProvider};
 use crate::store;
@@ -75,7 +74,7 @@ impl SmsProvider for FakeProvider {
         if let Some(scripted) = magic(message.to.as_e164()) {
             return Err(scripted);
         }
-        let id = Uuid::new_v4();
+        let id = store::row_id();
         store::messages::outbox_insert(
             &self.pool,
             &store::messages::OutboxRow {
