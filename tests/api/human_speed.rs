@@ -592,6 +592,14 @@ async fn burst(attacker: Attacker) {
         "every refusal is a 429 with Retry-After: {:?}",
         &a.bad_refusals[..a.bad_refusals.len().min(5)]
     );
+    if !matches!(attacker, Attacker::OneAddress) {
+        // From many clients only the new-number rules can tell: every refusal is theirs.
+        assert_eq!(
+            a.refused.keys().collect::<Vec<_>>(),
+            ["too_few_tokens_authenticated"],
+            "every refusal is the new-number rules'"
+        );
+    }
     r.assert_served();
 }
 

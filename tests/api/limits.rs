@@ -608,6 +608,22 @@ async fn a_concealed_send_takes_as_long_as_a_real_one() {
     );
 }
 
+/// Runs the `otpd` CLI against the app's database as an operator would; its stdout.
+fn otpd_cli(app: &TestApp, args: &[&str]) -> String {
+    let out = crate::cli::otpd()
+        .env("DATABASE_URL", &app.db.url)
+        .env("OTPD_HASHING__PEPPER", crate::helpers::PEPPER)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Sends to new numbers until one is refused; returns the admitted numbers with their
 /// method ids, and the refusal.
 async fn send_new_until_refused(app: &TestApp, max: usize) -> (Vec<(String, String)>, Reply) {
@@ -632,20 +648,7 @@ async fn unanswered_sends_to_new_numbers_pause_them_but_not_verified_numbers() {
         l.pending_typing_seconds = 0;
     })
     .await;
-    let cli = |args: &[&str]| {
-        let out = crate::cli::otpd()
-            .env("DATABASE_URL", &app.db.url)
-            .env("OTPD_HASHING__PEPPER", crate::helpers::PEPPER)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let cli = |args: &[&str]| otpd_cli(&app, args);
     // A returning user: signed in once, so the number is verified in the project.
     let known = unique_us_number();
     let r = send_to(&app, &known).await;
@@ -794,13 +797,7 @@ async fn new_numbers_over_the_rate_pause_exactly_across_replicas_but_returning_u
         StatusCode::OK
     );
     // The sign-in above was a new number: reset so the burst starts from a full bucket.
-    let out = crate::cli::otpd()
-        .env("DATABASE_URL", &app.db.url)
-        .env("OTPD_HASHING__PEPPER", crate::helpers::PEPPER)
-        .args(["project", "abuse", "reset", &app.project_id])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    otpd_cli(&app, &["project", "abuse", "reset", &app.project_id]);
 
     // 24 concurrent sends to 24 new numbers, alternating between the two replicas.
     let replies = join_all((0..24).map(|i| {
@@ -824,15 +821,10 @@ async fn new_numbers_over_the_rate_pause_exactly_across_replicas_but_returning_u
     assert_refused(&r, "too_few_tokens_authenticated", 30);
     // ...while the returning user logs in.
     assert_eq!(send_to(&other, &known).await.status, StatusCode::OK);
-    let state: serde_json::Value = serde_json::from_slice(
-        &crate::cli::otpd()
-            .env("DATABASE_URL", &app.db.url)
-            .env("OTPD_HASHING__PEPPER", crate::helpers::PEPPER)
-            .args(["project", "abuse", "show", &app.project_id])
-            .output()
-            .unwrap()
-            .stdout,
-    )
+    let state: serde_json::Value = serde_json::from_str(&otpd_cli(
+        &app,
+        &["project", "abuse", "show", &app.project_id],
+    ))
     .unwrap();
     assert_eq!(
         state["new_numbers_paused"]["reason"], "new_number_rate",
