@@ -74,7 +74,7 @@ pub fn load_templates(config: &Config) -> Result<Renderer, ConfigError> {
 }
 
 /// The primary provider, then the failover chain, behind retries and circuit breakers.
-pub fn build_router(config: &Config, pool: &PgPool) -> Result<Router, ConfigError> {
+pub fn build_router(config: &Config) -> Result<Router, ConfigError> {
     let p = &config.provider;
     let client = reqwest::Client::builder()
         .connect_timeout(std::time::Duration::from_millis(p.request_timeout_ms))
@@ -93,7 +93,7 @@ pub fn build_router(config: &Config, pool: &PgPool) -> Result<Router, ConfigErro
     }
     for kind in kinds {
         chain.push(match kind {
-            ProviderKind::Fake => Arc::new(FakeProvider::new(pool.clone())),
+            ProviderKind::Fake => Arc::new(FakeProvider),
             ProviderKind::Twilio => Arc::new(TwilioProvider::new(
                 client.clone(),
                 twilio_settings(config)?,
@@ -212,7 +212,7 @@ impl Application {
         let pepper = config.pepper()?.clone();
         let hasher = Hasher::start(&config.hashing_params_checked()?, pepper.clone())
             .context("starting the hashing pool")?;
-        let providers = build_router(config, &pool)?;
+        let providers = build_router(config)?;
         let twilio_webhook = web::Data::new(TwilioWebhook::new(
             config.provider.twilio.auth_token.clone(),
             config.public_url.as_deref(),

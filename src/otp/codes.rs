@@ -120,6 +120,7 @@ pub async fn issue(
                 provider,
                 provider_message_id: None,
                 status: "unknown".into(),
+                outbox: None,
             }
         }
         Err(e) => {
@@ -153,6 +154,11 @@ pub async fn issue(
         status: &receipt.status,
         segments: i32::try_from(rendered.info.segments).unwrap_or(i32::MAX),
         encoding: rendered.info.encoding.as_str(),
+        outbox: receipt.outbox.map(|id| store::messages::OutboxRow {
+            id,
+            body: &rendered.body,
+            locale: rendered.locale.as_str(),
+        }),
     };
     record_issued(svc, &code_row, &message_row).await?;
     tracing::info!(to = %d.to, provider = receipt.provider, segments = rendered.info.segments, "passcode sent");

@@ -1,5 +1,8 @@
 //! The fake provider: delivers into a PostgreSQL outbox that staging reads through
 //! `/v1/sandbox/messages` and the console at `/sandbox/`, so every replica sees every message.
+//! The outbox row is written with the message's record, in the same statement as its code
+//! ([`Receipt::outbox`]): a send to the fake provider commits once, as one to a real provider
+//! does.
 //!
 //! Like Twilio's test credentials it honours magic recipient numbers, so staging can walk
 //! every error path without a real provider (documented in `docs/providers.md`):
@@ -18,22 +21,13 @@
 //! Magic numbers are not written to the outbox.
 
 use async_trait::async_trait;
-use sqlx::PgPool;
 
 use super::{OutboundMessage, ProviderError, Receipt, Rejection, SmsProvider};
 use crate::store;
 
 const NAME: &str = "fake";
 
-pub struct FakeProvider {
-    pool: PgPool,
-}
-
-impl FakeProvider {
-    pub fn new(pool: PgPool) -> Self {
-        FakeProvider { pool }
-    }
-}
+pub struct FakeProvider;
 
 /// The outcome a magic number scripts, if `to` is one.
 pub fn magic(to: &str) -> Option<ProviderError> {
@@ -75,28 +69,11 @@ impl SmsProvider for FakeProvider {
             return Err(scripted);
         }
         let id = store::row_id();
-        store::messages::outbox_insert(
-            &self.pool,
-            &store::messages::OutboxRow {
-                id,
-                project: message.project,
-                to: message.to.as_e164(),
-                channel: message.channel.as_str(),
-                body: message.body,
-                locale: message.locale.as_str(),
-            },
-        )
-        .await
-        .map_err(|e| ProviderError::Retryable {
-            provider: NAME,
-            detail: format!("outbox write failed: {e}"),
-            code: Some("outbox".into()),
-            retry_after: None,
-        })?;
         Ok(Receipt {
             provider: NAME,
             provider_message_id: Some(store::messages::fake_message_id(id)),
             status: "delivered".into(),
+            outbox: Some(id),
         })
     }
 }

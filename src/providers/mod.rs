@@ -41,6 +41,10 @@ pub struct Receipt {
     pub provider: &'static str,
     pub provider_message_id: Option<String>,
     pub status: String,
+    /// The fake provider's delivery: the id of the outbox row that the message's record
+    /// writes in the same statement as its code (`store::passcodes::record_issued`), so
+    /// staging reads a message once its code can be authenticated, and a send commits once.
+    pub outbox: Option<uuid::Uuid>,
 }
 
 /// Why a recipient was refused; permanent, and never worth another provider.

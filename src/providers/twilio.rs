@@ -183,6 +183,7 @@ impl SmsProvider for TwilioProvider {
                         provider: NAME,
                         provider_message_id: None,
                         status: "unknown".into(),
+                        outbox: None,
                     });
                 }
             };
@@ -199,6 +200,7 @@ impl SmsProvider for TwilioProvider {
                 provider: NAME,
                 provider_message_id: created.sid,
                 status: state,
+                outbox: None,
             });
         }
         let parsed: Option<TwilioErrorBody> = serde_json::from_str(&text).ok();

@@ -139,6 +139,7 @@ impl SmsProvider for VonageProvider {
                 provider: NAME,
                 provider_message_id: first.message_id,
                 status: "accepted".into(),
+                outbox: None,
             });
         }
         Err(classify(

@@ -19,6 +19,8 @@ pub struct SentMessage<'a> {
     pub status: &'a str,
     pub segments: i32,
     pub encoding: &'a str,
+    /// Delivered by the fake provider: its outbox row.
+    pub outbox: Option<OutboxRow<'a>>,
 }
 
 /// The provider message id the fake provider answers with: its outbox row's id, prefixed
@@ -27,30 +29,12 @@ pub fn fake_message_id(outbox_id: Uuid) -> String {
     format!("fake-{outbox_id}")
 }
 
-/// One message the fake provider "delivered".
+/// The fake provider's delivery of a message (`Receipt::outbox`): its outbox row, written
+/// with the message's record.
 pub struct OutboxRow<'a> {
     pub id: Uuid,
-    pub project: &'a ProjectId,
-    pub to: &'a str,
-    pub channel: &'a str,
     pub body: &'a str,
     pub locale: &'a str,
-}
-
-pub async fn outbox_insert(pool: &PgPool, m: &OutboxRow<'_>) -> Result<(), StoreError> {
-    sqlx::query!(
-        "insert into sandbox_outbox (id, project_id, to_number, channel, body, locale)
-         values ($1, $2, $3, $4, $5, $6)",
-        m.id,
-        m.project.as_str(),
-        m.to,
-        m.channel,
-        m.body,
-        m.locale
-    )
-    .execute(pool)
-    .await?;
-    Ok(())
 }
 
 #[derive(Debug, Clone)]

@@ -28,9 +28,10 @@ pub struct NewPasscode<'a> {
 pub const PRIMARY_KEY: &str = "passcodes_pkey";
 
 /// Stores a sent code (its expiry computed by PostgreSQL, so every replica agrees on time) and
-/// the message's record, in one statement. A delivery receipt that arrived before this row
-/// (the provider can call back before the send's answer is recorded) is applied here, so it
-/// isn't lost.
+/// the message's record (with the fake provider's outbox row), in one statement. A delivery
+/// receipt that arrived before this row (the provider can call back before the send's answer
+/// is recorded) is applied here, so it isn't lost. Its commit is the send's one WAL flush:
+/// the admission before it commits asynchronously, and the WAL is flushed in order.
 pub async fn record_issued(
     pool: &PgPool,
     p: &NewPasscode<'_>,
@@ -41,7 +42,11 @@ pub async fn record_issued(
              insert into passcodes (id, project_id, method_id, channel, code_hash, max_attempts,
                                     expires_at, destination)
              values ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7), $8)
-             returning $14::text as sent_status)
+             returning $14::text as sent_status),
+         -- the fake provider's delivery, with its code (a real provider's message has none)
+         outbox as (
+             insert into sandbox_outbox (id, project_id, to_number, channel, body, locale)
+             select $17::uuid, $2, $11, $10, $18::text, $19::text where $17::uuid is not null)
          insert into messages (id, project_id, channel, to_number, provider, provider_message_id,
                                status, segments, encoding, error_code, status_updated_at)
          select $9, $2, $10, $11, $12, $13, coalesce(early.status, code.sent_status), $15, $16,
@@ -70,7 +75,10 @@ pub async fn record_issued(
         m.provider_message_id,
         m.status,
         m.segments,
-        m.encoding
+        m.encoding,
+        m.outbox.as_ref().map(|o| o.id),
+        m.outbox.as_ref().map(|o| o.body),
+        m.outbox.as_ref().map(|o| o.locale),
     )
     .execute(pool)
     .await?;

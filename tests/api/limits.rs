@@ -834,3 +834,46 @@ async fn new_numbers_over_the_rate_pause_exactly_across_replicas_but_returning_u
     assert!((1..=30).contains(&left), "{state}");
     assert_eq!(state["pending_sends"]["young"], 5, "{state}");
 }
+
+#[tokio::test]
+async fn first_answers_entered_at_once_on_two_replicas_are_all_counted() {
+    // Room for 30 new numbers (gate and budget well above them); then all 30 people type
+    // their codes at the same instant, half on each replica. Each first answer adds to the
+    // project's answered-new-numbers and the country's conversions; none may be lost or
+    // counted twice, whichever counter row it lands in.
+    let app = app_with(|l| {
+        l.pending_rate_per_second = 100;
+        l.pending_burst = 100;
+        l.pending_floor = 100;
+    })
+    .await;
+    let other = app.replica(|_| {}).await;
+    let mut people = Vec::new();
+    for _ in 0..30 {
+        let phone = unique_us_number();
+        let r = send_to(&app, &phone).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let method = r.body["phone_id"].as_str().unwrap().to_owned();
+        let code = app.last_code(&phone).await;
+        people.push((method, code));
+    }
+    let replies = join_all(people.iter().enumerate().map(|(i, (method, code))| {
+        let replica = if i % 2 == 0 { &app } else { &other };
+        async move { replica.authenticate(method, code).await }
+    }))
+    .await;
+    assert!(replies.iter().all(|r| r.status == StatusCode::OK));
+    let state: serde_json::Value = serde_json::from_str(&otpd_cli(
+        &app,
+        &["project", "abuse", "show", &app.project_id],
+    ))
+    .unwrap();
+    assert_eq!(state["pending_sends"]["answered"], 30, "{state}");
+    let us = state["countries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["country"] == "US")
+        .unwrap_or_else(|| panic!("{state}"));
+    assert_eq!(us["authenticated"], 30, "{state}");
+}
