@@ -395,6 +395,9 @@ pub fn hashing_shed() {
 /// What a scrape samples rather than counts.
 pub struct Sampled<'a> {
     pub pool: &'a PgPool,
+    /// Connections the request path keeps between statements (`store::held`): idle, though
+    /// the pool counts them as in use.
+    pub held_idle: usize,
     pub hashing_queue_depth: usize,
 }
 
@@ -404,7 +407,8 @@ pub fn render(sampled: &Sampled<'_>) -> Result<String, prometheus::Error> {
         .as_ref()
         .map_err(|e| prometheus::Error::Msg(e.to_string()))?;
     let size = i64::from(sampled.pool.size());
-    let idle = i64::try_from(sampled.pool.num_idle()).unwrap_or(i64::MAX);
+    let idle = i64::try_from(sampled.pool.num_idle().saturating_add(sampled.held_idle))
+        .unwrap_or(i64::MAX);
     m.db_pool_connections.with_label_values(&["idle"]).set(idle);
     m.db_pool_connections
         .with_label_values(&["in_use"])

@@ -193,6 +193,7 @@ pub struct Application {
     admin: Option<(u16, Server)>,
     retention: Option<JoinHandle<()>>,
     pool: PgPool,
+    held: Arc<store::held::Held>,
 }
 
 impl Application {
@@ -213,6 +214,7 @@ impl Application {
         let hasher = Hasher::start(&config.hashing_params_checked()?, pepper.clone())
             .context("starting the hashing pool")?;
         let providers = build_router(config)?;
+        let held = store::held::Held::new(pool.clone());
         let twilio_webhook = web::Data::new(TwilioWebhook::new(
             config.provider.twilio.auth_token.clone(),
             config.public_url.as_deref(),
@@ -227,6 +229,7 @@ impl Application {
         let state = web::Data::new(AppState {
             services: Services {
                 pool: pool.clone(),
+                held: held.clone(),
                 hasher,
                 providers,
                 renderer: Arc::new(renderer),
@@ -304,6 +307,7 @@ impl Application {
             admin,
             retention,
             pool,
+            held,
         })
     }
 
@@ -344,6 +348,8 @@ impl Application {
         if let Some(job) = self.retention {
             job.abort();
         }
+        // The request path's kept connections first: the pool waits for every connection.
+        self.held.release_all();
         self.pool.close().await;
         result
     }

@@ -143,10 +143,20 @@ async fn authenticate(req: &HttpRequest, hashes: bool) -> Result<Project, ApiErr
     let state = app_state(req)?;
     admit(state, req, hashes).await?;
     let (id, secret) = credentials(req).ok_or_else(unauthorized)?;
-    let project = projects::authenticate(&state.services.pool, &state.secret_hasher, &id, &secret)
-        .await
-        .map_err(|e| ApiError::from(OtpError::Store(e)))?
+    let store_error = |e| ApiError::from(OtpError::Store(e));
+    let mut conn = state.services.held.acquire().await.map_err(store_error)?;
+    let found = projects::authenticate(
+        conn.start().map_err(store_error)?,
+        &state.secret_hasher,
+        &id,
+        &secret,
+    )
+    .await;
+    let project = conn
+        .finish(found)
+        .map_err(store_error)?
         .ok_or_else(unauthorized)?;
+    drop(conn);
     after_credentials(state, req, &project)?;
     Ok(project)
 }

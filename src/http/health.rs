@@ -89,6 +89,7 @@ pub async fn readyz(state: web::Data<AppState>, RequestId(id): RequestId) -> Htt
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let sampled = crate::metrics::Sampled {
         pool: &state.services.pool,
+        held_idle: state.services.held.idle(),
         hashing_queue_depth: state.services.hasher.queue_depth(),
     };
     match crate::metrics::render(&sampled) {

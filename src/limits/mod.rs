@@ -25,6 +25,15 @@ pub enum LimitError {
     Store(#[from] StoreError),
 }
 
+impl crate::store::held::Answered for LimitError {
+    fn answered(&self) -> bool {
+        match self {
+            LimitError::Refused { .. } => true,
+            LimitError::Store(e) => e.answered(),
+        }
+    }
+}
+
 fn clamp_i32(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
@@ -38,7 +47,7 @@ pub fn retry_secs(ms: i64) -> u64 {
 /// One round trip, which also answers who owns the number in the project and, with
 /// `new_owner` (`login_or_create`), makes the owner of a number that has none.
 pub async fn admit_send(
-    pool: &PgPool,
+    conn: impl sqlx::PgExecutor<'_>,
     project: &Project,
     phone: &PhoneNumber,
     new_owner: Option<db::NewOwner<'_>>,
@@ -68,7 +77,7 @@ pub async fn admit_send(
         pending_pause_s: clamp_i32(l.pending_pause_seconds),
         new_owner,
     };
-    let admitted = db::admit_send(pool, &admission).await?;
+    let admitted = db::admit_send(conn, &admission).await?;
     match admitted.refused {
         None => Ok(admitted.admitted),
         Some((reason, wait_ms)) => {

@@ -27,15 +27,18 @@ pub async fn authenticate(
     let key = limits::guess_key(method_id.as_str());
     let budget = limits::guess_budget(&project.settings.limits, &key);
     let sandbox = (project.env() == Environment::Test).then_some(SANDBOX_NUMBER);
+    let mut conn = svc.held.acquire().await?;
     let begun = passcodes::begin_phone_attempt(
-        &svc.pool,
+        conn.start()?,
         &project.id,
         method_id.as_str(),
         &budget,
         sandbox,
     )
-    .await?
-    .ok_or_else(|| {
+    .await;
+    let begun = conn.finish(begun)?;
+    drop(conn);
+    let begun = begun.ok_or_else(|| {
         metrics::authentication("not_found");
         OtpError::WrongCode
     })?;
@@ -68,8 +71,9 @@ pub async fn authenticate(
 
     let id = codes::verify(svc, slot, attempt, code).await?;
     let number = PhoneNumber::parse(&phone_number).ok();
+    let mut conn = svc.held.acquire().await?;
     let finished = passcodes::authenticate_finish(
-        &svc.pool,
+        conn.start()?,
         &passcodes::Authenticated {
             code: id,
             project: &project.id,
@@ -83,7 +87,9 @@ pub async fn authenticate(
             interval_ms: i64::try_from(project.settings.limits.guess_interval_ms()).unwrap_or(0),
         },
     )
-    .await?;
+    .await;
+    let finished = conn.finish(finished)?;
+    drop(conn);
     match finished {
         passcodes::Finish::Used(user) => {
             metrics::authentication("success");

@@ -49,7 +49,9 @@ pub async fn admit(
         return Err(refused.into());
     }
     let slot = svc.hasher.admit().await?;
-    let admitted = limits::admit_send(&svc.pool, project, phone, new_owner).await?;
+    let mut conn = svc.held.acquire().await?;
+    let admitted = limits::admit_send(conn.start()?, project, phone, new_owner).await;
+    let admitted = conn.finish(admitted)?;
     Ok((slot, admitted))
 }
 
@@ -215,7 +217,11 @@ async fn record_issued(
     let mut backoff = std::time::Duration::from_millis(50);
     let mut tries = 1;
     loop {
-        match passcodes::record_issued(&svc.pool, code, message).await {
+        let mut conn = svc.held.acquire().await?;
+        let recorded = passcodes::record_issued(conn.start()?, code, message).await;
+        let recorded = conn.finish(recorded);
+        drop(conn);
+        match recorded {
             Ok(()) => return Ok(()),
             Err(e) if tries > 1 && e.is_conflict_on(passcodes::PRIMARY_KEY) => return Ok(()),
             Err(e) if tries == 3 => {

@@ -31,6 +31,9 @@ use crate::store::StoreError;
 #[derive(Clone)]
 pub struct Services {
     pub pool: PgPool,
+    /// The request path's connections (`store::held`): the secret check, a send's admission
+    /// and record, an authenticate's attempt and finish.
+    pub held: Arc<crate::store::held::Held>,
     pub hasher: Hasher,
     pub providers: Router,
     pub renderer: Arc<Renderer>,

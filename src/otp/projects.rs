@@ -135,7 +135,7 @@ pub async fn create_secret(
 
 /// The project whose live secret this is, or `None`; every secret is compared.
 pub async fn authenticate(
-    pool: &PgPool,
+    conn: impl sqlx::PgExecutor<'_>,
     hasher: &SecretHasher,
     project_id: &str,
     secret: &str,
@@ -143,7 +143,7 @@ pub async fn authenticate(
     let Ok(id) = ProjectId::parse(project_id) else {
         return Ok(None);
     };
-    let Some((project, hashes)) = store::projects::project_with_secrets(pool, &id).await? else {
+    let Some((project, hashes)) = store::projects::project_with_secrets(conn, &id).await? else {
         // Hash anyway so an unknown project costs the same as a wrong secret.
         let _ = hasher.matches_any(secret, &[]);
         return Ok(None);

@@ -61,7 +61,10 @@ pub struct Admitted {
 /// One statement (`otpd_admit_send_for`): a number attached by send(user_id) and not verified
 /// in time is detached, the send admitted or refused, and when admitted the number's owner
 /// found or (with `new_owner`) made.
-pub async fn admit_send(pool: &PgPool, a: &SendAdmission<'_>) -> Result<Admission, StoreError> {
+pub async fn admit_send(
+    conn: impl PgExecutor<'_>,
+    a: &SendAdmission<'_>,
+) -> Result<Admission, StoreError> {
     let row = sqlx::query!(
         r#"select reason, retry_after_ms as "retry_after_ms!", phone_id, user_id,
                   created as "created!", attached as "attached!"
@@ -92,7 +95,7 @@ pub async fn admit_send(pool: &PgPool, a: &SendAdmission<'_>) -> Result<Admissio
         a.new_owner.as_ref().map(|o| o.phone.as_str()),
         a.new_owner.as_ref().map(|o| o.status),
     )
-    .fetch_one(pool)
+    .fetch_one(conn)
     .await?;
     Ok(Admission {
         refused: row.reason.map(|r| (r, row.retry_after_ms)),

@@ -1,6 +1,7 @@
 //! PostgreSQL persistence: the pool, migrations, and one file of queries per table family.
 //! Every rule that must be exact is a single statement or a single transaction here.
 
+pub mod held;
 pub mod import;
 pub mod intermediate;
 pub mod limits;

@@ -3,7 +3,7 @@
 //! The newest row for a method is its only live code: older rows are superseded by order
 //! (`seq`), so a send never has to update the previous code and cannot race with it.
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::domain::ids::{ProjectId, UserId};
@@ -33,7 +33,7 @@ pub const PRIMARY_KEY: &str = "passcodes_pkey";
 /// is recorded) is applied here, so it isn't lost. Its commit is the send's one WAL flush:
 /// the admission before it commits asynchronously, and the WAL is flushed in order.
 pub async fn record_issued(
-    pool: &PgPool,
+    conn: impl PgExecutor<'_>,
     p: &NewPasscode<'_>,
     m: &SentMessage<'_>,
 ) -> Result<(), StoreError> {
@@ -80,7 +80,7 @@ pub async fn record_issued(
         m.outbox.as_ref().map(|o| o.body),
         m.outbox.as_ref().map(|o| o.locale),
     )
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(())
 }
@@ -215,7 +215,7 @@ pub struct PhoneAttempt {
 }
 
 pub async fn begin_phone_attempt(
-    pool: &PgPool,
+    conn: impl PgExecutor<'_>,
     project: &ProjectId,
     method_id: &str,
     budget: &GuessBudget<'_>,
@@ -232,7 +232,7 @@ pub async fn begin_phone_attempt(
         budget.interval_ms,
         no_code_number
     )
-    .fetch_one(pool)
+    .fetch_one(conn)
     .await?;
     let owner = match (r.user_id, r.phone_number) {
         (Some(user_id), Some(phone_number)) => Some((UserId::from_trusted(user_id), phone_number)),
@@ -279,7 +279,7 @@ pub struct Authenticated<'a> {
 }
 
 pub async fn authenticate_finish(
-    pool: &PgPool,
+    conn: impl PgExecutor<'_>,
     a: &Authenticated<'_>,
 ) -> Result<Finish, StoreError> {
     // `used` is left out: a row without a user id is a code this call did not use.
@@ -296,7 +296,7 @@ pub async fn authenticate_finish(
         a.guess_key,
         a.interval_ms
     )
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await?;
     Ok(match row {
         None => Finish::UserGone,

@@ -192,7 +192,7 @@ pub async fn revoke_secret(
 
 /// The project with the keyed hashes of all its live secrets, for request authentication.
 pub async fn project_with_secrets(
-    pool: &PgPool,
+    conn: impl sqlx::PgExecutor<'_>,
     id: &ProjectId,
 ) -> Result<Option<(StoredProject, Vec<Vec<u8>>)>, StoreError> {
     let rows = sqlx::query!(
@@ -201,7 +201,7 @@ pub async fn project_with_secrets(
          where p.id = $1 and s.revoked_at is null",
         id.as_str()
     )
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await?;
     let mut hashes = Vec::with_capacity(rows.len());
     let mut project = None;

@@ -15,6 +15,7 @@ mod fidelity;
 mod frontend;
 mod hardening;
 mod health;
+mod held;
 mod helpers;
 mod human_speed;
 mod json_columns;
