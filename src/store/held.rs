@@ -14,8 +14,10 @@
 //! dropped mid-await, or a broken connection) leaves the connection to sqlx, whose test closes
 //! it if it is not sound. A connection idle on the stack for [`super::PING_AFTER_IDLE`] goes
 //! back to sqlx too, which tests it before handing it out again. The stack holds at most half
-//! the pool, so the rest of the service always has the other half; its connections count as
-//! in use in sqlx's figures, and `otpd_db_pool_connections` reports them as idle.
+//! the pool, so the rest of the service always has the other half, and keeps nothing while the
+//! pool is exhausted (every connection out, none idle), when a request may be waiting in sqlx's
+//! queue for the one being given back. Its connections count as in use in sqlx's figures, and
+//! `otpd_db_pool_connections` reports them as idle.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
@@ -29,16 +31,20 @@ pub struct Held {
     pool: PgPool,
     stack: Mutex<Vec<(PoolConnection<Postgres>, Instant)>>,
     most: usize,
+    /// The pool's size limit.
+    max: u32,
 }
 
 impl Held {
     /// Keeps up to half of `pool`'s connections (none of a pool of one).
     pub fn new(pool: PgPool) -> Arc<Self> {
-        let most = usize::try_from(pool.options().get_max_connections() / 2).unwrap_or(0);
+        let max = pool.options().get_max_connections();
+        let most = usize::try_from(max / 2).unwrap_or(0);
         Arc::new(Held {
             pool,
             stack: Mutex::new(Vec::with_capacity(most)),
             most,
+            max,
         })
     }
 
@@ -137,8 +143,12 @@ impl Drop for HeldConn {
             drop(conn);
             return;
         }
+        // A pool at its size with none idle may have requests waiting for a connection: they
+        // get this one, through sqlx, rather than wait while the stack keeps it.
+        let pool = &self.held.pool;
+        let saturated = pool.num_idle() == 0 && pool.size() >= self.held.max;
         let mut stack = self.held.stack();
-        if stack.len() < self.held.most {
+        if !saturated && stack.len() < self.held.most {
             stack.push((conn, Instant::now()));
         } else {
             drop(stack);

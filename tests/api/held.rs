@@ -138,3 +138,21 @@ async fn release_all_lets_the_pool_close() {
         .await
         .expect("the pool closed");
 }
+
+#[tokio::test]
+async fn while_the_pool_is_exhausted_a_connection_given_back_goes_to_the_pool() {
+    let (held, pool, _db) = held(2).await;
+    let mut a = held.acquire().await.unwrap();
+    let r = backend(a.start().unwrap()).await;
+    a.finish(r).unwrap();
+    // The pool's other connection is out too: a request may be queued for the next one.
+    let b = pool.acquire().await.unwrap();
+    drop(a);
+    assert_eq!(held.idle(), 0, "kept while the pool was exhausted");
+    // So a request waiting for the pool gets it.
+    let c = tokio::time::timeout(Duration::from_secs(1), pool.acquire())
+        .await
+        .expect("a connection within a second")
+        .unwrap();
+    drop((b, c));
+}
