@@ -16,10 +16,9 @@
 --    Authenticate is unchanged: a counted attempt is flushed before its answer.
 --
 -- 2. The admission probes the number's phone row once (the owner, and whether it is an
---    unverified attachment, lapsed or not) instead of three times, makes a new owner with
---    two inserts in its own body instead of through otpd_create_phone_user, and skips the
---    counter upsert when no counted rule is on (the benchmark's projects, and a project with
---    the pumping rules off).
+--    unverified attachment, lapsed or not) instead of three times, and skips the counter
+--    upsert when no counted rule is on (the benchmark's projects, and a project with the
+--    pumping rules off).
 --
 -- 3. Counters a correct code adds (otpd_record_success: conversions and answered new
 --    numbers) go to any row of their window that no other transaction holds, else to one of
@@ -33,9 +32,8 @@
 --
 -- 5. Fewer statements per authenticate: a key's first GCRA charge (every method's first guess
 --    within its hour) is one insert instead of insert, select for update and update; and a
---    correct code's statement reads the phone and its user once and writes only what changes,
---    with the success recorded in its own body (as otpd_authenticated and
---    otpd_record_success, which other callers keep using).
+--    correct code (otpd_authenticated) reads the phone and its user once and writes only what
+--    changes.
 
 create or replace function otpd_gcra_refund(p_project text, p_key text, p_interval_ms bigint)
 returns void
@@ -365,21 +363,8 @@ begin
     if phone_id is not null or p_new_user is null then
         return;
     end if;
-    -- As otpd_create_phone_user: when a concurrent call won the number, nothing new and the
-    -- winner's ids.
-    insert into users (id, project_id, status) values (p_new_user, p_project, p_new_status);
-    insert into phone_numbers (id, project_id, user_id, phone_number)
-        values (p_new_phone, p_project, p_new_user, p_number)
-        on conflict on constraint phone_numbers_project_phone_key do nothing;
-    if found then
-        user_id := p_new_user;
-        phone_id := p_new_phone;
-        created := true;
-        return;
-    end if;
-    delete from users u where u.id = p_new_user;
-    select p.user_id, p.id into user_id, phone_id from phone_numbers p
-        where p.project_id = p_project and p.phone_number = p_number;
+    select c.user_id, c.phone_id, c.created into user_id, phone_id, created
+        from otpd_create_phone_user(p_project, p_new_user, p_new_phone, p_new_status, p_number) c;
 end $$;
 
 -- As in 20261123000003_limits.sql, with (5): a key without a bucket is charged by its insert.
@@ -413,24 +398,18 @@ begin
     return 0;
 end $$;
 
--- As in 20261201060001_lean_path.sql, with otpd_authenticated (20261208020001) and
--- otpd_record_success in its body, per (5). Same signature and answers.
-create or replace function otpd_authenticate_finish(
+-- As in 20261208020001_flat_passcodes.sql (same signature; otpd_authenticate_finish calls it),
+-- with (5): the phone and its user read once, and a row written only when it changes.
+create or replace function otpd_authenticated(
     p_code uuid, p_project text, p_method text, p_number text, p_country text,
     p_guess_key text, p_interval_ms bigint)
-returns table (used boolean, id text, status text, first_name text, middle_name text,
-               last_name text, external_id text, trusted_metadata jsonb,
-               untrusted_metadata jsonb, roles text[], created_at timestamptz,
-               phones jsonb, emails jsonb)
+returns boolean
 language plpgsql as $$
 declare
     v_user     text;
     v_verified boolean;
     v_status   text;
-    v_minute   timestamptz;
 begin
-    -- The code is used if it is still live and still the method's newest (false for every
-    -- concurrent caller but one).
     update passcodes p set consumed_at = now()
         where p.id = p_code
           and p.consumed_at is null
@@ -439,12 +418,9 @@ begin
                           where n.project_id = p.project_id and n.method_id = p.method_id
                             and n.seq > p.seq);
     if not found then
-        used := false;
-        return next;
-        return;
+        return false;
     end if;
-    -- As store::users::mark_phone_verified: the phone verified, a pending user made active;
-    -- a row is written only when it changes.
+    -- as store::users::mark_phone_verified: the phone verified, a pending user made active
     select ph.user_id, ph.verified, u.status into v_user, v_verified, v_status
         from phone_numbers ph left join users u on u.id = ph.user_id
         where ph.project_id = p_project and ph.id = p_method;
@@ -455,20 +431,6 @@ begin
     if v_status <> 'active' then
         update users u set status = 'active' where u.id = v_user and u.status <> 'active';
     end if;
-    -- The success (otpd_record_success): the guess given back, and a number's first success
-    -- counted for the conversion breaker and the pending-sends budget.
-    if p_interval_ms > 0 then
-        update limit_gcra g set tat = g.tat - make_interval(secs => p_interval_ms / 1000.0)
-            where g.project_id = p_project and g.key = p_guess_key;
-    end if;
-    if p_number is not null then
-        insert into limit_verified_numbers as v (project_id, number) values (p_project, p_number)
-            on conflict do nothing;
-        if found then
-            v_minute := date_trunc('minute', clock_timestamp());
-            perform otpd_window_hit(p_project, 'cv:' || p_country, v_minute);
-            perform otpd_window_hit(p_project, 'pa', v_minute);
-        end if;
-    end if;
-    return query select true, u.* from otpd_users(p_project, array[v_user]) u;
+    perform otpd_record_success(p_project, p_number, p_country, p_guess_key, p_interval_ms);
+    return true;
 end $$;
