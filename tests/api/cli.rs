@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::helpers::{TestDb, PEPPER};
+use crate::helpers::{TestApp, TestDb, PEPPER};
 use reqwest::StatusCode;
 
 pub fn otpd() -> Command {
@@ -17,6 +17,22 @@ pub fn otpd() -> Command {
     }
     c.env("OTPD_LOG__LEVEL", "info");
     c
+}
+
+/// Runs the `otpd` CLI against the app's database as an operator would; its stdout.
+pub fn otpd_cli(app: &TestApp, args: &[&str]) -> String {
+    let out = otpd()
+        .env("DATABASE_URL", &app.db.url)
+        .env("OTPD_HASHING__PEPPER", PEPPER)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Runs `otpd project create --name NAME --json` with `cmd`'s configuration and returns
@@ -612,7 +628,7 @@ async fn a_revoked_signing_key_stops_verifying_at_once_and_leaves_the_jwks() {
     let revoke = |kid: &str| {
         otpd()
             .env("DATABASE_URL", &app.db.url)
-            .env("OTPD_HASHING__PEPPER", crate::helpers::PEPPER)
+            .env("OTPD_HASHING__PEPPER", PEPPER)
             .args(["project", "keys", "revoke", &app.project_id, kid])
             .output()
             .unwrap()

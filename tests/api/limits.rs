@@ -8,6 +8,7 @@ use otpd::domain::project::ProjectSettings;
 use reqwest::StatusCode;
 use serde_json::json;
 
+use crate::cli::otpd_cli;
 use crate::helpers::{spawn_app_with, unique_us_number, wrong_code, Reply, TestApp};
 
 fn settings(f: impl FnOnce(&mut LimitSettings)) -> ProjectSettings {
@@ -606,22 +607,6 @@ async fn a_concealed_send_takes_as_long_as_a_real_one() {
         (0.7..=1.4).contains(&ratio),
         "real {real:?} vs concealed {concealed:?}"
     );
-}
-
-/// Runs the `otpd` CLI against the app's database as an operator would; its stdout.
-fn otpd_cli(app: &TestApp, args: &[&str]) -> String {
-    let out = crate::cli::otpd()
-        .env("DATABASE_URL", &app.db.url)
-        .env("OTPD_HASHING__PEPPER", crate::helpers::PEPPER)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Sends to new numbers until one is refused; returns the admitted numbers with their

@@ -5,8 +5,8 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::cli::{otpd, temp_dir};
-use crate::helpers::{spawn_app_with, unique_us_number, Reply, TestApp, PEPPER};
+use crate::cli::{otpd_cli, temp_dir};
+use crate::helpers::{spawn_app_with, unique_us_number, Reply, TestApp};
 use otpd::domain::project::ProjectSettings;
 
 const APP: &str = "http://localhost:3000";
@@ -52,23 +52,12 @@ async fn delivered(app: &TestApp, to: &str) -> usize {
     r.body["messages"].as_array().unwrap().len()
 }
 
-fn cli(app: &TestApp, args: &[&str]) -> String {
-    let out = otpd()
-        .env("DATABASE_URL", &app.db.url)
-        .env("OTPD_HASHING__PEPPER", PEPPER)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 fn abuse_state(app: &TestApp) -> Value {
-    serde_json::from_str(&cli(app, &["project", "abuse", "show", &app.project_id])).unwrap()
+    serde_json::from_str(&otpd_cli(
+        app,
+        &["project", "abuse", "show", &app.project_id],
+    ))
+    .unwrap()
 }
 
 async fn user_with_email(app: &TestApp, email: &str) -> String {
@@ -349,7 +338,7 @@ async fn an_imported_unverified_number_is_sent_to_while_new_numbers_are_paused()
             + "\n",
     )
     .unwrap();
-    let out = cli(
+    let out = otpd_cli(
         &app,
         &[
             "import",
