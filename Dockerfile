@@ -28,6 +28,7 @@ RUN mkdir -p src \
 COPY .sqlx .sqlx
 COPY migrations migrations
 COPY locales locales
+COPY build.rs build.rs
 COPY src src
 RUN touch src/main.rs src/lib.rs \
     && cargo build --release --locked --bin otpd \

@@ -269,3 +269,111 @@ async fn a_lapsed_attachment_neither_blocks_users_create_nor_outlives_retention(
         0
     );
 }
+
+/// Codes, messages, outbox rows and limit state do not lock their project's row (no foreign
+/// key, see migration 20261210010001): deleting a project still takes them with it, and only
+/// its own; one written after the delete, by a request in flight, is swept by age.
+#[tokio::test]
+async fn deleting_a_project_takes_its_unlocked_rows_and_retention_sweeps_a_late_one() {
+    let app = spawn_app().await;
+    let hasher = otpd::domain::secret::SecretHasher::new(&secrecy::SecretString::from(
+        crate::helpers::PEPPER,
+    ));
+    let (other, secret) = otpd::otp::projects::create_project(
+        &app.pool,
+        &hasher,
+        "Other",
+        false,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    use secrecy::ExposeSecret;
+    let gone = TestApp {
+        address: app.address.clone(),
+        admin_address: None,
+        pool: app.pool.clone(),
+        project_id: other.to_string(),
+        secret: secret.secret.expose_secret().to_owned(),
+        client: reqwest::Client::new(),
+        db: app.db.clone(),
+    };
+    let (kept_phone, gone_phone) = (unique_us_number(), unique_us_number());
+    send_to(&app, &kept_phone).await;
+    let gone_id = send_to(&gone, &gone_phone).await;
+    let code = gone.last_code(&gone_phone).await;
+    let wrong = gone
+        .authenticate(&gone_id, &crate::helpers::wrong_code(&code))
+        .await;
+    assert_eq!(wrong.error_type(), "otp_code_not_found", "{:?}", wrong.body);
+
+    let tables = [
+        "passcodes",
+        "messages",
+        "sandbox_outbox",
+        "limit_gcra",
+        "limit_windows",
+        "users",
+        "phone_numbers",
+    ];
+    let rows = |table: &str| format!("select count(*) from {table} where project_id = $1");
+    for table in tables {
+        assert!(
+            count_for(&app, &rows(table), &gone.project_id).await > 0,
+            "{table}"
+        );
+    }
+    let mut kept = Vec::new();
+    for table in tables {
+        kept.push(count_for(&app, &rows(table), &app.project_id).await);
+    }
+
+    exec(&app, "delete from projects where id = $1", &gone.project_id).await;
+    for table in tables {
+        assert_eq!(
+            count_for(&app, &rows(table), &gone.project_id).await,
+            0,
+            "{table}"
+        );
+    }
+    let mut after = Vec::new();
+    for table in tables {
+        after.push(count_for(&app, &rows(table), &app.project_id).await);
+    }
+    assert_eq!(after, kept, "the other project's rows are untouched");
+    // The deleted project's credentials no longer work.
+    let refused = gone.login_or_create(&unique_us_number()).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNAUTHORIZED,
+        "{:?}",
+        refused.body
+    );
+
+    // A request that authenticated just before the delete writes its code and message after
+    // it: nobody can read those rows, and they go with their age.
+    for sql in [
+        "insert into passcodes (id, project_id, method_id, channel, code_hash, max_attempts, expires_at)
+         values (gen_random_uuid(), $1, 'phone-number-test-late', 'sms', 'x', 5, now() - interval '25 hours')",
+        "insert into messages (id, project_id, channel, to_number, provider, status, segments, encoding, created_at)
+         values (gen_random_uuid(), $1, 'sms', '+15555550100', 'fake', 'sent', 1, 'gsm7', now() - interval '31 days')",
+        "insert into sandbox_outbox (id, project_id, to_number, channel, body, created_at)
+         values (gen_random_uuid(), $1, '+15555550100', 'sms', 'late', now() - interval '73 hours')",
+    ] {
+        exec(&app, sql, &gone.project_id).await;
+    }
+    let purged = run_once(&app.pool, &RetentionConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        (purged.passcodes, purged.messages, purged.sandbox_outbox),
+        (1, 1, 1)
+    );
+    for table in ["passcodes", "messages", "sandbox_outbox"] {
+        assert_eq!(
+            count_for(&app, &rows(table), &gone.project_id).await,
+            0,
+            "{table}"
+        );
+    }
+}
