@@ -62,7 +62,12 @@ pub struct SendOutcome {
     pub user_created: bool,
 }
 
-#[tracing::instrument(skip_all, fields(project = %project.id, channel = req.channel.as_str()))]
+/// The span's `created_user` is recorded when login_or_create makes the number's user, so the
+/// send's one log line ("passcode sent") says so.
+#[tracing::instrument(
+    skip_all,
+    fields(project = %project.id, channel = req.channel.as_str(), created_user = tracing::field::Empty)
+)]
 pub async fn send(
     svc: &Services,
     project: &Project,
@@ -216,7 +221,7 @@ async fn resolve_owner(
         (Target::Existing, Some(_)) if attached => Err(OtpError::PhoneNotFound),
         (Target::Existing, Some(p)) | (Target::LoginOrCreate { .. }, Some(p)) => {
             if created {
-                tracing::info!(user_id = %p.user_id, "user created by login_or_create");
+                created_user(&p.user_id);
             }
             Ok(SendOutcome {
                 user_id: p.user_id,
@@ -288,11 +293,16 @@ async fn create_for_number(
     )
     .await?;
     if made.created {
-        tracing::info!(user_id = %made.user_id, "user created by login_or_create");
+        created_user(&made.user_id);
     }
     Ok(SendOutcome {
         user_id: made.user_id,
         phone_id: made.phone_id,
         user_created: made.created,
     })
+}
+
+/// Notes on `send`'s span that this send's login_or_create made `user`.
+fn created_user(user: &UserId) {
+    tracing::Span::current().record("created_user", tracing::field::display(user));
 }

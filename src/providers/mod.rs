@@ -156,13 +156,26 @@ pub fn observe(attempt: &Attempt<'_>) {
         attempt.code,
         attempt.elapsed,
     );
-    tracing::info!(
-        provider = attempt.provider,
-        outcome = attempt.outcome.as_str(),
-        code = attempt.code.unwrap_or(""),
-        elapsed_ms = u64::try_from(attempt.elapsed.as_millis()).unwrap_or(u64::MAX),
-        "provider attempt"
-    );
+    let elapsed_ms = u64::try_from(attempt.elapsed.as_millis()).unwrap_or(u64::MAX);
+    let outcome = attempt.outcome.as_str();
+    // A delivered message is logged once, as "passcode sent"; an attempt that failed is
+    // worth its own line (a failover's first leg, a rejected number).
+    if attempt.outcome == Outcome::Ok {
+        tracing::debug!(
+            provider = attempt.provider,
+            outcome,
+            elapsed_ms,
+            "provider attempt"
+        );
+    } else {
+        tracing::info!(
+            provider = attempt.provider,
+            outcome,
+            code = attempt.code.unwrap_or(""),
+            elapsed_ms,
+            "provider attempt"
+        );
+    }
 }
 
 /// Circuit transitions. Metrics hook: at merge the lead adds
