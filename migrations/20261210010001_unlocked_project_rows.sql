@@ -18,6 +18,10 @@
 --     table's retention sweep removes it by age like any other: passcodes after their expiry
 --     (plus retention.code_age_hours), messages after retention.message_age_days, outbox rows
 --     after retention.outbox_age_hours, spent GCRA buckets and windows older than two days.
+--   A send to a new number racing the delete can now wait on the project row (its user's
+--   key) while holding a limit row the trigger deletes: PostgreSQL's deadlock detector ends
+--   one of the two, either a request that would fail anyway (its project is going) or the
+--   delete, which can be run again.
 -- Users, phone numbers, verified numbers, sessions and every other table keep their keys:
 -- those rows live until someone deletes them.
 
