@@ -158,28 +158,9 @@ async fn malformed_codes_and_method_ids_are_bad_requests() {
 async fn a_code_sent_to_one_project_cannot_be_used_from_another() {
     let app = spawn_app().await;
     let (_, phone_id, code) = sent(&app).await;
-    let hasher = otpd::domain::secret::SecretHasher::new(&secrecy::SecretString::from(
-        crate::helpers::PEPPER,
-    ));
-    let (other, secret) = otpd::otp::projects::create_project(
-        &app.pool,
-        &hasher,
-        "Other",
-        false,
-        &Default::default(),
-    )
-    .await
-    .unwrap();
-    use secrecy::ExposeSecret;
-    let res = app
-        .client
-        .post(format!("{}/v1/otps/authenticate", app.address))
-        .basic_auth(other.as_str(), Some(secret.secret.expose_secret()))
-        .json(&serde_json::json!({"method_id": phone_id, "code": code}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let other = app.other_project("Other").await;
+    let res = other.authenticate(&phone_id, &code).await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND, "{:?}", res.body);
     assert_eq!(
         app.authenticate(&phone_id, &code).await.status,
         StatusCode::OK

@@ -374,6 +374,25 @@ impl TestApp {
             .await
             .expect("count query")
     }
+
+    /// Another project (default settings) on the same server and database, called with its
+    /// own credentials.
+    pub async fn other_project(&self, name: &str) -> TestApp {
+        let hasher = SecretHasher::new(&SecretString::from(PEPPER));
+        let (id, secret) =
+            projects::create_project(&self.pool, &hasher, name, false, &Default::default())
+                .await
+                .expect("create project");
+        TestApp {
+            address: self.address.clone(),
+            admin_address: self.admin_address.clone(),
+            pool: self.pool.clone(),
+            project_id: id.to_string(),
+            secret: secret.secret.expose_secret().to_owned(),
+            client: reqwest::Client::new(),
+            db: self.db.clone(),
+        }
+    }
 }
 
 /// The code as autofill reads it: the first run of digits, which must be six long.

@@ -276,28 +276,7 @@ async fn a_lapsed_attachment_neither_blocks_users_create_nor_outlives_retention(
 #[tokio::test]
 async fn deleting_a_project_takes_its_unlocked_rows_and_retention_sweeps_a_late_one() {
     let app = spawn_app().await;
-    let hasher = otpd::domain::secret::SecretHasher::new(&secrecy::SecretString::from(
-        crate::helpers::PEPPER,
-    ));
-    let (other, secret) = otpd::otp::projects::create_project(
-        &app.pool,
-        &hasher,
-        "Other",
-        false,
-        &Default::default(),
-    )
-    .await
-    .unwrap();
-    use secrecy::ExposeSecret;
-    let gone = TestApp {
-        address: app.address.clone(),
-        admin_address: None,
-        pool: app.pool.clone(),
-        project_id: other.to_string(),
-        secret: secret.secret.expose_secret().to_owned(),
-        client: reqwest::Client::new(),
-        db: app.db.clone(),
-    };
+    let gone = app.other_project("Other").await;
     let (kept_phone, gone_phone) = (unique_us_number(), unique_us_number());
     send_to(&app, &kept_phone).await;
     let gone_id = send_to(&gone, &gone_phone).await;
