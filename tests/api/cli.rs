@@ -19,6 +19,15 @@ pub fn otpd() -> Command {
     c
 }
 
+/// Asserts that a command exited successfully, showing its stderr if not.
+pub fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Runs the `otpd` CLI against the app's database as an operator would; its stdout.
 pub fn otpd_cli(app: &TestApp, args: &[&str]) -> String {
     let out = otpd()
@@ -27,11 +36,7 @@ pub fn otpd_cli(app: &TestApp, args: &[&str]) -> String {
         .args(args)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -42,11 +47,7 @@ pub fn create_project(mut cmd: Command, name: &str) -> (String, String) {
         .args(["project", "create", "--name", name, "--json"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let creds: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     (
         creds["project_id"].as_str().unwrap().to_owned(),
@@ -312,11 +313,7 @@ async fn project_create_json_prints_one_object_whose_credentials_work_over_https
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout.trim().lines().count(), 1, "{stdout}");
     let creds: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
@@ -517,11 +514,7 @@ async fn project_create_on_a_database_never_migrated_says_to_migrate_first() {
         .unwrap();
     assert!(migrated.status.success());
     let out = run();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
 }
 
 #[tokio::test]
@@ -550,11 +543,7 @@ async fn project_trusted_token_create_prints_a_profile_that_attest_accepts() {
         "--json",
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let printed: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(printed.as_object().unwrap().len(), 1, "{stdout}");
     let profile = printed["profile_id"].as_str().unwrap();
@@ -634,11 +623,7 @@ async fn a_revoked_signing_key_stops_verifying_at_once_and_leaves_the_jwks() {
             .unwrap()
     };
     let out = revoke(&kid);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(printed.contains(&format!("revoked {kid}")), "{printed}");
 

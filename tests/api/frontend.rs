@@ -508,11 +508,7 @@ async fn public_tokens_are_created_listed_and_revoked_from_the_command_line() {
         "http://localhost:3000",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::cli::assert_success(&out);
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout.trim().lines().count(), 1, "{stdout}");
     let token = serde_json::from_str::<serde_json::Value>(stdout.trim()).unwrap()["public_token"]
@@ -531,11 +527,7 @@ async fn public_tokens_are_created_listed_and_revoked_from_the_command_line() {
         "--token",
         &given,
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::cli::assert_success(&out);
     for (args, says) in [
         (
             vec![
@@ -610,11 +602,7 @@ async fn public_tokens_are_created_listed_and_revoked_from_the_command_line() {
     };
     assert_eq!(send(token.clone()).await, StatusCode::OK);
     let out = run(&["revoke", &project, &token]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::cli::assert_success(&out);
     assert_eq!(send(token.clone()).await, StatusCode::UNAUTHORIZED);
     assert_eq!(send(given.clone()).await, StatusCode::OK);
     let out = run(&["revoke", &project, &token]);

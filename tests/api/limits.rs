@@ -481,11 +481,7 @@ async fn operators_tune_limits_and_reset_a_breaker_from_the_cli() {
         "--country",
         "us",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::cli::assert_success(&out);
     assert_eq!(
         send_to(&app, &unique_us_number()).await.status,
         StatusCode::OK
@@ -503,11 +499,7 @@ async fn operators_tune_limits_and_reset_a_breaker_from_the_cli() {
         "--limit",
         "block_voip=true",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::cli::assert_success(&out);
     let saved: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(saved["limits"]["number_burst"], 1);
     // The running service applies the new setting on the next request.

@@ -50,11 +50,7 @@ async fn the_served_document_is_the_committed_openapi_json() {
 #[test]
 fn the_openapi_command_prints_the_committed_document() {
     let out = crate::cli::otpd().arg("openapi").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::cli::assert_success(&out);
     let committed = std::fs::read_to_string(committed_path()).unwrap();
     assert!(String::from_utf8(out.stdout).unwrap() == committed);
 }

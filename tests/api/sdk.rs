@@ -68,11 +68,7 @@ async fn the_official_python_and_node_sdks_work_unmodified_over_https_consumer_a
         .arg(&public_pem)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::cli::assert_success(&out);
     let profile: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let profile = profile["profile_id"].as_str().unwrap().to_owned();
     let trusted = |c: &mut Command| {

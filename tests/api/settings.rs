@@ -96,11 +96,7 @@ async fn project_update_keeps_keys_it_does_not_know_and_refuses_a_row_it_cannot_
             .unwrap()
     };
     let out = update("ShopCo");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::cli::assert_success(&out);
     let stored: Value = sqlx::query_scalar("select settings from projects where id = $1")
         .bind(&app.project_id)
         .fetch_one(&app.pool)

@@ -204,11 +204,7 @@ async fn signatures_from_the_twilio_sdk_are_accepted() {
         .output()
         .await
         .expect("run node");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::cli::assert_success(&out);
     let sdk_sig = String::from_utf8(out.stdout).unwrap();
     assert_eq!(sdk_sig, sign(&p), "our signer agrees with Twilio's SDK");
     assert_eq!(
