@@ -121,6 +121,9 @@ pub async fn send(
         }
         other => other?,
     };
+    if outcome.user_created {
+        tracing::Span::current().record("created_user", tracing::field::display(&outcome.user_id));
+    }
     let started = Instant::now();
     let (Recipient::Phone(phone), Some(slot)) = (&req.recipient, slot) else {
         // The sandbox number sends nothing; `000000` authenticates it.
@@ -219,16 +222,11 @@ async fn resolve_owner(
         // An unverified attachment is its attacher's only (login_or_create ended it in the
         // admission already).
         (Target::Existing, Some(_)) if attached => Err(OtpError::PhoneNotFound),
-        (Target::Existing, Some(p)) | (Target::LoginOrCreate { .. }, Some(p)) => {
-            if created {
-                created_user(&p.user_id);
-            }
-            Ok(SendOutcome {
-                user_id: p.user_id,
-                phone_id: p.phone_id,
-                user_created: created,
-            })
-        }
+        (Target::Existing, Some(p)) | (Target::LoginOrCreate { .. }, Some(p)) => Ok(SendOutcome {
+            user_id: p.user_id,
+            phone_id: p.phone_id,
+            user_created: created,
+        }),
         // Stytch's sandbox number answers `send` in a test project without a prior user:
         // it gets one, so `000000` authenticates the returned phone id.
         (Target::Existing, None) if matches!(req.recipient, Recipient::Sandbox) => {
@@ -292,17 +290,9 @@ async fn create_for_number(
         e164,
     )
     .await?;
-    if made.created {
-        created_user(&made.user_id);
-    }
     Ok(SendOutcome {
         user_id: made.user_id,
         phone_id: made.phone_id,
         user_created: made.created,
     })
-}
-
-/// Notes on `send`'s span that this send's login_or_create made `user`.
-fn created_user(user: &UserId) {
-    tracing::Span::current().record("created_user", tracing::field::display(user));
 }
